@@ -1,0 +1,187 @@
+"""UTKFace: age, gender and race read from the file names; shared age-bin and race-order helpers.
+
+The released FaceXFormer heads encode age as 8 decade bins, gender as 0 male / 1 female and race as 5 classes.
+The 5-class order is disputed (``docs/tasks.md``, TASKS.md §5.3): the paper and the maintainer list
+White, Black, Indian, Asian, Others, while the released checkpoint scores 98% on raw UTKFace labels, i.e. it
+behaves as White, Black, Asian, Indian, Others. ``race_order="utkface"`` (default) follows the checkpoint,
+``race_order="paper"`` the paper; any permutation of the five names can be passed instead.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from facexformer.data.datasets.base import (
+    DatasetFormatError,
+    FaceDataset,
+    Sample,
+    load_image,
+    parse_records,
+    require_path,
+)
+
+NUM_AGE_GROUPS = 8
+UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
+RACE_ORDERS: dict[str, tuple[str, ...]] = {
+    "utkface": UTKFACE_RACES,
+    "paper": ("White", "Black", "Indian", "Asian", "Others"),
+}
+
+
+def age_to_group(age: float) -> int:
+    """Decade bin of an age in years: 0 for 0-9, ..., 6 for 60-69, 7 for 70 and over."""
+    if not age >= 0:
+        raise ValueError(f"age must be a non-negative number of years, got {age}")
+    return min(int(age // 10), NUM_AGE_GROUPS - 1)
+
+
+def resolve_race_order(race_order: str | Sequence[str]) -> dict[str, int]:
+    """Model class index of each race name, from a named order ('utkface', 'paper') or the 5 names."""
+    if isinstance(race_order, str):
+        if race_order not in RACE_ORDERS:
+            raise ValueError(f"unknown race_order {race_order!r}; use {sorted(RACE_ORDERS)} or 5 names")
+        names = RACE_ORDERS[race_order]
+    else:
+        names = tuple(race_order)
+    if sorted(names) != sorted(UTKFACE_RACES):
+        raise ValueError(f"race_order must be a permutation of {UTKFACE_RACES}, got {names}")
+    return {name: index for index, name in enumerate(names)}
+
+
+def whole_image_box(image: torch.Tensor) -> torch.Tensor:
+    """The box (0, 0, W, H) covering a whole (3, H, W) image; float32 (4,)."""
+    return torch.tensor([0.0, 0.0, float(image.shape[-1]), float(image.shape[-2])])
+
+
+@dataclass(frozen=True)
+class _Record:
+    path: Path
+    age: int
+    gender: int
+    race: int
+
+
+LAYOUT = """\
+<root>/                       any folder tree; every *.jpg below it is one sample
+  <age>_<gender>_<race>_<date>.jpg.chip.jpg   (aligned & cropped "Faces" set; also plain .jpg)
+  utk_train.csv, utk_test.csv                 (optional, CORAL split files; protocol="coral")
+Download: https://susanqq.github.io/UTKFace/ (non-commercial research)."""
+
+
+class UTKFace(FaceDataset):
+    """UTKFace face chips with labels from ``[age]_[gender]_[race]_[date].jpg(.chip.jpg)``.
+
+    Expected layout::
+
+        <root>/                       any folder tree; every *.jpg below it is one sample
+          <age>_<gender>_<race>_<date>.jpg.chip.jpg
+          utk_train.csv, utk_test.csv (optional CORAL split files, columns ``,file,age``)
+
+    Download: https://susanqq.github.io/UTKFace/ (non-commercial research).
+    Labels: gender 0 male / 1 female; raw race 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others, mapped to the
+    model order by ``race_order``; ``age`` in years and its decade ``age_group``. The box is the whole chip.
+
+    UTKFace has no official split. ``protocol="random"``: a seeded permutation of the sorted file list cut by
+    ``fractions`` (train, val, test); ``split="all"`` keeps every file. ``protocol="coral"``: the files listed
+    in CORAL's ``utk_{split}.csv`` (ages 21-60; splits train and test; labels still come from the file names),
+    read from ``split_dir`` (default ``root``).
+    Malformed names raise ``DatasetFormatError`` naming the file, or are skipped and counted
+    (``skip_invalid=True``).
+    """
+
+    splits = ("train", "val", "test", "all")
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        transform: Callable[[Sample], Sample] | None = None,
+        protocol: Literal["random", "coral"] = "random",
+        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        split_dir: str | Path | None = None,
+        race_order: str | Sequence[str] = "utkface",
+        skip_invalid: bool = False,
+    ):
+        super().__init__(root, split, transform)
+        require_path(self.root, "UTKFace", LAYOUT)
+        self.race_index = resolve_race_order(race_order)
+        paths = sorted(self.root.rglob("*.jpg"), key=lambda p: p.relative_to(self.root).as_posix())
+        if protocol == "coral":
+            paths = self._coral_files(paths, Path(split_dir) if split_dir is not None else self.root)
+        elif protocol != "random":
+            raise ValueError(f"UTKFace: unknown protocol {protocol!r}; choose 'random' or 'coral'")
+        records = parse_records(paths, self._parse_name, lambda p: f"file {p}", skip_invalid, "UTKFace")
+        if protocol == "random":
+            records = self._random_split(records, fractions, seed)
+        self.records: list[_Record] = records
+
+    def _coral_files(self, paths: list[Path], split_dir: Path) -> list[Path]:
+        if self.split not in ("train", "test"):
+            raise ValueError(f"UTKFace: the CORAL protocol has splits 'train' and 'test', not {self.split!r}")
+        csv_path = require_path(split_dir / f"utk_{self.split}.csv", "UTKFace", LAYOUT)
+        by_name = {path.name: path for path in paths}
+        selected = []
+        with csv_path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "file" not in reader.fieldnames:
+                raise DatasetFormatError(f"UTKFace: {csv_path} has no 'file' column ({reader.fieldnames})")
+            for row in reader:
+                if row["file"] not in by_name:
+                    raise DatasetFormatError(
+                        f"UTKFace: {csv_path} line {reader.line_num}: {row['file']!r} not under {self.root}"
+                    )
+                selected.append(by_name[row["file"]])
+        return selected
+
+    @staticmethod
+    def _parse_name(path: Path) -> _Record:
+        stem = path.name.removesuffix(".chip.jpg").removesuffix(".jpg")
+        fields = stem.split("_")
+        if len(fields) != 4 or not all(field.isdigit() for field in fields[:3]):
+            raise DatasetFormatError("name is not <age>_<gender>_<race>_<date>.jpg with integer labels")
+        age, gender, race = (int(field) for field in fields[:3])
+        if gender not in (0, 1):
+            raise DatasetFormatError(f"gender {gender} is not 0 (male) or 1 (female)")
+        if race >= len(UTKFACE_RACES):
+            raise DatasetFormatError(f"race {race} is not in 0..{len(UTKFACE_RACES) - 1}")
+        return _Record(path, age, gender, race)
+
+    def _random_split(
+        self, records: list[_Record], fractions: tuple[float, float, float], seed: int
+    ) -> list[_Record]:
+        if self.split == "all":
+            return records
+        if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+            raise ValueError(f"UTKFace: fractions must be 3 numbers >= 0 summing to 1, got {fractions}")
+        order = np.random.default_rng(seed).permutation(len(records))
+        n_train = round(fractions[0] * len(records))
+        n_val = round(fractions[1] * len(records))
+        end = len(order)
+        cuts = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, end)}
+        start, stop = cuts[self.split]
+        return [records[i] for i in sorted(order[start:stop])]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def load(self, index: int) -> Sample:
+        record = self.records[index]
+        image = load_image(record.path)
+        return {
+            "image": image,
+            "box": whole_image_box(image),
+            "tasks": ("age", "gender", "race"),
+            "source": str(record.path),
+            "age": torch.tensor(float(record.age)),
+            "age_group": torch.tensor(age_to_group(record.age)),
+            "gender": torch.tensor(record.gender),
+            "race": torch.tensor(self.race_index[UTKFACE_RACES[record.race]]),
+        }
