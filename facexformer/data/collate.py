@@ -1,0 +1,106 @@
+"""Collate samples of different tasks and datasets into one batch: the contract the model's losses read.
+
+A batch of B samples (``collate_multitask(samples)``) is a dict:
+
+- ``image``: ``(B, 3, H, W)``, stacked as the samples hold them (same size and dtype in every sample);
+- ``box``: float32 ``(B, 4)`` face boxes (x0, y0, x1, y1) in each sample's pixels;
+- ``source``: ``list[str]`` of length B, where each sample came from;
+- ``tasks``: ``list[tuple[str, ...]]`` of length B, the task names each sample has labels for;
+- ``task_mask``: ``dict[str, Tensor]``, for every task name found in any sample a bool ``(B,)`` tensor, True
+  where the sample has that task (a task no sample has gets no entry: read it with ``.get``);
+- every other key found in any sample (labels such as ``landmarks`` ``(B, N, 2)``, ``parsing`` ``(B, H, W)``,
+  ``age`` ``(B,)``, and extras such as ``crop`` ``(B, 4)``, ``age_group``, ``attributes_wflw``): the samples'
+  values stacked to ``(B, *shape)``. Samples without the key (or holding None) get a fill value: NaN for
+  floating dtypes, -1 for signed integer dtypes, so a missing label never looks like a real one (keys of
+  other dtypes must be in every sample).
+
+A loss selects its samples with ``task_mask[task]`` (or with a key's own fill value for keys that no task mask
+covers). Values must be tensors or numbers; a key whose shape or dtype differs between samples raises
+``ValueError`` naming the key, both shapes (or dtypes) and both sources.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+
+Sample = dict[str, Any]
+REQUIRED_KEYS = ("image", "box", "source", "tasks")
+
+
+def collate_multitask(samples: list[Sample]) -> dict[str, Any]:
+    """Stack sample dicts (the dataset contract) into the batch described in the module docstring."""
+    if not samples:
+        raise ValueError("collate_multitask: empty list of samples")
+    for index, sample in enumerate(samples):
+        missing = [key for key in REQUIRED_KEYS if sample.get(key) is None]
+        if missing:
+            where = sample.get("source", f"sample {index} of the batch")
+            raise KeyError(f"collate_multitask: {where} lacks required key(s) {missing}")
+    sources = [str(sample["source"]) for sample in samples]
+    tasks = [tuple(sample["tasks"]) for sample in samples]
+    batch: dict[str, Any] = {
+        "image": _stack("image", [s["image"] for s in samples], sources),
+        "box": _stack("box", [s["box"] for s in samples], sources),
+        "source": sources,
+        "tasks": tasks,
+        "task_mask": {
+            name: torch.tensor([name in sample_tasks for sample_tasks in tasks])
+            for name in dict.fromkeys(name for sample_tasks in tasks for name in sample_tasks)
+        },
+    }
+    label_keys = dict.fromkeys(key for sample in samples for key in sample if key not in REQUIRED_KEYS)
+    for key in label_keys:
+        batch[key] = _stack(key, [sample.get(key) for sample in samples], sources)
+    return batch
+
+
+def _as_tensor(key: str, value: Any, source: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray | numbers.Number):
+        return torch.as_tensor(value)
+    kind = type(value).__name__
+    raise TypeError(f"collate_multitask: key {key!r} of {source} is a {kind}, expected a tensor")
+
+
+def _fill_value(key: str, dtype: torch.dtype, source: str) -> float:
+    if dtype.is_floating_point or dtype.is_complex:
+        return float("nan")
+    if not dtype.is_signed or dtype == torch.bool:
+        raise ValueError(
+            f"collate_multitask: key {key!r} is missing from {source} and its dtype {dtype} has no fill "
+            "value that cannot be mistaken for a label; give every sample this key or use a float or "
+            "signed integer dtype"
+        )
+    return -1
+
+
+def _stack(key: str, values: list[Any], sources: list[str]) -> torch.Tensor:
+    """Stack ``values`` (None where a sample lacks ``key``) to ``(B, *shape)``, filling the gaps."""
+    present = [(i, _as_tensor(key, v, sources[i])) for i, v in enumerate(values) if v is not None]
+    if not present:
+        raise KeyError(f"collate_multitask: no sample has a value for key {key!r}")
+    first, reference = present[0]
+    for i, tensor in present[1:]:
+        if tensor.shape != reference.shape:
+            raise ValueError(
+                f"collate_multitask: key {key!r} has shape {tuple(reference.shape)} in {sources[first]} "
+                f"but {tuple(tensor.shape)} in {sources[i]}"
+            )
+        if tensor.dtype != reference.dtype:
+            raise ValueError(
+                f"collate_multitask: key {key!r} has dtype {reference.dtype} in {sources[first]} "
+                f"but {tensor.dtype} in {sources[i]}"
+            )
+    if len(present) == len(values):
+        return torch.stack([tensor for _, tensor in present])
+    absent = next(i for i, v in enumerate(values) if v is None)
+    fill = _fill_value(key, reference.dtype, sources[absent])
+    out = torch.full((len(values), *reference.shape), fill, dtype=reference.dtype)
+    for i, tensor in present:
+        out[i] = tensor
+    return out
