@@ -1,0 +1,18 @@
+"""Tasks: each owns its tokens, head, labels, loss, metrics and flip rule. ``TASKS`` maps names to classes."""
+
+from facexformer.tasks.age_gender_race import Age, Gender, Race
+from facexformer.tasks.attributes import Attributes
+from facexformer.tasks.base import TASKS, Task, task_from_config
+from facexformer.tasks.expression import Expression
+from facexformer.tasks.headpose import HeadPose
+from facexformer.tasks.landmarks import Landmarks
+from facexformer.tasks.parsing import Parsing
+from facexformer.tasks.visibility import Visibility
+
+#: the eight tasks of the released checkpoint, in its token order
+OFFICIAL_TASKS = ("landmarks", "headpose", "attributes", "visibility", "age", "gender", "race", "parsing")
+
+__all__ = [
+    "OFFICIAL_TASKS", "TASKS", "Age", "Attributes", "Expression", "Gender", "HeadPose", "Landmarks",
+    "Parsing", "Race", "Task", "Visibility", "task_from_config",
+]

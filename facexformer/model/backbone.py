@@ -1,0 +1,67 @@
+"""A timm backbone that returns a fixed number of NCHW feature maps, whatever the model family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+_OFFLINE_HINT = (
+    "could not load ImageNet weights for timm model {name!r}: {err}\n"
+    "This machine cannot download them. Either build the backbone with pretrained=False (the default; use this "
+    "when you load a FaceXFormer checkpoint afterwards), or download the weights elsewhere with\n"
+    "    huggingface-cli download timm/{name}.<tag> model.safetensors\n"
+    "and pass weights_file=/path/to/model.safetensors (or copy the Hugging Face cache to $HF_HOME)."
+)
+
+
+class TimmBackbone(nn.Module):
+    """Wraps ``timm.create_model(name, features_only=True)``; forward gives ``num_scales`` NCHW maps, finest first.
+
+    Swin-like models emit NHWC maps: they are permuted here, the only place where layouts change. The last
+    ``num_scales`` feature levels are used (e.g. strides 4, 8, 16, 32). ``channels`` lists their widths.
+    """
+
+    def __init__(
+        self,
+        name: str = "swin_base_patch4_window7_224",
+        pretrained: bool = False,
+        image_size: int = 224,
+        num_scales: int = 4,
+        weights_file: str | Path | None = None,
+    ):
+        super().__init__()
+        kwargs: dict = {"features_only": True, "out_indices": tuple(range(-num_scales, 0))}
+        if weights_file is not None:
+            if not Path(weights_file).is_file():
+                raise FileNotFoundError(f"backbone weights_file {weights_file} does not exist")
+            kwargs["pretrained_cfg_overlay"] = {"file": str(weights_file)}
+            pretrained = True
+        self.name = name
+        self.body = self._create(name, pretrained, image_size, kwargs)
+        self.channels: list[int] = list(self.body.feature_info.channels())
+        self.reductions: list[int] = list(self.body.feature_info.reduction())
+        self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
+
+    @staticmethod
+    def _create(name: str, pretrained: bool, image_size: int, kwargs: dict) -> nn.Module:
+        if name not in timm.list_models() and not timm.is_model(name):
+            raise ValueError(f"unknown timm model {name!r}; see timm.list_models()")
+        try:
+            try:
+                return timm.create_model(name, pretrained=pretrained, img_size=image_size, **kwargs)
+            except TypeError:  # CNNs take any input size and have no img_size argument
+                return timm.create_model(name, pretrained=pretrained, **kwargs)
+        except (OSError, RuntimeError) as err:
+            if not pretrained:
+                raise
+            raise RuntimeError(_OFFLINE_HINT.format(name=name, err=err)) from err
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, S, S) normalised images -> list of (B, C_i, S/r_i, S/r_i) maps, finest first."""
+        features = self.body(images)
+        if self.channels_last:
+            features = [f.permute(0, 3, 1, 2) for f in features]
+        return features

@@ -1,0 +1,86 @@
+"""Task heads: an MLP on a task token, and the parsing head (hypernetwork tokens x upscaled face tokens)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MLP(nn.Module):
+    """``num_layers`` Linear layers with ReLU between them (none after the last)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int = 3):
+        super().__init__()
+        dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in_dim) -> (..., out_dim)."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x
+
+
+class TokenHead(nn.Module):
+    """The released heads: a 3-layer MLP on the task's tokens, reshaped to ``out_shape`` per sample.
+
+    forward(tokens (B, T, dim), image (B, dim, h, w)) -> (B, *out_shape); the image is not used.
+    """
+
+    def __init__(self, dim: int, out_shape: Sequence[int], num_tokens: int = 1, hidden_dim: int | None = None):
+        super().__init__()
+        self.out_shape = tuple(out_shape)
+        out_dim = 1
+        for n in self.out_shape:
+            out_dim *= n
+        if out_dim % num_tokens:
+            raise ValueError(f"{out_dim} outputs cannot be split over {num_tokens} tokens")
+        self.mlp = MLP(dim, hidden_dim or dim, out_dim // num_tokens)
+
+    def forward(self, tokens: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        return self.mlp(tokens).reshape(tokens.shape[0], *self.out_shape)
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of a (B, C, H, W) map, at every pixel."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ParsingHead(nn.Module):
+    """Per-class masks: a shared hypernetwork MLP maps each class token to ``up_channels[-1]`` weights, dotted
+    with the face tokens upscaled 4x by two transposed convolutions.
+
+    forward(tokens (B, K, dim), image (B, dim, h, w)) -> logits (B, K, 4h, 4w).
+    """
+
+    def __init__(self, dim: int = 256, up_channels: tuple[int, int] = (64, 32)):
+        super().__init__()
+        c1, c2 = up_channels
+        self.upscaling = nn.Sequential(
+            nn.ConvTranspose2d(dim, c1, kernel_size=2, stride=2),
+            LayerNorm2d(c1),
+            nn.GELU(),
+            nn.ConvTranspose2d(c1, c2, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        self.hypernetwork = MLP(dim, dim, c2)
+
+    def forward(self, tokens: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        upscaled = self.upscaling(image)
+        weights = self.hypernetwork(tokens)
+        b, c, h, w = upscaled.shape
+        return torch.bmm(weights, upscaled.reshape(b, c, h * w)).reshape(b, -1, h, w)

@@ -1,0 +1,297 @@
+"""``FaceXFormer``: the LightningModule users import. Builds the network from tasks, trains, loads weights."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torchmetrics import MetricCollection
+
+from facexformer import checkpoints
+from facexformer.model.backbone import TimmBackbone
+from facexformer.model.network import FaceXFormerNet
+from facexformer.tasks import OFFICIAL_TASKS, Task, task_from_config
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class FaceXFormer(L.LightningModule):
+    """One transformer for many face tasks; each task is a set of learnable tokens and a head.
+
+    Args:
+        tasks: the tasks, as ``Task`` objects, names (``"landmarks"``) or ``{"class_path", "init_args"}``
+            dicts; default the eight released tasks in their released order.
+        backbone: any timm model name with ``features_only`` support.
+        backbone_pretrained: load timm's ImageNet weights (needs the Hub or its cache).
+        backbone_weights: a local weights file for the backbone (implies pretrained).
+        image_size: input side in pixels.
+        dim, decoder_depth: width of the face/task tokens and number of two-way blocks.
+        lr, weight_decay, milestones, gamma: AdamW and MultiStepLR (epochs), the paper's recipe by default.
+        trainable: if given, only parameters whose names start with one of these prefixes train (e.g.
+            ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[Task | str | dict[str, Any]] | None = None,
+        backbone: str = "swin_base_patch4_window7_224",
+        backbone_pretrained: bool = False,
+        backbone_weights: str | None = None,
+        image_size: int = 224,
+        dim: int = 256,
+        decoder_depth: int = 2,
+        lr: float = 1e-4,
+        weight_decay: float = 1e-5,
+        milestones: Sequence[int] = (6, 10),
+        gamma: float = 0.1,
+        trainable: Sequence[str] | None = None,
+    ):
+        super().__init__()
+        self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate task names in {names}")
+        self.save_hyperparameters(ignore=["tasks"])
+        self.hparams["tasks"] = [t.to_config() for t in self.tasks]
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.configure_models()
+        self.configure_losses()
+        self.configure_metrics()
+        self._apply_trainable()
+
+    # ----------------------------------------------------------------------------------------- building
+    def configure_models(self) -> None:
+        """Build ``self.net`` from the hyperparameters and the tasks."""
+        hp = self.hparams
+        backbone = TimmBackbone(hp.backbone, hp.backbone_pretrained, hp.image_size, weights_file=hp.backbone_weights)
+        self.net = FaceXFormerNet(
+            backbone,
+            heads={t.name: t.build_head(hp.dim) for t in self.tasks},
+            num_tokens={t.name: t.num_tokens for t in self.tasks},
+            dim=hp.dim,
+            depth=hp.decoder_depth,
+        )
+
+    def configure_losses(self) -> None:
+        """One criterion module per task (some hold parameters)."""
+        self.criteria = nn.ModuleDict({t.name: t.build_loss() for t in self.tasks})
+
+    def configure_metrics(self) -> None:
+        """Per-stage metric collections, logged as ``{stage}/{task}/{metric}``."""
+        for stage in ("train", "val", "test"):
+            collections = {t.name: t.build_metrics().clone(prefix=f"{stage}/{t.name}/") for t in self.tasks}
+            setattr(self, f"{stage}_metrics", nn.ModuleDict(collections))
+
+    def _apply_trainable(self) -> None:
+        prefixes = self.hparams.trainable
+        if prefixes is None:
+            return
+        names = {n for n, _ in self.named_parameters()}
+        for prefix in prefixes:
+            if not any(n.startswith(prefix) for n in names):
+                raise ValueError(f"trainable prefix {prefix!r} matches no parameter (e.g. 'net.heads.landmarks')")
+        for name, param in self.named_parameters():
+            param.requires_grad_(any(name.startswith(p) for p in prefixes))
+
+    def train(self, mode: bool = True) -> FaceXFormer:
+        """Like ``nn.Module.train``, but modules with no trainable parameter stay in eval mode when frozen."""
+        super().train(mode)
+        if mode and self.hparams.trainable is not None:
+            for module in self.net.modules():
+                params = list(module.parameters(recurse=True))
+                if params and not any(p.requires_grad for p in params):
+                    module.eval()
+        return self
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def task(self, name: str) -> Task:
+        """The configured task called ``name``."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"no task {name!r}; this model has {self.task_names}")
+
+    # ----------------------------------------------------------------------------------------- inference
+    def forward(self, images: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """(B, 3, S, S) ImageNet-normalised images -> raw head outputs of the requested tasks.
+
+        Shapes for the released tasks: landmarks (B, 68, 2) in [-1, 1], headpose (B, 3) radians,
+        attributes (B, 40), visibility (B, 29), age (B, 8), gender (B, 2), race (B, 5) logits,
+        parsing (B, 11, S, S) logits. Only the requested heads run.
+        """
+        return self.net(images, tasks)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) RGB in [0, 1] -> ImageNet-normalised network input."""
+        return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
+
+    # ----------------------------------------------------------------------------------------- training
+    def _shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        images = self.normalize(batch["image"])
+        queries, image = self.net.decode(images)
+        masks: dict[str, torch.Tensor] = batch.get("task_mask", {})
+        metrics = getattr(self, f"{stage}_metrics")
+        total = images.new_zeros(())
+        batch_size = images.shape[0]
+        for task in self.tasks:
+            mask = masks.get(task.name)
+            if mask is None or not bool(mask.any()):
+                # every head takes part in every step, so DDP finds no unused parameters
+                total = total + sum(p.sum() for p in self.net.heads[task.name].parameters()) * 0.0
+                continue
+            output = self.net.run_head(task.name, queries[mask], image[mask])
+            sub = {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+            loss = task.loss(self.criteria[task.name], output, sub)
+            total = total + task.weight * loss
+            self.log(f"{stage}/{task.name}/loss", loss, batch_size=int(mask.sum()), sync_dist=stage != "train")
+            task.update_metrics(metrics[task.name], output, sub)
+        self.log(f"{stage}/loss", total, batch_size=batch_size, prog_bar=True, sync_dist=stage != "train")
+        return total
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        outputs = self(self.normalize(batch["image"]))
+        size = batch["image"].shape[-1]
+        decoded = {}
+        for name, out in outputs.items():
+            task = self.task(name)
+            decoded[name] = task.decode(out, size) if name == "landmarks" else task.decode(out)
+        return {"source": batch.get("source"), **decoded}
+
+    def _log_epoch_metrics(self, stage: str) -> None:
+        for collection in getattr(self, f"{stage}_metrics").values():
+            if not any(m.update_called for m in collection.values()):
+                continue
+            for key, value in collection.compute().items():
+                if isinstance(value, dict):
+                    for sub, v in value.items():
+                        self._log_scalar(f"{key}/{sub}", v)
+                else:
+                    self._log_scalar(key, value)
+            collection.reset()
+
+    def _log_scalar(self, key: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            return
+        self.log(key, value, sync_dist=False)
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics("test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(self.hparams.milestones), gamma=self.hparams.gamma
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # ----------------------------------------------------------------------------------------- weights
+    @classmethod
+    def from_official_checkpoint(
+        cls, path: str | Path, tasks: Sequence[Task | str | dict[str, Any]] | None = None, **kwargs: Any
+    ) -> FaceXFormer:
+        """Build the released architecture (Swin-B, 224) and load the released ``ckpts/model.pt``.
+
+        ``tasks`` defaults to the eight released tasks; extra tasks (e.g. ``"expression"``) keep their fresh
+        initialisation. Returns the model in eval mode.
+        """
+        state = checkpoints.read_official_state_dict(path)
+        kwargs.setdefault("backbone", "swin_base_patch4_window7_224")
+        model = cls(tasks=tasks, **kwargs)
+        model.load_official_state_dict(state)
+        return model.eval()
+
+    def load_official_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load released-format weights; every released tensor this model has must fit exactly."""
+        converted = checkpoints.convert_official_state_dict(state, self.tasks)
+        own = self.net.state_dict()
+        for key, value in converted.items():
+            if key not in own:
+                raise KeyError(f"released weight {key!r} has no place in this model (backbone {self.hparams.backbone!r}?)")
+            if own[key].shape != value.shape:
+                raise ValueError(f"released weight {key!r} has shape {tuple(value.shape)}, model {tuple(own[key].shape)}")
+        missing = [k for k in own if k not in converted and not k.endswith(("attn_mask", "relative_position_index"))]
+        unexpected_missing = [k for k in missing if not any(k.startswith(f"heads.{n}.") or k.startswith(f"tokens.{n}.")
+                                                            for n in self._tasks_without_official_weights())]
+        if unexpected_missing:
+            raise KeyError(f"the released file lacks {len(unexpected_missing)} weights, e.g. {unexpected_missing[:3]}")
+        self.net.load_state_dict(converted, strict=False)
+
+    def _tasks_without_official_weights(self) -> list[str]:
+        return [t.name for t in self.tasks if not t.official_prefixes]
+
+    def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> Path:
+        """Write ``config.json`` (the constructor arguments) and ``model.safetensors`` to ``directory``."""
+        directory = Path(directory)
+        config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.hparams.items()}
+        weights = {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}
+        checkpoints.write_atomically(
+            directory / WEIGHTS_NAME, lambda tmp: save_file(weights, str(tmp), {"format": "pt"}), overwrite
+        )
+        checkpoints.write_json(directory / CONFIG_NAME, config, overwrite)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path, **overrides: Any) -> FaceXFormer:
+        """Load from a ``save_pretrained`` folder, a Lightning ``.ckpt``, a released ``model.pt`` or a Hub id.
+
+        Hub ids: ``kartiknarayan/facexformer`` (the released file) or a repo written by ``save_pretrained``.
+        Returns the model in eval mode. ``overrides`` replace constructor arguments.
+        """
+        path = Path(source).expanduser()
+        if not path.exists() and isinstance(source, str) and _looks_like_hub_id(source):
+            if source in checkpoints.OFFICIAL_HUB_FILES:
+                path = checkpoints.hub_download(source, checkpoints.OFFICIAL_HUB_FILES[source])
+            else:
+                checkpoints.hub_download(source, CONFIG_NAME)
+                path = checkpoints.hub_download(source, WEIGHTS_NAME).parent
+        if path.is_dir():
+            config_file = path / CONFIG_NAME
+            if not config_file.is_file():
+                raise FileNotFoundError(f"{path} has no {CONFIG_NAME}; expected a folder written by save_pretrained")
+            config = {**json.loads(config_file.read_text()), **overrides}
+            model = cls(**config)
+            model.net.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
+            return model.eval()
+        if not path.is_file():
+            raise FileNotFoundError(f"{source}: no such file, folder or known Hub id")
+        if checkpoints.is_official_file(path):
+            return cls.from_official_checkpoint(path, **overrides)
+        content = checkpoints.safe_torch_load(path)
+        if isinstance(content, dict) and "state_dict" in content and "hyper_parameters" in content:
+            model = cls(**{**content["hyper_parameters"], **overrides})
+            model.load_state_dict(content["state_dict"])
+            return model.eval()
+        raise ValueError(f"{path}: not a FaceXFormer checkpoint (no 'state_dict_backbone' nor Lightning 'state_dict')")
+
+
+def _looks_like_hub_id(text: str) -> bool:
+    return text.count("/") == 1 and not text.startswith((".", "/", "~"))

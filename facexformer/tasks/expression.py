@@ -1,0 +1,13 @@
+"""Facial expression: a task the released checkpoint does not have (its token and head start untrained)."""
+
+from __future__ import annotations
+
+from facexformer.tasks.classification import ClassificationTask
+
+
+class Expression(ClassificationTask):
+    """Output (B, 7) logits in the shared order below (AffectNet's ids 0-6; ``num_classes=8`` adds contempt)."""
+
+    name = "expression"
+    label_keys = ("expression",)
+    class_names = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")

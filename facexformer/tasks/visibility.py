@@ -1,0 +1,58 @@
+"""Per-landmark occlusion (COFW's 29 points): 1 = occluded."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import BinaryAccuracy
+
+from facexformer.landmark_schemes import scheme_for
+from facexformer.metrics.visibility import RecallAtPrecision
+from facexformer.model.heads import TokenHead
+from facexformer.tasks.base import Batch, Task
+
+
+class Visibility(Task):
+    """Output (B, N) logits of P(occluded); label ``visibility`` (B, N) in {0, 1}.
+
+    Loss: BCE with logits. Metrics: recall at 80% precision with occluded as positive (pooled over points)
+    and point accuracy.
+    """
+
+    name = "visibility"
+    label_keys = ("visibility",)
+    official_prefixes = {
+        "face_decoder.visibility_token.": "tokens.visibility.",
+        "face_decoder.visibility_prediction_head.": "heads.visibility.mlp.",
+    }
+
+    def __init__(self, num_points: int = 29, min_precision: float = 0.8, weight: float = 1.0):
+        super().__init__(weight)
+        self.num_points, self.min_precision = num_points, min_precision
+        self.remember(num_points=num_points, min_precision=min_precision)
+
+    def build_head(self, dim: int) -> nn.Module:
+        return TokenHead(dim, (self.num_points,))
+
+    def build_loss(self) -> nn.Module:
+        return nn.BCEWithLogitsLoss()
+
+    def loss(self, criterion: nn.Module, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return criterion(output, batch["visibility"].to(output.dtype))
+
+    def build_metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {"recall_at_precision": RecallAtPrecision(self.min_precision), "accuracy": BinaryAccuracy()}
+        )
+
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
+        metrics.update(torch.sigmoid(output.detach().float()).flatten(), batch["visibility"].long().flatten())
+
+    def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
+        index = torch.tensor(scheme_for(self.num_points).flip_index, device=flipped.device)
+        batch["visibility"][flipped] = batch["visibility"][flipped][:, index]
+
+    def decode(self, output: torch.Tensor) -> torch.Tensor:
+        """Logits -> (B, N) probability that each point is occluded."""
+        return torch.sigmoid(output.float())
