@@ -96,3 +96,16 @@ def test_bad_image_and_empty_box_name_the_source():
         CropFace()(sample)
     with pytest.raises(ValueError, match="interpolation"):
         CropFace(interpolation="lanczos3")
+
+
+def test_real_sample_round_trip(shared_dir):
+    from facexformer.data.datasets.wflw import WFLW
+
+    dataset = WFLW(shared_dir / "reference/landmarks/samples/wflw", "test", transform=CropFace())
+    raw = WFLW(shared_dir / "reference/landmarks/samples/wflw", "test")
+    for index in (0, 3):
+        out, original = dataset[index], raw[index]
+        assert out["image"].shape == (3, 224, 224)
+        assert out["landmarks"].min() > -1 and out["landmarks"].max() < 224  # the face lies inside its crop
+        restored = uncrop_points(out["landmarks"].double(), out["crop"].double(), 224)
+        torch.testing.assert_close(restored.float(), original["landmarks"], atol=1e-4, rtol=0)

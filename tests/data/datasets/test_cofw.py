@@ -104,3 +104,10 @@ def test_shape_mismatch_and_missing_root(tmp_path: Path):
     (tmp_path / "junk/COFW_test_color.mat").write_bytes(b"not a mat file")
     with pytest.raises(DatasetFormatError, match="not a readable MATLAB file"):
         COFW(tmp_path / "junk", "test")
+
+
+def test_real_v5_and_v73_images_agree(shared_dir: Path):
+    samples = shared_dir / "reference/landmarks/samples"
+    v73, v5 = COFW(samples / "cofw", "test"), COFW(samples / "cofw_v5", "test")
+    for index in range(len(v5)):
+        assert torch.equal(v73[index]["image"], v5[index]["image"])
