@@ -21,6 +21,12 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 
+def _is_empty(state: list[Tensor] | Tensor) -> bool:
+    """A list state before synchronisation, one concatenated tensor after it: does it hold any element?"""
+    parts = state if isinstance(state, list) else [state]
+    return sum(part.numel() for part in parts) == 0
+
+
 def flip_sum_embedding(embedding: Tensor, flipped_embedding: Tensor) -> Tensor:
     """InsightFace test-time embedding: L2-normalise(emb(image) + emb(mirrored image)); (B, D) -> (B, D)."""
     return F.normalize(embedding + flipped_embedding, dim=-1)
@@ -87,7 +93,7 @@ class VerificationAccuracy(Metric):
     def _pairs(self) -> tuple[Tensor, Tensor]:
         distance = dim_zero_cat(self.distance)
         same = dim_zero_cat(self.same)
-        if not self.index:
+        if _is_empty(self.index):
             return distance, same
         index = dim_zero_cat(self.index)
         if index.numel() != distance.numel():
@@ -100,7 +106,7 @@ class VerificationAccuracy(Metric):
 
     def compute(self) -> dict[str, Tensor]:
         nan = torch.tensor(float("nan"), dtype=torch.float64, device=self.device)
-        if not self.distance:
+        if _is_empty(self.distance):
             return {"accuracy": nan, "accuracy_std": nan}
         distance, same = self._pairs()
         if distance.numel() < self.folds:

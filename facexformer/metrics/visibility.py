@@ -35,7 +35,8 @@ class RecallAtPrecision(BinaryRecallAtFixedPrecision):
 
     def compute_with_threshold(self) -> tuple[Tensor, Tensor]:
         """(recall, threshold on P(occluded)); both NaN before any update."""
-        if not self.preds:
+        # a list before synchronisation, one concatenated tensor after it
+        if sum(part.numel() for part in (self.preds if isinstance(self.preds, list) else [self.preds])) == 0:
             nan = torch.tensor(float("nan"), device=self.device)
             return nan, nan
         return super().compute()
