@@ -41,7 +41,8 @@ def crop_box(
 
     ``box``: (x0, y0, x1, y1) pixels; ``image_size``: (width, height) of the image. Each side moves out by
     ``margin`` times the box's width or height; ``square`` then grows the shorter side about the centre to the
-    longer one; ``clip`` clips to ``[0, width] x [0, height]``. The edges are rounded down (``math.floor``,
+    longer one; ``clip`` clips to ``[0, width] x [0, height]`` (so a square crop near a border is no longer
+    square). The edges are rounded down (``math.floor``,
     the same as the released code's ``int()`` on the non-negative clipped values). A region outside the image
     is allowed when ``clip=False`` (the crop pads with zeros).
     """
