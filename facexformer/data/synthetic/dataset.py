@@ -1,0 +1,106 @@
+"""``SyntheticFaces``: procedurally rendered faces carrying every task's label, for offline runs and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from facexformer.data.synthetic.labels import age_group, attributes, visibility
+from facexformer.data.synthetic.render import render
+from facexformer.data.synthetic.traits import sample_traits
+
+ALL_TASKS = (
+    "landmarks",
+    "headpose",
+    "visibility",
+    "parsing",
+    "attributes",
+    "age",
+    "gender",
+    "race",
+    "expression",
+)
+
+
+class SyntheticFaces(Dataset):
+    """Map-style dataset of rendered faces; item ``i`` depends only on (seed, i).
+
+    Each item follows the sample contract: ``image`` uint8 (3, S, S); ``box`` float32 (4,) = tight box of
+    the 68 landmarks; ``landmarks`` float32 (68, 2) pixels, iBUG-68 order (occluded points keep their true
+    position); ``headpose`` float32 (3,) degrees (pitch, yaw, roll), 300W-LP convention (see ``face_model``);
+    ``visibility`` float32 (29,) COFW order, 1 = occluded (see ``labels``); ``parsing`` int64 (S, S) LaPa
+    classes (see ``render``); ``attributes`` float32 (40,) CelebA order; ``age`` float32 years and
+    ``age_group`` int64 decade bin; ``gender`` int64 (0 male, 1 female); ``race`` int64 (0 White, 1 Black,
+    2 Indian, 3 Asian, 4 Others; cue: skin tone, plus narrower eyes for Asian, fuller lips and wider nose for
+    Black and Indian); ``expression`` int64 (0 Neutral, 1 Happiness, 2 Sadness, 3 Surprise, 4 Fear,
+    5 Disgust, 6 Anger). Item ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
+    Only the labels of ``tasks`` (default: all) are included.
+
+    Args:
+        num_samples: dataset length.
+        size: image side in pixels.
+        seed: base seed; different seeds give different faces.
+        tasks: subset of ``ALL_TASKS`` to label.
+        transform: optional callable applied to each item dict.
+    """
+
+    def __init__(
+        self,
+        num_samples: int = 1000,
+        size: int = 224,
+        seed: int = 0,
+        tasks: Sequence[str] | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        if num_samples < 0:
+            raise ValueError(f"SyntheticFaces: num_samples must be >= 0, got {num_samples}")
+        if size < 16:
+            raise ValueError(f"SyntheticFaces: size must be >= 16 pixels, got {size}")
+        self.tasks = tuple(ALL_TASKS if tasks is None else tasks)
+        unknown = sorted(set(self.tasks) - set(ALL_TASKS))
+        if unknown:
+            raise ValueError(f"SyntheticFaces: unknown task(s) {unknown}; known: {list(ALL_TASKS)}")
+        self.num_samples, self.size, self.seed, self.transform = num_samples, size, seed, transform
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not -self.num_samples <= index < self.num_samples:
+            raise IndexError(f"SyntheticFaces: index {index} out of range for {self.num_samples} samples")
+        index %= self.num_samples
+        sample = self._make(index)
+        return self.transform(sample) if self.transform is not None else sample
+
+    def _make(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.seed, index])
+        traits = sample_traits(rng)
+        out = render(traits, self.size, rng)
+        landmarks = torch.from_numpy(out.landmarks.astype(np.float32))
+        sample: dict[str, Any] = {
+            "image": torch.from_numpy(np.ascontiguousarray(out.image)).permute(2, 0, 1).contiguous(),
+            "box": torch.cat([landmarks.min(dim=0).values, landmarks.max(dim=0).values]),
+            "tasks": self.tasks,
+            "source": f"SyntheticFaces(seed={self.seed})[{index}]",
+        }
+        labels = {
+            "landmarks": lambda: {"landmarks": landmarks},
+            "headpose": lambda: {"headpose": torch.tensor(traits.pose, dtype=torch.float32)},
+            "visibility": lambda: {"visibility": torch.from_numpy(visibility(out, traits))},
+            "parsing": lambda: {"parsing": torch.from_numpy(out.parsing.astype(np.int64))},
+            "attributes": lambda: {"attributes": torch.from_numpy(attributes(traits, out))},
+            "age": lambda: {
+                "age": torch.tensor(traits.age, dtype=torch.float32),
+                "age_group": torch.tensor(age_group(traits.age), dtype=torch.int64),
+            },
+            "gender": lambda: {"gender": torch.tensor(traits.gender, dtype=torch.int64)},
+            "race": lambda: {"race": torch.tensor(traits.race, dtype=torch.int64)},
+            "expression": lambda: {"expression": torch.tensor(traits.expression, dtype=torch.int64)},
+        }
+        for task in self.tasks:
+            sample.update(labels[task]())
+        return sample
