@@ -82,7 +82,7 @@ class SyntheticFaces(Dataset):
         out = render(traits, self.size, rng)
         landmarks = torch.from_numpy(out.landmarks.astype(np.float32))
         sample: dict[str, Any] = {
-            "image": torch.from_numpy(np.ascontiguousarray(out.image)).permute(2, 0, 1).contiguous(),
+            "image": torch.from_numpy(out.image.copy()).permute(2, 0, 1).contiguous(),
             "box": torch.cat([landmarks.min(dim=0).values, landmarks.max(dim=0).values]),
             "tasks": self.tasks,
             "source": f"SyntheticFaces(seed={self.seed})[{index}]",

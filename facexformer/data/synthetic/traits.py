@@ -180,6 +180,6 @@ def sample_traits(rng: np.random.Generator) -> Traits:
         brow_inner=float(brow_inner + rng.normal(0, 0.7)),
         lip_raise=float(lip_raise),
         stretch=float(stretch),
-        blur=float(rng.uniform(1.2, 2.5)) if rng.random() < 0.1 else 0.0,
+        blur=float(rng.uniform(1.5, 3.0)) if rng.random() < 0.1 else 0.0,
         occluder=_pick(rng, {"none": 0.7, "hand": 0.1, "mask": 0.1, "bars": 0.1}),
     )
