@@ -34,7 +34,8 @@ class FaceXFormer(L.LightningModule):
         backbone_pretrained: load timm's ImageNet weights (needs the Hub or its cache).
         backbone_weights: a local weights file for the backbone (implies pretrained).
         image_size: input side in pixels.
-        dim, decoder_depth: width of the face/task tokens and number of two-way blocks.
+        dim, decoder_depth, decoder_mlp_dim: width of the face/task tokens, number of two-way blocks and
+            width of the token MLP inside them.
         lr, weight_decay, milestones, gamma: AdamW and MultiStepLR (epochs), the paper's recipe by default.
         trainable: if given, only parameters whose names start with one of these prefixes train (e.g.
             ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
@@ -49,6 +50,7 @@ class FaceXFormer(L.LightningModule):
         image_size: int = 224,
         dim: int = 256,
         decoder_depth: int = 2,
+        decoder_mlp_dim: int = 2048,
         lr: float = 1e-4,
         weight_decay: float = 1e-5,
         milestones: Sequence[int] = (6, 10),
@@ -80,6 +82,7 @@ class FaceXFormer(L.LightningModule):
             num_tokens={t.name: t.num_tokens for t in self.tasks},
             dim=hp.dim,
             depth=hp.decoder_depth,
+            mlp_dim=hp.decoder_mlp_dim,
         )
 
     def configure_losses(self) -> None:
@@ -238,15 +241,12 @@ class FaceXFormer(L.LightningModule):
                 raise KeyError(f"released weight {key!r} has no place in this model (backbone {self.hparams.backbone!r}?)")
             if own[key].shape != value.shape:
                 raise ValueError(f"released weight {key!r} has shape {tuple(value.shape)}, model {tuple(own[key].shape)}")
-        missing = [k for k in own if k not in converted and not k.endswith(("attn_mask", "relative_position_index"))]
-        unexpected_missing = [k for k in missing if not any(k.startswith(f"heads.{n}.") or k.startswith(f"tokens.{n}.")
-                                                            for n in self._tasks_without_official_weights())]
-        if unexpected_missing:
-            raise KeyError(f"the released file lacks {len(unexpected_missing)} weights, e.g. {unexpected_missing[:3]}")
+        new_tasks = tuple(f"{kind}.{t.name}." for t in self.tasks if not t.official_prefixes for kind in ("heads", "tokens"))
+        missing = [k for k in own if k not in converted and not k.startswith(new_tasks)]
+        missing = [k for k in missing if not k.endswith(("attn_mask", "relative_position_index"))]
+        if missing:
+            raise KeyError(f"the released file lacks {len(missing)} weights of this model, e.g. {missing[:3]}")
         self.net.load_state_dict(converted, strict=False)
-
-    def _tasks_without_official_weights(self) -> list[str]:
-        return [t.name for t in self.tasks if not t.official_prefixes]
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> Path:
         """Write ``config.json`` (the constructor arguments) and ``model.safetensors`` to ``directory``."""

@@ -20,3 +20,12 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"reference material not found at {SHARED}")
     return SHARED
+
+
+TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
+
+
+@pytest.fixture
+def tiny_kwargs() -> dict:
+    """Constructor arguments of a FaceXFormer small enough for CPU tests (timm's test_convnext, 64 px)."""
+    return dict(TINY)

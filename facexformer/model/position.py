@@ -22,6 +22,10 @@ class RandomFourierPositionEncoding(nn.Module):
     def forward(self, height: int, width: int) -> torch.Tensor:
         """Grid size -> (1, 2·num_features, height, width) float32 encoding."""
         device = self.gaussian_matrix.device
+        with torch.autocast(device.type, enabled=False):
+            return self._encode(height, width, device)
+
+    def _encode(self, height: int, width: int, device: torch.device) -> torch.Tensor:
         y = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
         x = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width
         grid = torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)

@@ -106,8 +106,11 @@ def task_from_config(spec: Task | str | dict[str, Any]) -> Task:
     if not isinstance(spec, dict) or "class_path" not in spec:
         raise TypeError(f"a task is a Task, a name or a {{'class_path', 'init_args'}} dict, got {spec!r}")
     path, args = spec["class_path"], dict(spec.get("init_args") or {})
+    by_path = {f"{c.__module__}.{c.__qualname__}": c for c in TASKS.values()}
     if path in TASKS:
         cls = TASKS[path]
+    elif path in by_path:
+        cls = by_path[path]
     elif "." in path:
         module_name, _, attr = path.rpartition(".")
         cls = getattr(importlib.import_module(module_name), attr)

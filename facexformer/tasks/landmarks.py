@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
-from facexformer.landmark_schemes import scheme_for
+from facexformer.landmark_schemes import SCHEMES, scheme_for
 from facexformer.losses.wing import SmoothL1Loss, WingLoss
 from facexformer.metrics.landmarks import AUC, NME, FailureRate
 from facexformer.model.heads import TokenHead
@@ -57,7 +57,8 @@ class Landmarks(Task):
         return criterion(output, target.to(output.dtype))
 
     def build_metrics(self) -> MetricCollection:
-        norm = "inter_ocular" if scheme_for(self.num_points).ocular else "bbox"
+        scheme = SCHEMES.get(self.num_points)
+        norm = "inter_ocular" if scheme is not None and scheme.ocular else "bbox"
         kwargs = {"normalization": norm, "num_landmarks": self.num_points}
         return MetricCollection(
             {

@@ -1,0 +1,40 @@
+import lightning as L
+import pytest
+import torch
+
+from facexformer import FaceXFormer
+from facexformer.tasks import Landmarks
+
+
+def test_save_pretrained_round_trip(tmp_path, tiny_kwargs):
+    model = FaceXFormer(tasks=["landmarks", "headpose", "parsing"], **tiny_kwargs).eval()
+    model.save_pretrained(tmp_path / "m")
+    with pytest.raises(FileExistsError):
+        model.save_pretrained(tmp_path / "m")
+    loaded = FaceXFormer.from_pretrained(tmp_path / "m")
+    assert loaded.task_names == ["landmarks", "headpose", "parsing"]
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for name, value in model(x).items():
+            torch.testing.assert_close(loaded(x)[name], value)
+
+
+def test_lightning_checkpoint_round_trip(tmp_path, tiny_kwargs):
+    model = FaceXFormer(tasks=[Landmarks(num_points=98), "gender"], **tiny_kwargs)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=0, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    loaded = FaceXFormer.from_pretrained(tmp_path / "m.ckpt")
+    assert loaded.task("landmarks").num_points == 98
+    again = FaceXFormer.load_from_checkpoint(tmp_path / "m.ckpt", weights_only=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["landmarks"], again.eval()(x)["landmarks"])
+        assert loaded(x)["landmarks"].shape == (1, 98, 2)
+
+
+def test_duplicate_and_unknown_tasks(tiny_kwargs):
+    with pytest.raises(ValueError, match="duplicate"):
+        FaceXFormer(tasks=["gender", "gender"], **tiny_kwargs)
+    with pytest.raises(KeyError, match="unknown task 'smile'"):
+        FaceXFormer(tasks=["smile"], **tiny_kwargs)
