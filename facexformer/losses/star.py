@@ -20,6 +20,7 @@ Deliberate differences from the reference (none changes its numbers on CPU):
   versions independent of eigenvector signs.
 - The eigen-decomposition always runs on CPU (as STAR does), whatever the heatmaps' device.
 - Half-precision heatmaps are computed in float32 (``eigh`` has no half kernels); the loss is float32 then.
+  No matmul is used, so autocast leaves the computation in the input precision.
 - ``dist`` is "smoothl1" (STAR's, scale 0.01), "l1", "l2" (torch's element means) or, for v1 only, "wing".
   STAR's v2 cannot run with "wing" (TypeError); here that combination is refused at construction.
 
@@ -53,7 +54,8 @@ def heatmap_mean_cov(heatmaps: Tensor, epsilon: float = _EPSILON) -> tuple[Tenso
     ``heatmaps``: (B, N, H, W), non-negative. Returns ``mean`` (B, N, 2) as (x, y) and ``cov`` (B, N, 2, 2)
     (rows/columns in (x, y) order), both in STAR's normalised units (align-corners grid in [-1, 1]).
     Each channel is divided by max(its sum, 1e-6); cov = S / (V1 - V2 / V1) with V1 = sum(P) + epsilon and
-    V2 = sum(P^2) + epsilon. Half precision is promoted to float32.
+    V2 = sum(P^2) + epsilon. Half precision is promoted to float32; only element-wise ops and sums are used,
+    so autocast does not lower the precision.
     """
     if heatmaps.ndim != 4 or heatmaps.shape[-1] < 2 or heatmaps.shape[-2] < 2:
         raise ValueError(
@@ -74,7 +76,7 @@ def heatmap_mean_cov(heatmaps: Tensor, epsilon: float = _EPSILON) -> tuple[Tenso
     dev_y = grid_y - mean_y.unsqueeze(-1)
     s_xx = (marginal_x * dev_x.pow(2)).sum(dim=-1)
     s_yy = (marginal_y * dev_y.pow(2)).sum(dim=-1)
-    s_xy = torch.einsum("bnhw,bnh,bnw->bn", prob, dev_y, dev_x)
+    s_xy = ((prob * dev_y.unsqueeze(-1)).sum(dim=-2) * dev_x).sum(dim=-1)
     v1 = prob.sum(dim=(-2, -1)) + epsilon
     v2 = prob.pow(2).sum(dim=(-2, -1)) + epsilon
     scale = (v1 - v2 / v1).unsqueeze(-1).unsqueeze(-1)
@@ -117,7 +119,7 @@ class STARLoss(nn.Module):
         mean, cov = heatmap_mean_cov(heatmaps)
         values, vectors = _eigh_on_cpu(cov)
         error = targets.to(mean.dtype) - mean
-        projected = (error.unsqueeze(-2) @ vectors).squeeze(-2)
+        projected = (error.unsqueeze(-1) * vectors).sum(dim=-2)
         spread = (values + _EPSILON).sqrt()
         eigen_term = values.abs().sum(dim=-1)
         if self.version == "v1":

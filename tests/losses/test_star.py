@@ -109,6 +109,19 @@ def test_weight_scales_eigen_term(fixture):
     torch.testing.assert_close(difference, 2.0 * eigen)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_and_autocast_compute_in_float32(fixture, dtype):
+    heatmap, target = _inputs(fixture, dtype=torch.float32)
+    heatmap, target = heatmap[:1, :8], target[:1, :8].float()
+    expected = STARLoss()(heatmap, target)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = STARLoss()(heatmap, target)
+    from_half = STARLoss()(heatmap.to(dtype), target)
+    assert under_autocast.dtype == torch.float32 and from_half.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, expected, rtol=1e-6, atol=0.0)
+    torch.testing.assert_close(from_half, expected, rtol=2e-2, atol=0.0)
+
+
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="version"):
         STARLoss(version="v3")
