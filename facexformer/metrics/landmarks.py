@@ -53,9 +53,11 @@ Groups = tuple[tuple[int, ...], tuple[int, ...]]
 
 
 def _as_group(side: IndexSide, num_landmarks: int) -> tuple[int, ...]:
-    group = (int(side),) if isinstance(side, int) else tuple(int(i) for i in side)
-    if not group or any(not 0 <= i < num_landmarks for i in group):
-        raise ValueError(f"NME indices {side!r} must be a non-empty group of points in [0, {num_landmarks})")
+    values = np.asarray(side).reshape(-1)
+    group = tuple(int(i) for i in values)
+    in_range = bool(group) and all(0 <= i < num_landmarks for i in group)
+    if not np.issubdtype(values.dtype, np.integer) or not in_range:
+        raise ValueError(f"NME indices {side!r} must be a non-empty set of integers in [0, {num_landmarks})")
     return group
 
 
@@ -194,6 +196,7 @@ class _LandmarkErrors(Metric):
         self.num_landmarks = num_landmarks
         self.indices = indices
         self.add_state("errors", default=[], dist_reduce_fx="cat")
+        # float64 also for the empty placeholder torchmetrics gathers from a process that saw no batch.
         self.set_dtype(torch.float64)
 
     def update(self, preds: Tensor, target: Tensor, box: Tensor | None = None) -> None:
