@@ -30,8 +30,10 @@ _BACKBONE_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = 
     (re.compile(r"^backbone\.0\.0\.2\.(.*)$"), lambda m: f"backbone.body.patch_embed.norm.{m[1]}"),
     (
         re.compile(r"^backbone\.0\.([1357])\.(\d+)\.(.*)$"),
-        lambda m: f"backbone.body.layers_{(int(m[1]) - 1) // 2}.blocks.{m[2]}."
-        + m[3].replace("mlp.0.", "mlp.fc1.").replace("mlp.3.", "mlp.fc2."),
+        lambda m: (
+            f"backbone.body.layers_{(int(m[1]) - 1) // 2}.blocks.{m[2]}."
+            + m[3].replace("mlp.0.", "mlp.fc1.").replace("mlp.3.", "mlp.fc2.")
+        ),
     ),
     (re.compile(r"^backbone\.0\.([246])\.(.*)$"), lambda m: f"backbone.body.layers_{int(m[1]) // 2}.downsample.{m[2]}"),
     (re.compile(r"^linear_c\.(\d+)\.proj\.(.*)$"), lambda m: f"fusion.proj.{m[1]}.{m[2]}"),
@@ -98,14 +100,6 @@ def read_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         keys = list(content)[:5] if isinstance(content, dict) else type(content).__name__
         raise ValueError(f"{path} is not a released FaceXFormer file: no {OFFICIAL_KEY!r} entry (found {keys})")
     return content[OFFICIAL_KEY]
-
-
-def is_official_file(path: Path) -> bool:
-    """Whether ``path`` looks like a released FaceXFormer file (a ``.pt``/``.pth`` with the official key)."""
-    if path.suffix not in (".pt", ".pth", ".bin"):
-        return False
-    content = safe_torch_load(path)
-    return isinstance(content, dict) and OFFICIAL_KEY in content
 
 
 def hub_download(repo_id: str, filename: str) -> Path:

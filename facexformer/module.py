@@ -9,9 +9,9 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torchmetrics import MetricCollection
 
 from facexformer import checkpoints
 from facexformer.model.backbone import TimmBackbone
@@ -39,6 +39,8 @@ class FaceXFormer(L.LightningModule):
         lr, weight_decay, milestones, gamma: AdamW and MultiStepLR (epochs), the paper's recipe by default.
         trainable: if given, only parameters whose names start with one of these prefixes train (e.g.
             ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
+        init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
+            shape differ (e.g. a landmark head with another point count) keep their fresh initialisation.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class FaceXFormer(L.LightningModule):
         milestones: Sequence[int] = (6, 10),
         gamma: float = 0.1,
         trainable: Sequence[str] | None = None,
+        init_weights: str | None = None,
     ):
         super().__init__()
         self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
@@ -69,6 +72,8 @@ class FaceXFormer(L.LightningModule):
         self.configure_models()
         self.configure_losses()
         self.configure_metrics()
+        if init_weights is not None:
+            self.load_matching_weights(init_weights)
         self._apply_trainable()
 
     # ----------------------------------------------------------------------------------------- building
@@ -226,9 +231,12 @@ class FaceXFormer(L.LightningModule):
         ``tasks`` defaults to the eight released tasks; extra tasks (e.g. ``"expression"``) keep their fresh
         initialisation. Returns the model in eval mode.
         """
-        state = checkpoints.read_official_state_dict(path)
+        return cls._from_official_state(checkpoints.read_official_state_dict(path), tasks=tasks, **kwargs)
+
+    @classmethod
+    def _from_official_state(cls, state: dict[str, torch.Tensor], **kwargs: Any) -> FaceXFormer:
         kwargs.setdefault("backbone", "swin_base_patch4_window7_224")
-        model = cls(tasks=tasks, **kwargs)
+        model = cls(**kwargs)
         model.load_official_state_dict(state)
         return model.eval()
 
@@ -238,10 +246,16 @@ class FaceXFormer(L.LightningModule):
         own = self.net.state_dict()
         for key, value in converted.items():
             if key not in own:
-                raise KeyError(f"released weight {key!r} has no place in this model (backbone {self.hparams.backbone!r}?)")
+                raise KeyError(
+                    f"released weight {key!r} has no place in this model (backbone {self.hparams.backbone!r}?)"
+                )
             if own[key].shape != value.shape:
-                raise ValueError(f"released weight {key!r} has shape {tuple(value.shape)}, model {tuple(own[key].shape)}")
-        new_tasks = tuple(f"{kind}.{t.name}." for t in self.tasks if not t.official_prefixes for kind in ("heads", "tokens"))
+                raise ValueError(
+                    f"released weight {key!r} has shape {tuple(value.shape)}, model {tuple(own[key].shape)}"
+                )
+        new_tasks = tuple(
+            f"{kind}.{t.name}." for t in self.tasks if not t.official_prefixes for kind in ("heads", "tokens")
+        )
         missing = [k for k in own if k not in converted and not k.startswith(new_tasks)]
         missing = [k for k in missing if not k.endswith(("attn_mask", "relative_position_index"))]
         if missing:
@@ -259,6 +273,17 @@ class FaceXFormer(L.LightningModule):
         checkpoints.write_json(directory / CONFIG_NAME, config, overwrite)
         return directory
 
+    def load_matching_weights(self, source: str | Path) -> list[str]:
+        """Copy every tensor of ``source`` whose name and shape match this model; return the names left as they were."""
+        state = _network_state(resolve_source(source), self.tasks)
+        own = self.net.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        self.net.load_state_dict(usable, strict=False)
+        kept = sorted(k for k in own if k not in usable and not k.endswith(("attn_mask", "relative_position_index")))
+        if kept:
+            rank_zero_info(f"init_weights {source}: {len(kept)} tensors keep their initialisation, e.g. {kept[:4]}")
+        return kept
+
     @classmethod
     def from_pretrained(cls, source: str | Path, **overrides: Any) -> FaceXFormer:
         """Load from a ``save_pretrained`` folder, a Lightning ``.ckpt``, a released ``model.pt`` or a Hub id.
@@ -266,31 +291,47 @@ class FaceXFormer(L.LightningModule):
         Hub ids: ``kartiknarayan/facexformer`` (the released file) or a repo written by ``save_pretrained``.
         Returns the model in eval mode. ``overrides`` replace constructor arguments.
         """
-        path = Path(source).expanduser()
-        if not path.exists() and isinstance(source, str) and _looks_like_hub_id(source):
-            if source in checkpoints.OFFICIAL_HUB_FILES:
-                path = checkpoints.hub_download(source, checkpoints.OFFICIAL_HUB_FILES[source])
-            else:
-                checkpoints.hub_download(source, CONFIG_NAME)
-                path = checkpoints.hub_download(source, WEIGHTS_NAME).parent
+        path = resolve_source(source)
         if path.is_dir():
-            config_file = path / CONFIG_NAME
-            if not config_file.is_file():
-                raise FileNotFoundError(f"{path} has no {CONFIG_NAME}; expected a folder written by save_pretrained")
-            config = {**json.loads(config_file.read_text()), **overrides}
+            config = {**json.loads((path / CONFIG_NAME).read_text()), **overrides}
             model = cls(**config)
             model.net.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
             return model.eval()
-        if not path.is_file():
-            raise FileNotFoundError(f"{source}: no such file, folder or known Hub id")
-        if checkpoints.is_official_file(path):
-            return cls.from_official_checkpoint(path, **overrides)
         content = checkpoints.safe_torch_load(path)
+        if isinstance(content, dict) and checkpoints.OFFICIAL_KEY in content:
+            return cls._from_official_state(content[checkpoints.OFFICIAL_KEY], **overrides)
         if isinstance(content, dict) and "state_dict" in content and "hyper_parameters" in content:
             model = cls(**{**content["hyper_parameters"], **overrides})
             model.load_state_dict(content["state_dict"])
             return model.eval()
         raise ValueError(f"{path}: not a FaceXFormer checkpoint (no 'state_dict_backbone' nor Lightning 'state_dict')")
+
+
+def resolve_source(source: str | Path) -> Path:
+    """A local file or ``save_pretrained`` folder for ``source`` (a path or an HF Hub id, downloaded)."""
+    path = Path(source).expanduser()
+    if not path.exists() and isinstance(source, str) and _looks_like_hub_id(source):
+        if source in checkpoints.OFFICIAL_HUB_FILES:
+            return checkpoints.hub_download(source, checkpoints.OFFICIAL_HUB_FILES[source])
+        checkpoints.hub_download(source, CONFIG_NAME)
+        return checkpoints.hub_download(source, WEIGHTS_NAME).parent
+    if path.is_dir() and not (path / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{path} has no {CONFIG_NAME}; expected a folder written by save_pretrained")
+    if not path.exists():
+        raise FileNotFoundError(f"{source}: no such file, folder or known Hub id")
+    return path
+
+
+def _network_state(path: Path, tasks: Sequence[Task]) -> dict[str, torch.Tensor]:
+    """``FaceXFormerNet`` weights from a folder, a released file or a Lightning checkpoint."""
+    if path.is_dir():
+        return load_file(str(path / WEIGHTS_NAME))
+    content = checkpoints.safe_torch_load(path)
+    if isinstance(content, dict) and checkpoints.OFFICIAL_KEY in content:
+        return checkpoints.convert_official_state_dict(content[checkpoints.OFFICIAL_KEY], tasks)
+    if isinstance(content, dict) and "state_dict" in content:
+        return {k.removeprefix("net."): v for k, v in content["state_dict"].items() if k.startswith("net.")}
+    raise ValueError(f"{path}: not a FaceXFormer checkpoint (no 'state_dict_backbone' nor Lightning 'state_dict')")
 
 
 def _looks_like_hub_id(text: str) -> bool:

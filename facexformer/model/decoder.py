@@ -76,8 +76,7 @@ class TwoWayDecoder(nn.Module):
     def __init__(self, dim: int = 256, depth: int = 2, num_heads: int = 8, mlp_dim: int = 2048, downsample: int = 2):
         super().__init__()
         self.layers = nn.ModuleList(
-            TwoWayAttentionBlock(dim, num_heads, mlp_dim, downsample, skip_first_layer_pe=i == 0)
-            for i in range(depth)
+            TwoWayAttentionBlock(dim, num_heads, mlp_dim, downsample, skip_first_layer_pe=i == 0) for i in range(depth)
         )
         self.final_attn_token_to_image = Attention(dim, num_heads, downsample)
         self.norm_final_attn = nn.LayerNorm(dim)

@@ -23,18 +23,25 @@ class Age(ClassificationTask):
     name = "age"
     label_keys = ("age", "age_group")
     class_names = ("0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
-    official_prefixes = {"face_decoder.age_token.": "tokens.age.", "face_decoder.age_prediction_head.": "heads.age.mlp."}
+    official_prefixes = {
+        "face_decoder.age_token.": "tokens.age.",
+        "face_decoder.age_prediction_head.": "heads.age.mlp.",
+    }
 
     def build_loss(self) -> nn.Module:
         return AgeLoss()
 
     def loss(self, criterion: nn.Module, output: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return criterion(output, batch["age"].float(), batch["age_group"].long())
+        return criterion(output, batch["age_group"].long(), batch["age"].float())
 
     def build_metrics(self) -> MetricCollection:
         return MetricCollection(
             {"mae": AgeMAE(), "group_accuracy": MulticlassAccuracy(self.num_classes, average="micro")}
         )
+
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
+        counts = torch.bincount(batch["age_group"].long(), minlength=self.num_classes).float()
+        return torch.log(counts / counts.sum() + 1e-6)[None]
 
     def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         metrics["mae"].update(output.detach(), batch["age"].float())
@@ -60,4 +67,7 @@ class Race(ClassificationTask):
     name = "race"
     label_keys = ("race",)
     class_names = ("white", "black", "asian", "indian", "others")
-    official_prefixes = {"face_decoder.race_token.": "tokens.race.", "face_decoder.race_prediction_head.": "heads.race.mlp."}
+    official_prefixes = {
+        "face_decoder.race_token.": "tokens.race.",
+        "face_decoder.race_prediction_head.": "heads.race.mlp.",
+    }

@@ -83,6 +83,11 @@ class Task:
         (x -> width - 1 - x, maps flipped left-right); tasks permute indices and swap left/right classes.
         """
 
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
+        """The raw output (1, ...) of the best image-blind predictor fitted on ``batch``'s labels (a training
+        sample of this task): the baseline a trained model must beat (mean shape, majority class...)."""
+        raise NotImplementedError
+
     def decode(self, output: torch.Tensor) -> Any:
         """Raw head output -> the user-facing prediction (in the crop frame)."""
         return output

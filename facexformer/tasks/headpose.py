@@ -77,6 +77,10 @@ class HeadPose(Task):
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
         batch["headpose"][flipped] = flip_euler(batch["headpose"][flipped])
 
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
+        mean = torch.deg2rad(batch["headpose"].float().mean(0))[None]
+        return mean if self.head == "euler" else euler_to_matrix(mean, degrees=False)
+
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """Raw output -> (B, 3) degrees (pitch, yaw, roll)."""
         if self.head == "rotation":

@@ -62,7 +62,8 @@ class Parsing(Task):
         return criterion(self._logits(output, target.shape[-2:]).float(), target)
 
     def build_metrics(self) -> MetricCollection:
-        return MetricCollection({"f1": ParsingF1(self.num_classes)})
+        names = CLASS_NAMES if self.num_classes == len(CLASS_NAMES) else None
+        return MetricCollection({"f1": ParsingF1(self.num_classes, class_names=names)})
 
     def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         target = batch["parsing"].long()
@@ -74,6 +75,10 @@ class Parsing(Task):
         lut = torch.tensor(FLIP_CLASSES, device=flipped.device)
         labels = batch["parsing"][flipped]
         batch["parsing"][flipped] = torch.where(labels >= 0, lut[labels.clamp(min=0)], labels)
+
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
+        one_hot = torch.nn.functional.one_hot(batch["parsing"].long().clamp(min=0), self.num_classes)
+        return torch.log(one_hot.float().mean(0).permute(2, 0, 1) + 1e-6)[None]
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """Logits -> (B, H, W) class ids."""

@@ -43,7 +43,10 @@ class Visibility(Task):
 
     def build_metrics(self) -> MetricCollection:
         return MetricCollection(
-            {"recall_at_precision": RecallAtPrecision(self.min_precision), "accuracy": BinaryAccuracy()}
+            {
+                "recall_at_precision": RecallAtPrecision(self.min_precision, from_logits=False),
+                "accuracy": BinaryAccuracy(),
+            }
         )
 
     def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
@@ -52,6 +55,10 @@ class Visibility(Task):
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
         index = torch.tensor(scheme_for(self.num_points).flip_index, device=flipped.device)
         batch["visibility"][flipped] = batch["visibility"][flipped][:, index]
+
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
+        rate = batch["visibility"].float().mean(0).clamp(1e-4, 1 - 1e-4)
+        return torch.logit(rate)[None]
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """Logits -> (B, N) probability that each point is occluded."""

@@ -1,0 +1,5 @@
+"""``python -m facexformer`` = the ``facexformer`` command."""
+
+from facexformer.cli import main
+
+main()

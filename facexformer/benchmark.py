@@ -1,0 +1,112 @@
+"""``facexformer benchmark``: throughput tables measured in one run, with ratios against a baseline.
+
+- ``model``: inference images/s for all tasks, landmarks only and the backbone alone (the baseline), per dtype.
+- ``data``: SyntheticFaces samples/s on one worker, DataModule batches/s with N workers, and training
+  steps/s of the quickstart model (the pipeline must supply more batches than training consumes).
+- ``landmarks``: training steps/s of the landmark task alone, per landmark head type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from facexformer.module import FaceXFormer
+from facexformer.tasks import OFFICIAL_TASKS
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def print_table(title: str, rows: Sequence[tuple[str, float, float]], unit: str) -> None:
+    """Rows of (name, rate, ratio to the baseline row)."""
+    width = max(len(r[0]) for r in rows) + 2
+    print(f"\n{title}")
+    print(f"{'':<{width}}{unit:>14}{'ratio':>10}")
+    for name, rate, ratio in rows:
+        print(f"{name:<{width}}{rate:>14.2f}{ratio:>10.3f}")
+
+
+def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """Inference throughput of all tasks, landmarks only and the backbone alone, per dtype."""
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    tasks = list(OFFICIAL_TASKS) if args.tasks == ["all"] else args.tasks
+    model = FaceXFormer(tasks=tasks, backbone=args.backbone, image_size=args.image_size).to(device).eval()
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+    rows, baselines = [], {}
+
+    def timed(fn: Callable[[], object], dtype: str) -> float:
+        def run() -> None:
+            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"):
+                fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        return args.batch_size / median_seconds(run, args.repeats, args.warmup)
+
+    for dtype in args.dtype:
+        cases = {
+            "backbone only": lambda: model.net.backbone(images),
+            "all tasks": lambda: model(images),
+            "landmarks only": lambda: model(images, tasks=["landmarks"]),
+        }
+        rates = {name: timed(fn, dtype) for name, fn in cases.items()}
+        baselines[dtype] = rates["backbone only"]
+        for name, rate in rates.items():
+            rows.append((f"{dtype} {name}", rate, rate / baselines[args.dtype[0]]))
+        post = 1 - rates["all tasks"] / rates["backbone only"]
+        print(f"[{dtype}] time after the backbone: {100 * post:.1f}% of the all-task time")
+    if len(args.dtype) > 1:
+        first, second = args.dtype[0], args.dtype[1]
+        all_rates = {r[0]: r[1] for r in rows}
+        print(
+            f"{second} / {first} all-task speed: {all_rates[f'{second} all tasks'] / all_rates[f'{first} all tasks']:.2f}x"
+        )
+    print_table(
+        f"inference, {args.backbone}, batch {args.batch_size}, {args.image_size} px, {device} "
+        f"(ratio: to {args.dtype[0]} backbone only)",
+        rows,
+        "images/s",
+    )
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facexformer benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="what")
+    model = sub.add_parser("model", help="inference images/s (default)")
+    model.add_argument("--backbone", default="swin_base_patch4_window7_224")
+    model.add_argument("--batch-size", type=int, default=8)
+    model.add_argument("--image-size", type=int, default=224)
+    model.add_argument("--tasks", nargs="+", default=["all"], help="task names, or 'all' (the released eight)")
+    model.add_argument("--dtype", nargs="+", choices=["fp32", "bf16"], default=["fp32"])
+    model.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    model.add_argument("--repeats", type=int, default=5)
+    model.add_argument("--warmup", type=int, default=1)
+    model.set_defaults(run=benchmark_model)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``facexformer benchmark [model|data|landmarks] [options]``."""
+    argv = list(argv or [])
+    if not argv or argv[0].startswith("-"):
+        argv = ["model", *argv]
+    args = build_parser().parse_args(argv)
+    args.run(args)

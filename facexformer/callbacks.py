@@ -1,0 +1,94 @@
+"""Callbacks: compare the test metrics with image-blind baselines fitted on the training labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from facexformer.data.collate import collate_multitask
+
+
+class BaselineComparison(L.Callback):
+    """At test time, also score each task's trivial predictor (``Task.trivial_output``: the mean shape, the
+    majority class, ...) fitted on ``num_samples`` training samples, and print model vs baseline per metric.
+
+    Results are kept in ``self.results``: ``{metric: (model, baseline, higher_is_better)}``.
+    """
+
+    def __init__(self, num_samples: int = 256):
+        self.num_samples = num_samples
+        self.results: dict[str, tuple[float, float, bool]] = {}
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.metrics = nn.ModuleDict()
+        labels = self._training_labels(trainer)
+        for task in pl_module.tasks:
+            mask = labels.get("task_mask", {}).get(task.name)
+            if mask is None or not mask.any():
+                continue
+            sub = {k: v[mask] for k, v in labels.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+            try:
+                self.outputs[task.name] = task.trivial_output(sub).to(pl_module.device)
+            except NotImplementedError:
+                continue
+            self.metrics[task.name] = task.build_metrics().clone(prefix=f"test/{task.name}/").to(pl_module.device)
+
+    def _training_labels(self, trainer: L.Trainer) -> dict[str, Any]:
+        datamodule = trainer.datamodule
+        datasets = (getattr(datamodule, "datasets", None) or {}).get("train") if datamodule is not None else None
+        if not datasets:
+            return {}
+        samples = []
+        per_dataset = max(1, self.num_samples // len(datasets))
+        for dataset in datasets.values():
+            step = max(1, len(dataset) // per_dataset)
+            samples += [dataset[i] for i in range(0, len(dataset), step)][:per_dataset]
+        batch = collate_multitask(samples)
+        if not batch["image"].is_floating_point():
+            batch["image"] = batch["image"].float() / 255
+        return batch
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        masks = batch.get("task_mask", {})
+        for name, constant in self.outputs.items():
+            mask = masks.get(name)
+            if mask is None or not mask.any():
+                continue
+            sub = {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+            output = constant.expand(int(mask.sum()), *constant.shape[1:])
+            pl_module.task(name).update_metrics(self.metrics[name], output, sub)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logged = trainer.callback_metrics
+        for collection in self.metrics.values():
+            if not any(m.update_called for m in collection.values()):
+                continue
+            better = {f"{collection.prefix}{k}": m.higher_is_better for k, m in collection.items(keep_base=True)}
+            for key, value in collection.compute().items():
+                if key in logged and torch.as_tensor(value).numel() == 1:
+                    direction = next((b for prefix, b in better.items() if key.startswith(prefix)), None)
+                    self.results[key] = (float(logged[key]), float(value), bool(direction))
+        if trainer.is_global_zero and self.results:
+            print(format_comparison(self.results))
+
+
+def format_comparison(results: dict[str, tuple[float, float, bool]]) -> str:
+    """A text table: metric, model, trivial baseline, and whether the model is better."""
+    width = max(len(k) for k in results) + 2
+    lines = [f"{'metric':<{width}}{'model':>12}{'baseline':>12}  better", "-" * (width + 32)]
+    for key, (model, baseline, higher) in sorted(results.items()):
+        wins = model > baseline if higher else model < baseline
+        lines.append(f"{key:<{width}}{model:>12.4f}{baseline:>12.4f}  {'yes' if wins else 'NO'}")
+    return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""The ``facexformer`` command: LightningCLI (fit, validate, test, predict) plus benchmark, infer, export.
+
+``--config`` takes a file or the name of a config shipped in ``facexformer/configs`` (e.g. ``quickstart``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from importlib import resources
+from pathlib import Path
+
+from lightning.pytorch.cli import ArgsType, LightningCLI
+
+from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.module import FaceXFormer
+
+#: subcommands outside LightningCLI, each a module ``facexformer.<name>`` with ``main(argv)``
+EXTRA_COMMANDS = ("benchmark", "infer", "export")
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Names of the configs inside the package -> their paths."""
+    folder = resources.files("facexformer") / "configs"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def resolve_config_names(args: list[str]) -> list[str]:
+    """Replace ``--config NAME`` by the shipped file's path where NAME is not an existing file."""
+    configs = shipped_configs()
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg in ("--config", "-c") and i + 1 < len(out):
+            value = out[i + 1]
+            if not Path(value).exists():
+                if value not in configs:
+                    raise SystemExit(
+                        f"facexformer: config {value!r} is neither a file nor a shipped config "
+                        f"({', '.join(sorted(configs))})"
+                    )
+                out[i + 1] = str(configs[value])
+        elif arg.startswith("--config="):
+            value = arg.split("=", 1)[1]
+            if not Path(value).exists() and value in configs:
+                out[i] = f"--config={configs[value]}"
+    return out
+
+
+class FaceXFormerCLI(LightningCLI):
+    """LightningCLI with ``--test_after_fit``: run the test set on the trained model right after ``fit``."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--test_after_fit", type=bool, default=False, help="run `test` after `fit`")
+
+    def after_fit(self) -> None:
+        if self.config.fit.get("test_after_fit") and self.datamodule.datasets.get("test"):
+            self.trainer.test(self.model, datamodule=self.datamodule)
+
+
+def main(args: ArgsType = None) -> LightningCLI | None:
+    """Entry point; ``args`` (a list) replaces ``sys.argv[1:]`` (used by tests)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        importlib.import_module(f"facexformer.{argv[0]}").main(argv[1:])
+        return None
+    return FaceXFormerCLI(
+        FaceXFormer,
+        MultiTaskDataModule,
+        args=resolve_config_names(argv),
+        seed_everything_default=0,
+        trainer_defaults={"use_distributed_sampler": False},
+        save_config_kwargs={"overwrite": True},
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""``MultiTaskDataModule``: one dataset per task, balanced batches, augmentation on the device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning as L
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from facexformer.data.augment import FaceAugment
+from facexformer.data.collate import collate_multitask
+from facexformer.data.crop import CropFace
+from facexformer.data.sampler import BalancedTaskSampler
+
+STAGES = ("train", "val", "test", "predict")
+
+
+class Transformed(Dataset):
+    """``dataset`` with ``transform`` applied to each item."""
+
+    def __init__(self, dataset: Dataset, transform: Callable[[dict], dict]):
+        self.dataset, self.transform = dataset, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.transform(self.dataset[index])
+
+
+class MultiTaskDataModule(L.LightningDataModule):
+    """Batches that mix tasks: each named dataset (usually one per task) gets a fixed share of every
+    training batch; small datasets are upsampled by repetition (``BalancedTaskSampler``).
+
+    Args:
+        train, val, test, predict: ``{name: dataset}`` per stage (any map-style datasets returning the sample
+            contract of ``facexformer.data.datasets.base``).
+        batch_size: samples per batch (per process under DDP).
+        proportions: ``{name: weight}`` of each training dataset in a batch (default equal).
+        batches_per_epoch: training batches per epoch and process (default: the largest dataset once).
+        crop: the face crop applied to every item (``None`` when items are already network-sized).
+        augment: ``FaceAugment`` options for training (``None`` disables augmentation).
+        num_workers, seed: DataLoader workers and the sampler's seed.
+
+    Trainers must be built with ``use_distributed_sampler=False`` (the sampler shards for DDP itself);
+    the CLI sets it.
+    """
+
+    def __init__(
+        self,
+        train: Mapping[str, Dataset] | None = None,
+        val: Mapping[str, Dataset] | None = None,
+        test: Mapping[str, Dataset] | None = None,
+        predict: Mapping[str, Dataset] | None = None,
+        batch_size: int = 32,
+        proportions: Mapping[str, float] | None = None,
+        batches_per_epoch: int | None = None,
+        crop: CropFace | None = None,
+        augment: Mapping[str, Any] | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.datasets = {"train": train, "val": val, "test": test, "predict": predict}
+        if proportions and train and set(proportions) - set(train):
+            raise ValueError(f"proportions name datasets {sorted(set(proportions) - set(train))} not in train")
+        self.batch_size, self.proportions, self.batches_per_epoch = batch_size, proportions, batches_per_epoch
+        self.crop, self.augment_options = crop, augment
+        self.num_workers, self.seed = num_workers, seed
+        self._augment: FaceAugment | None = None
+
+    def _concat(self, stage: str) -> tuple[ConcatDataset, list[str]]:
+        named = self.datasets[stage]
+        if not named:
+            raise ValueError(f"MultiTaskDataModule: no {stage} datasets were given (argument '{stage}')")
+        parts = [Transformed(d, self.crop) if self.crop is not None else d for d in named.values()]
+        return ConcatDataset(parts), list(named)
+
+    def _loader(self, stage: str) -> DataLoader:
+        dataset, names = self._concat(stage)
+        sizes = [len(d) for d in dataset.datasets]
+        if stage == "train":
+            weights = [(self.proportions or {}).get(n, 1.0) for n in names]
+            sampler = BalancedTaskSampler(
+                sizes, self.batch_size, weights, num_batches=self.batches_per_epoch, seed=self.seed
+            )
+        else:
+            sampler = BalancedTaskSampler.for_evaluation(sizes, self.batch_size)
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_multitask,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict")
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """uint8 images -> float [0, 1]; training batches are then augmented on the device."""
+        if not batch["image"].is_floating_point():
+            batch["image"] = batch["image"].float() / 255
+        if self.trainer is not None and self.trainer.training and self.augment_options is not None:
+            if self._augment is None:
+                self._augment = FaceAugment(self.trainer.lightning_module.tasks, **self.augment_options)
+            batch = self._augment(batch)
+        return batch
