@@ -1,0 +1,126 @@
+"""Face boxes for ``predict`` when none are given: OpenCV's Haar cascade, or the whole image.
+
+The frontal-face Haar cascade ships inside ``opencv-python`` / ``opencv-python-headless`` 4.x
+(``cv2.data.haarcascades``; OpenCV 5 dropped ``CascadeClassifier`` from the main package). Install it with
+``pip install "opencv-python-headless<5"`` (the ``detect`` extra). Haar boxes are square and cover brows to
+chin, tighter than most detectors': for the best accuracy pass the boxes of the detector your model was
+trained with. A detector is any callable ``(H, W, 3) uint8 RGB -> (K, 4) (x0, y0, x1, y1) pixels``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+Detector = Callable[[np.ndarray], np.ndarray]
+DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
+
+
+def _cv2():
+    """The ``cv2`` module if it has the Haar cascades, else None."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2 if hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "data") else None
+
+
+def haar_available() -> bool:
+    """Whether an OpenCV with ``CascadeClassifier`` and its bundled cascades is importable."""
+    return _cv2() is not None
+
+
+class HaarFaceDetector:
+    """OpenCV Haar cascade face detector: ``(H, W, 3)`` uint8 RGB -> (K, 4) float32 boxes, largest first.
+
+    ``min_size``: smallest face side in pixels; ``scale_factor`` and ``min_neighbors`` as in
+    ``cv2.CascadeClassifier.detectMultiScale``. The grey image is histogram-equalised first.
+    """
+
+    def __init__(
+        self,
+        cascade: str = DEFAULT_CASCADE,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 24,
+    ):
+        cv2 = _cv2()
+        if cv2 is None:
+            raise ImportError(
+                "the Haar face detector needs OpenCV 4 with its data files: "
+                'pip install "opencv-python-headless<5" (or facexformer[detect])'
+            )
+        path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
+        self.classifier = cv2.CascadeClassifier(str(path))
+        if self.classifier.empty():
+            raise FileNotFoundError(f"could not load the Haar cascade {path}")
+        self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        cv2 = _cv2()
+        grey = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY))
+        found = self.classifier.detectMultiScale(
+            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+        )
+        boxes = np.asarray(found, dtype=np.float32).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]
+        return sort_largest_first(boxes)
+
+
+def sort_largest_first(boxes: np.ndarray) -> np.ndarray:
+    """(K, 4) (x0, y0, x1, y1) boxes ordered by decreasing area (stable)."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return boxes[np.argsort(-area, kind="stable")]
+
+
+@lru_cache(maxsize=1)
+def _default_haar() -> HaarFaceDetector:
+    return HaarFaceDetector()
+
+
+def resolve_detector(detector: str | Detector | None) -> Detector | None:
+    """``"auto"``: Haar if OpenCV is there, else None; ``"haar"``: Haar or ImportError; ``"none"``/None: None;
+    a callable is returned as it is."""
+    if detector is None or callable(detector):
+        return detector
+    if detector == "none":
+        return None
+    if detector == "haar" or (detector == "auto" and haar_available()):
+        return _default_haar()
+    if detector == "auto":
+        return None
+    raise ValueError(f"unknown detector {detector!r}; use 'auto', 'haar', 'none' or a callable")
+
+
+def whole_image_box(image: np.ndarray) -> np.ndarray:
+    """(1, 4) box covering the whole (H, W, ...) image: (0, 0, W, H)."""
+    height, width = image.shape[:2]
+    return np.array([[0.0, 0.0, float(width), float(height)]], dtype=np.float32)
+
+
+def find_faces(
+    image: np.ndarray, detector: Detector | None, source: str, detector_requested: bool = True
+) -> np.ndarray:
+    """Face boxes (K, 4), largest first, in ``image`` (H, W, 3) uint8 RGB.
+
+    Without a detector, or when it finds nothing, the whole image is the face box and a warning names
+    ``source`` (no warning when no detector was asked for, ``detector_requested=False``).
+    """
+    if detector is None:
+        if detector_requested:
+            warnings.warn(
+                f"{source}: no face detector available (pip install \"opencv-python-headless<5\"); "
+                "using the whole image as the face box",
+                stacklevel=3,
+            )
+        return whole_image_box(image)
+    boxes = np.asarray(detector(image), dtype=np.float32).reshape(-1, 4)
+    if len(boxes) == 0:
+        warnings.warn(f"{source}: no face found; using the whole image as the face box", stacklevel=3)
+        return whole_image_box(image)
+    return sort_largest_first(boxes)
