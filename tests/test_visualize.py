@@ -1,0 +1,136 @@
+import re
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from facexformer.data.synthetic import SyntheticFaces
+from facexformer.data.synthetic.face_model import pose_rotation
+from facexformer.metrics.landmarks import ced_auc, ced_curve, failure_rate
+from facexformer.predict import ClassPrediction, FacePrediction
+from facexformer.visualize import (
+    AXIS_COLOURS,
+    LAPA_PALETTE,
+    draw_headpose_axes,
+    draw_landmarks,
+    draw_overlay,
+    draw_parsing,
+    plot_ced,
+    pose_axes_2d,
+)
+
+BLACK = np.zeros((40, 50, 3), dtype=np.uint8)
+
+
+def test_palette_is_lapas(shared_dir):
+    text = (shared_dir / "reference/tasks/TASKS.md").read_text()
+    section = text.split("### 2.2")[1].split("###")[0]
+    rows = re.findall(r"^\| (\d+) \| [^|]+ \| (\d+),(\d+),(\d+) \|", section, flags=re.M)
+    assert len(rows) == 11
+    colours = [tuple(int(v) for v in row[1:]) for row in sorted(rows, key=lambda r: int(r[0]))]
+    assert colours == list(LAPA_PALETTE)
+
+
+def test_draw_landmarks():
+    points = np.array([[10.0, 20.0], [np.nan, 3.0], [40.0, 5.0]])
+    out = np.asarray(draw_landmarks(BLACK, points, radius=1))
+    assert tuple(out[20, 10]) == (0, 255, 0) and tuple(out[5, 40]) == (0, 255, 0)
+    assert tuple(out[30, 30]) == (0, 0, 0)
+    lit = (out.sum(-1) > 0).sum()
+    numbered = np.asarray(draw_landmarks(BLACK, torch.tensor(points), indices=True, radius=1))
+    with_indices = (numbered.sum(-1) > 0).sum()
+    assert with_indices > lit
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        draw_landmarks(BLACK, np.zeros((3, 3)))
+
+
+def test_draw_parsing_blends_lapa_colours_and_adds_a_legend():
+    image = np.full((40, 50, 3), 100, dtype=np.uint8)
+    labels = np.zeros((40, 50), dtype=np.int64)
+    labels[5:15, 5:15] = 6
+    labels[20:30, 20:30] = 10
+    full = np.asarray(draw_parsing(image, labels, alpha=1.0, legend=False))
+    assert full.shape == image.shape
+    assert tuple(full[10, 10]) == LAPA_PALETTE[6] and tuple(full[25, 25]) == LAPA_PALETTE[10]
+    assert tuple(full[35, 45]) == (100, 100, 100)
+    half = np.asarray(draw_parsing(image, labels, alpha=0.5, legend=False))
+    assert tuple(half[10, 10]) == tuple(round(0.5 * 100 + 0.5 * c) for c in LAPA_PALETTE[6])
+    with_legend = draw_parsing(image, labels, alpha=0.5)
+    assert with_legend.width > 50
+    panel = np.asarray(with_legend)[:, 50:]
+    for colour in (LAPA_PALETTE[6], LAPA_PALETTE[10]):
+        assert (panel == colour).all(-1).any()
+    assert not (panel == LAPA_PALETTE[1]).all(-1).any()
+    with pytest.raises(ValueError, match="do not match"):
+        draw_parsing(image, labels[:10])
+
+
+@pytest.mark.parametrize("angles", [(0, 0, 0), (10, 40, -20), (-25, -60, 15), (30, 0, 0), (0, 0, 30)])
+def test_axes_follow_the_synthetic_renderers_pose(angles):
+    rotation = pose_rotation(np.array(angles, dtype=float))
+    expected = (np.array([[1, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=float) @ rotation.T)[:, :2]
+    np.testing.assert_allclose(pose_axes_2d(*angles), expected, atol=1e-12)
+
+
+def test_axes_signs():
+    assert pose_axes_2d(0, 45, 0)[2, 0] < 0  # +yaw: nose to the image's left
+    assert pose_axes_2d(30, 0, 0)[2, 1] < 0  # +pitch: face looks up
+    assert pose_axes_2d(0, 0, 30)[0, 1] > 0  # +roll: clockwise, the image-right side goes down
+
+
+def test_forward_axis_points_where_the_rendered_nose_points():
+    faces = SyntheticFaces(40, size=128, seed=0, tasks=["landmarks", "headpose"])
+    checked = 0
+    for sample in faces:
+        pitch, yaw, roll = sample["headpose"].tolist()
+        if abs(yaw) < 35:
+            continue
+        points = sample["landmarks"].numpy()
+        nose_offset = points[30, 0] - points[[0, 16], 0].mean()  # nose tip vs the ear-line jaw ends
+        blank = np.zeros((128, 128, 3), np.uint8)
+        canvas = draw_headpose_axes(blank, pitch, yaw, roll, (64, 64), 50, width=1)
+        blue = np.argwhere((np.asarray(canvas) == AXIS_COLOURS[2]).all(-1))
+        tip_x = blue[np.abs(blue[:, 1] - 64).argmax(), 1] - 64
+        assert np.sign(tip_x) == np.sign(nose_offset) == -np.sign(yaw), (pitch, yaw, roll)
+        checked += 1
+    assert checked >= 5
+
+
+def test_draw_overlay():
+    parsing = np.zeros((40, 50), dtype=np.uint8)
+    parsing[10:30, 10:30] = 1
+    face = FacePrediction(
+        box=(10.0, 10.0, 30.0, 30.0), crop=(5, 5, 30, 30), landmarks=np.array([[20.0, 20.0]] * 68),
+        headpose={"pitch": 0.0, "yaw": 50.0, "roll": 0.0}, parsing=parsing,
+        gender=ClassPrediction("female", 1, {"male": 0.2, "female": 0.8}),
+    )
+    out = draw_overlay(BLACK, [face, face])
+    assert out.height == 40 and out.width > 50
+    pixels = np.asarray(out)
+    assert (pixels[:, :50] == (255, 255, 0)).all(-1).any()  # box
+    assert tuple(pixels[20, 20]) == (0, 255, 0)  # landmark over parsing
+    assert (pixels[:, :50] == AXIS_COLOURS[2]).all(-1).any()
+    assert draw_overlay(BLACK, face, legend=False).size == (50, 40)
+
+
+def test_plot_ced_annotates_auc_and_fr():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    errors = torch.tensor([0.01, 0.03, 0.05, 0.2])
+    figure, ax = plot_ced(errors, threshold=0.1, label="val")
+    text = ax.get_legend().get_texts()[0].get_text()
+    assert f"AUC@0.1 = {ced_auc(errors, 0.1).item():.4f}" in text
+    assert f"FR = {failure_rate(errors, 0.1).item():.4f}" in text
+    _, ax2 = plot_ced(ced_curve(errors, 0.1), threshold=0.1, label="val")
+    assert ax2.get_legend().get_texts()[0].get_text() == text
+    with pytest.raises(ValueError, match="1-D curves"):
+        plot_ced((np.zeros(3), np.zeros(4)))
+
+
+def test_plot_ced_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ModuleNotFoundError, match="pip install matplotlib"):
+        plot_ced([0.1])
