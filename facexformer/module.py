@@ -112,14 +112,23 @@ class FaceXFormer(L.LightningModule):
             param.requires_grad_(any(name.startswith(p) for p in prefixes))
 
     def train(self, mode: bool = True) -> FaceXFormer:
-        """Like ``nn.Module.train``, but modules with no trainable parameter stay in eval mode when frozen."""
+        """Like ``nn.Module.train``, but frozen modules (no trainable parameter) stay in eval mode."""
         super().train(mode)
-        if mode and self.hparams.trainable is not None:
-            for module in self.net.modules():
-                params = list(module.parameters(recurse=True))
-                if params and not any(p.requires_grad for p in params):
-                    module.eval()
+        if mode:
+            self._keep_frozen_in_eval()
         return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores per-module modes around validation; re-freeze before every step
+        self._keep_frozen_in_eval()
+
+    def _keep_frozen_in_eval(self) -> None:
+        if self.hparams.trainable is None:
+            return
+        for module in self.net.modules():
+            params = list(module.parameters())
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
 
     @property
     def task_names(self) -> list[str]:

@@ -60,17 +60,23 @@ class FaceAugment(nn.Module):
         return [k for t in self.tasks for k in getattr(t, attr) if k in batch]
 
     @torch.no_grad()
-    def forward(self, batch: Batch) -> Batch:
-        """Augment ``batch`` in place (and return it)."""
-        image = batch["image"]
-        size = image.shape[-1]
-        device = image.device
-        flipped = torch.rand(image.shape[0], device=device) < self.flip_p
-        if flipped.any():
-            self._flip(batch, flipped, size)
-        if self.affine_p > 0:
-            self._affine(batch, size)
-        batch["image"] = self.photometric(batch["image"]).clamp(0, 1)
+    def forward(self, batch: Batch, seed: int | None = None) -> Batch:
+        """Augment ``batch`` in place (and return it).
+
+        With ``seed``, the random draws depend on it alone (the global RNG is restored afterwards), so a
+        resumed run augments step k exactly as an uninterrupted one.
+        """
+        device = batch["image"].device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            size = batch["image"].shape[-1]
+            flipped = torch.rand(batch["image"].shape[0], device=device) < self.flip_p
+            if flipped.any():
+                self._flip(batch, flipped, size)
+            if self.affine_p > 0:
+                self._affine(batch, size)
+            batch["image"] = self.photometric(batch["image"]).clamp(0, 1)
         return batch
 
     def _flip(self, batch: Batch, flipped: torch.Tensor, size: int) -> None:

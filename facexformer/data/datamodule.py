@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -12,6 +12,7 @@ from facexformer.data.augment import FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
 from facexformer.data.sampler import BalancedTaskSampler
+from facexformer.tasks import TASKS
 
 STAGES = ("train", "val", "test", "predict")
 
@@ -29,6 +30,29 @@ class Transformed(Dataset):
         return self.transform(self.dataset[index])
 
 
+class SelectTasks(Dataset):
+    """``dataset`` restricted to ``tasks``: other task names and their label keys are dropped from each item
+    (e.g. train visibility from COFW without its 29 landmarks meeting the 68-point landmark task)."""
+
+    def __init__(self, dataset: Dataset, tasks: Sequence[str]):
+        self.dataset, self.tasks = dataset, tuple(tasks)
+        unknown = [t for t in self.tasks if t not in TASKS]
+        if unknown:
+            raise KeyError(f"SelectTasks: unknown task(s) {unknown}; known: {sorted(TASKS)}")
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = dict(self.dataset[index])
+        for name in sample["tasks"]:
+            if name not in self.tasks and name in TASKS:
+                for key in TASKS[name].label_keys:
+                    sample.pop(key, None)
+        sample["tasks"] = tuple(t for t in sample["tasks"] if t in self.tasks)
+        return sample
+
+
 class MultiTaskDataModule(L.LightningDataModule):
     """Batches that mix tasks: each named dataset (usually one per task) gets a fixed share of every
     training batch; small datasets are upsampled by repetition (``BalancedTaskSampler``).
@@ -39,6 +63,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         batch_size: samples per batch (per process under DDP).
         proportions: ``{name: weight}`` of each training dataset in a batch (default equal).
         batches_per_epoch: training batches per epoch and process (default: the largest dataset once).
+        tasks: ``{name: [task, ...]}``: train only these tasks from that dataset (others' labels dropped).
         crop: the face crop applied to every item (``None`` when items are already network-sized).
         augment: ``FaceAugment`` options for training (``None`` disables augmentation).
         num_workers, seed: DataLoader workers and the sampler's seed.
@@ -56,6 +81,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         batch_size: int = 32,
         proportions: Mapping[str, float] | None = None,
         batches_per_epoch: int | None = None,
+        tasks: Mapping[str, Sequence[str]] | None = None,
         crop: CropFace | None = None,
         augment: Mapping[str, Any] | None = None,
         num_workers: int = 0,
@@ -66,7 +92,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         if proportions and train and set(proportions) - set(train):
             raise ValueError(f"proportions name datasets {sorted(set(proportions) - set(train))} not in train")
         self.batch_size, self.proportions, self.batches_per_epoch = batch_size, proportions, batches_per_epoch
-        self.crop, self.augment_options = crop, augment
+        self.tasks, self.crop, self.augment_options = tasks or {}, crop, augment
         self.num_workers, self.seed = num_workers, seed
         self._augment: FaceAugment | None = None
 
@@ -74,7 +100,11 @@ class MultiTaskDataModule(L.LightningDataModule):
         named = self.datasets[stage]
         if not named:
             raise ValueError(f"MultiTaskDataModule: no {stage} datasets were given (argument '{stage}')")
-        parts = [Transformed(d, self.crop) if self.crop is not None else d for d in named.values()]
+        parts = []
+        for name, dataset in named.items():
+            if name in self.tasks:
+                dataset = SelectTasks(dataset, self.tasks[name])
+            parts.append(Transformed(dataset, self.crop) if self.crop is not None else dataset)
         return ConcatDataset(parts), list(named)
 
     def _loader(self, stage: str) -> DataLoader:
@@ -98,8 +128,9 @@ class MultiTaskDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+    def val_dataloader(self) -> DataLoader | list:
+        """The validation loader; without validation datasets, none (``fit`` then skips validation)."""
+        return self._loader("val") if self.datasets["val"] else []
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
@@ -114,5 +145,5 @@ class MultiTaskDataModule(L.LightningDataModule):
         if self.trainer is not None and self.trainer.training and self.augment_options is not None:
             if self._augment is None:
                 self._augment = FaceAugment(self.trainer.lightning_module.tasks, **self.augment_options)
-            batch = self._augment(batch)
+            batch = self._augment(batch, seed=self.seed * 1_000_003 + self.trainer.global_step)
         return batch

@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from facexformer.data.augment import FaceAugment
+from facexformer.data.collate import collate_multitask
+from facexformer.data.synthetic import SyntheticFaces
+from facexformer.landmark_schemes import scheme_for
+from facexformer.tasks import Attributes, HeadPose, Landmarks, Parsing, Visibility
+
+TASKS = [Landmarks(), HeadPose(), Parsing(), Visibility(), Attributes()]
+
+
+def make_batch(n: int = 4, size: int = 64, seed: int = 0) -> dict:
+    dataset = SyntheticFaces(32, size, seed=seed)
+    batch = collate_multitask([dataset[i] for i in range(n)])
+    batch["image"] = batch["image"].float() / 255
+    return batch
+
+
+def centroid_x(labels: torch.Tensor, cls: int) -> torch.Tensor:
+    ys, xs = (labels == cls).nonzero(as_tuple=True)
+    return xs.float().mean()
+
+
+def only(**kwargs):
+    options = {"flip": 0.0, "affine": 0.0, "gamma": 0.0, "blur": 0.0, "grayscale": 0.0, "erase": 0.0}
+    return FaceAugment(TASKS, **{**options, **kwargs})
+
+
+def test_flip_mirrors_every_label_consistently():
+    batch = make_batch()
+    before = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    out = only(flip=1.0)(batch)
+    size = 64
+    torch.testing.assert_close(out["image"], before["image"].flip(-1))
+    index = torch.tensor(scheme_for(68).flip_index)
+    expected = before["landmarks"][:, index].clone()
+    expected[..., 0] = size - 1 - expected[..., 0]
+    torch.testing.assert_close(out["landmarks"], expected)
+    expected_pose = before["headpose"] * torch.tensor([1.0, -1.0, -1.0])
+    torch.testing.assert_close(out["headpose"], expected_pose)
+    torch.testing.assert_close(out["visibility"], before["visibility"][:, torch.tensor(scheme_for(29).flip_index)])
+    torch.testing.assert_close(out["attributes"], before["attributes"])
+    # semantic sides survive: the image-left eye is still class 4 and point 36 is still left of point 45
+    for labels, points in zip(out["parsing"], out["landmarks"], strict=True):
+        if (labels == 4).any() and (labels == 5).any():
+            assert centroid_x(labels, 4) < centroid_x(labels, 5)
+        assert points[36, 0] < points[45, 0] or points[36, 0].isnan()
+
+
+def test_flip_swaps_parsing_classes_exactly():
+    batch = make_batch(2)
+    before = batch["parsing"].clone()
+    out = only(flip=1.0)(batch)
+    swap = torch.tensor([0, 1, 3, 2, 5, 4, 6, 7, 8, 9, 10])
+    torch.testing.assert_close(out["parsing"], swap[before.flip(-1)])
+
+
+def test_affine_moves_keypoints_with_the_pixels():
+    batch = make_batch(3)
+    batch["task_mask"].pop("headpose")  # let every sample rotate
+    image = torch.zeros_like(batch["image"])
+    points = torch.tensor([[20.0, 30.0], [40.0, 12.0], [33.0, 44.0]])
+    for i, (x, y) in enumerate(points.long()):
+        image[i, :, y, x] = 1.0
+    batch["image"] = image
+    batch["landmarks"][:, 0] = points
+    out = only(affine=1.0, rotate=30.0, translate=0.1, scale=(0.8, 1.2))(batch, seed=3)
+    for i in range(3):
+        brightest = out["image"][i, 0].flatten().argmax()
+        y, x = divmod(int(brightest), 64)
+        assert abs(out["landmarks"][i, 0, 0] - x) <= 1.0 and abs(out["landmarks"][i, 0, 1] - y) <= 1.0
+
+
+def test_head_pose_samples_are_not_rotated():
+    batch = make_batch(4)
+    matrices = only(affine=1.0, rotate=45.0, translate=0.0, scale=(1.0, 1.0)).affine_matrices(batch, 64)
+    torch.testing.assert_close(matrices[:, :, :2], torch.eye(2).expand(4, 2, 2))
+    batch["task_mask"].pop("headpose")
+    rotated = only(affine=1.0, rotate=45.0, translate=0.0, scale=(1.0, 1.0)).affine_matrices(batch, 64)
+    assert (rotated[:, 0, 1].abs() > 1e-3).all()
+
+
+def test_photometric_changes_leave_labels_alone():
+    batch = make_batch(4)
+    before = {k: batch[k].clone() for k in ("landmarks", "parsing", "headpose")}
+    image = batch["image"].clone()
+    out = only(gamma=1.0, blur=1.0, grayscale=1.0, erase=1.0)(batch, seed=0)
+    assert not torch.equal(out["image"], image)
+    for key, value in before.items():
+        assert torch.equal(out[key], value)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_seeded_augmentation_is_reproducible_and_keeps_global_rng(seed):
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = FaceAugment(TASKS)(make_batch(4), seed=seed)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = FaceAugment(TASKS)(make_batch(4), seed=seed)
+    for key in ("image", "landmarks", "parsing"):
+        assert torch.equal(a[key], b[key])

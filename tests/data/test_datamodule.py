@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.data.synthetic import SyntheticFaces
+
+
+def test_every_training_batch_mixes_tasks_in_proportion():
+    train = {
+        "landmarks": SyntheticFaces(40, 32, seed=1, tasks=["landmarks"]),
+        "gender": SyntheticFaces(6, 32, seed=2, tasks=["gender"]),
+    }
+    dm = MultiTaskDataModule(train=train, batch_size=6, proportions={"landmarks": 2, "gender": 1})
+    loader = dm.train_dataloader()
+    assert len(loader) == 10  # the larger dataset once at 4 per batch
+    gender_seen = []
+    for batch in loader:
+        assert batch["task_mask"]["landmarks"].sum() == 4 and batch["task_mask"]["gender"].sum() == 2
+        assert batch["landmarks"][batch["task_mask"]["gender"]].isnan().all()
+        gender_seen += [s for s, m in zip(batch["source"], batch["task_mask"]["gender"], strict=True) if m]
+    assert len(set(gender_seen)) == 6 and len(gender_seen) == 20  # the small dataset is upsampled
+
+
+def test_evaluation_sees_each_sample_once_and_images_become_float():
+    dm = MultiTaskDataModule(val={"a": SyntheticFaces(5, 32, seed=3)}, batch_size=2)
+    batches = list(dm.val_dataloader())
+    assert [len(b["source"]) for b in batches] == [2, 2, 1]
+    out = dm.on_after_batch_transfer(batches[0], 0)
+    assert out["image"].dtype == torch.float32 and out["image"].min() >= 0 and out["image"].max() <= 1
+
+
+def test_configuration_errors_name_the_argument():
+    with pytest.raises(ValueError, match="no test datasets"):
+        MultiTaskDataModule(train={"a": SyntheticFaces(4, 32)}).test_dataloader()
+    with pytest.raises(ValueError, match="proportions name datasets"):
+        MultiTaskDataModule(train={"a": SyntheticFaces(4, 32)}, proportions={"b": 1.0})
+
+
+def test_select_tasks_drops_other_labels():
+    dm = MultiTaskDataModule(val={"faces": SyntheticFaces(4, 32, seed=4)}, tasks={"faces": ["visibility"]}, batch_size=4)
+    batch = next(iter(dm.val_dataloader()))
+    assert set(batch["task_mask"]) == {"visibility"}
+    assert "landmarks" not in batch and "parsing" not in batch and batch["visibility"].shape == (4, 29)

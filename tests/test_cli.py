@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+
+from facexformer import FaceXFormer
+from facexformer.cli import main, resolve_config_names, shipped_configs
+
+SYNTHETIC_DATA = str(Path(__file__).parent / "conf" / "synthetic_data.yaml")
+TINY_MODEL = ["--model.backbone", "test_convnext", "--model.backbone_pretrained", "false", "--model.image_size", "64",
+              "--model.dim", "32", "--model.decoder_mlp_dim", "64"]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A save_pretrained folder standing in for the released weights (init_weights)."""
+    path = tmp_path_factory.mktemp("weights") / "tiny"
+    FaceXFormer(backbone="test_convnext", image_size=64, dim=32, decoder_mlp_dim=64).save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(shipped_configs()))
+def test_every_shipped_config_runs(name, tmp_path, tiny_weights, monkeypatch):
+    """Each config, with its data replaced by synthetic faces and a tiny backbone, survives a fast_dev_run."""
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", name, "--data", SYNTHETIC_DATA, *TINY_MODEL, "--trainer.fast_dev_run", "1",
+            "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.strategy", "auto",
+            "--trainer.precision", "32-true", "--trainer.default_root_dir", str(tmp_path),
+            "--data.crop", "null", "--data.tasks", "null", "--data.num_workers", "0"]
+    if "init_weights" in Path(shipped_configs()[name]).read_text():
+        args += ["--model.init_weights", tiny_weights]
+    cli = main(args)
+    assert cli.trainer.state.finished
+
+
+def test_config_names_resolve_and_unknown_names_fail(tmp_path):
+    assert resolve_config_names(["fit", "--config", "quickstart"])[2].endswith("quickstart.yaml")
+    with pytest.raises(SystemExit, match="neither a file nor a shipped config"):
+        resolve_config_names(["fit", "--config", "no_such_config"])
+
+
+def test_benchmark_subcommand_prints_a_table(capsys):
+    main(["benchmark", "--backbone", "test_convnext", "--image-size", "64", "--batch-size", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "backbone only" in out and "landmarks only" in out and "ratio" in out

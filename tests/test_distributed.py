@@ -1,0 +1,71 @@
+"""DDP on CPU (gloo) and resuming: slow, run by `pytest -m slow`."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from facexformer import FaceXFormer
+from facexformer.cli import main
+
+CONFIG = str(Path(__file__).parent / "conf" / "tiny_multitask.yaml")
+pytestmark = pytest.mark.slow
+
+
+def last_metrics(log_dir: Path) -> dict[str, float]:
+    rows = list(csv.DictReader(open(next(log_dir.rglob("metrics.csv")))))
+    merged = {}
+    for row in rows:
+        merged.update({k: float(v) for k, v in row.items() if v not in ("", None)})
+    return merged
+
+
+def run_cli(args: list[str], cwd: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "facexformer", *args], cwd=cwd, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_two_process_ddp_test_metrics_equal_single_process(tmp_path):
+    model = FaceXFormer(tasks=["landmarks", "headpose", "gender", "parsing", "visibility"], backbone="test_convnext",
+                        image_size=64, dim=32, decoder_mlp_dim=64)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=0)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    results = {}
+    for devices, strategy in ((1, "auto"), (2, "ddp")):
+        out = tmp_path / f"devices{devices}"
+        run_cli(["test", "--config", CONFIG, "--ckpt_path", str(tmp_path / "model.ckpt"),
+                 "--trainer.devices", str(devices), "--trainer.strategy", strategy,
+                 "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
+                 "--trainer.logger.save_dir", str(out)], tmp_path)
+        results[devices] = last_metrics(out)
+    metric_keys = [k for k in results[1] if k.startswith("test/") and not k.endswith("/loss")]
+    assert len(metric_keys) > 10
+    for key in metric_keys:
+        assert results[2][key] == pytest.approx(results[1][key], rel=1e-5, abs=1e-6), key
+
+
+def test_two_process_ddp_fit_runs(tmp_path):
+    run_cli(["fit", "--config", CONFIG, "--trainer.devices", "2", "--trainer.strategy", "ddp",
+             "--trainer.default_root_dir", str(tmp_path)], tmp_path)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    def fit(max_epochs: int, root: Path, ckpt: str | None = None):
+        args = ["fit", "--config", CONFIG, "--trainer.max_epochs", str(max_epochs), "--trainer.logger", "false",
+                "--trainer.default_root_dir", str(root)]
+        if ckpt:
+            args += ["--ckpt_path", ckpt]
+        return main(args)
+
+    full = fit(3, tmp_path / "full").model
+    fit(1, tmp_path / "part")
+    first = next((tmp_path / "part").rglob("*.ckpt"))
+    resumed = fit(3, tmp_path / "resumed", str(first)).model
+    for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)

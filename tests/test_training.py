@@ -1,0 +1,92 @@
+"""Training behaviour of FaceXFormer: mixed-task losses, head-only fine-tuning, loggers."""
+
+import lightning as L
+import pytest
+import torch
+
+from facexformer import FaceXFormer
+from facexformer.data import MultiTaskDataModule, SyntheticFaces
+from facexformer.tasks import Landmarks
+
+
+def mixed_batch(tasks_per_sample):
+    samples = SyntheticFaces(len(tasks_per_sample), 64, seed=0)
+    from facexformer.data import collate_multitask
+
+    batch = collate_multitask(
+        [
+            {k: v for k, v in samples[i].items() if k in ("image", "box", "source")} | {"tasks": t}
+            | {key: samples[i][key] for key in samples[i] if any(key.startswith(n) for n in t)}
+            for i, t in enumerate(tasks_per_sample)
+        ]
+    )
+    batch["image"] = batch["image"].float() / 255
+    return batch
+
+
+def test_each_task_loss_uses_only_its_samples(tiny_kwargs):
+    torch.manual_seed(0)
+    model = FaceXFormer(tasks=[Landmarks(weight=2.0), "gender", "parsing"], **tiny_kwargs).eval()
+    batch = mixed_batch([("landmarks",), ("gender",), ("landmarks", "gender"), ("gender",)])
+    assert "parsing" not in batch["task_mask"]
+    total = model._shared_step(batch, "val")
+    assert torch.isfinite(total)
+    with torch.no_grad():
+        out = model(model.normalize(batch["image"]))
+    expected = 0.0
+    for name, weight in (("landmarks", 2.0), ("gender", 1.0)):
+        mask = batch["task_mask"][name]
+        sub = {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+        expected += weight * model.task(name).loss(model.criteria[name], out[name][mask], sub)
+    torch.testing.assert_close(total, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_absent_task_still_touches_its_head(tiny_kwargs):
+    model = FaceXFormer(tasks=["landmarks", "parsing"], **tiny_kwargs)
+    batch = mixed_batch([("landmarks",), ("landmarks",)])
+    model._shared_step(batch, "train").backward()
+    grads = [p.grad for p in model.net.heads["parsing"].parameters()]
+    assert all(g is not None and torch.count_nonzero(g) == 0 for g in grads)
+
+
+@pytest.mark.parametrize("backbone", ["test_convnext", "resnet18"])
+def test_head_only_fine_tuning_keeps_everything_else_bit_identical(tmp_path, tiny_kwargs, backbone):
+    source = FaceXFormer(**{**tiny_kwargs, "backbone": backbone})
+    source.save_pretrained(tmp_path / "released")
+    model = FaceXFormer(
+        tasks=[Landmarks(num_points=68), "headpose", "attributes", "visibility", "age", "gender", "race", "parsing"],
+        init_weights=str(tmp_path / "released"),
+        trainable=["net.heads.landmarks"],
+        lr=1e-2,
+        **{**tiny_kwargs, "backbone": backbone},
+    )
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(torch.equal(before[f"net.{k}"], v) for k, v in source.net.state_dict().items())
+    dm = MultiTaskDataModule(train={"s": SyntheticFaces(16, 64, seed=1)}, batch_size=4, augment={})
+    trainer = L.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        use_distributed_sampler=False, default_root_dir=tmp_path)
+    trainer.fit(model, dm)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("net.heads.landmarks.") for k in changed), sorted(changed)[:5]
+
+
+def test_new_point_count_replaces_only_the_landmark_head(tmp_path, tiny_kwargs):
+    source = FaceXFormer(**tiny_kwargs)
+    source.save_pretrained(tmp_path / "released")
+    model = FaceXFormer(tasks=[Landmarks(num_points=98), "headpose", "attributes", "visibility", "age", "gender",
+                               "race", "parsing"], init_weights=str(tmp_path / "released"), **tiny_kwargs)
+    fresh = {k for k, v in model.net.state_dict().items() if not torch.equal(v, source.net.state_dict()[k])}
+    assert fresh == {"heads.landmarks.mlp.layers.2.weight", "heads.landmarks.mlp.layers.2.bias"}
+
+
+def test_wandb_logger_works_offline(tmp_path, tiny_kwargs, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="facexformer-test", save_dir=str(tmp_path), offline=True)
+    dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64)}, val={"s": SyntheticFaces(4, 64, seed=2)},
+                             batch_size=4)
+    trainer = L.Trainer(max_steps=2, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+                        use_distributed_sampler=False, limit_val_batches=1)
+    trainer.fit(FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs), dm)
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
