@@ -71,11 +71,9 @@ def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float]]:
         post = 1 - rates["all tasks"] / rates["backbone only"]
         print(f"[{dtype}] time after the backbone: {100 * post:.1f}% of the all-task time")
     if len(args.dtype) > 1:
-        first, second = args.dtype[0], args.dtype[1]
-        all_rates = {r[0]: r[1] for r in rows}
-        print(
-            f"{second} / {first} all-task speed: {all_rates[f'{second} all tasks'] / all_rates[f'{first} all tasks']:.2f}x"
-        )
+        all_tasks = {r[0]: r[1] for r in rows if r[0].endswith("all tasks")}
+        first, second = (all_tasks[f"{d} all tasks"] for d in args.dtype[:2])
+        print(f"{args.dtype[1]} / {args.dtype[0]} all-task speed: {second / first:.2f}x")
     print_table(
         f"inference, {args.backbone}, batch {args.batch_size}, {args.image_size} px, {device} "
         f"(ratio: to {args.dtype[0]} backbone only)",

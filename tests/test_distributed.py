@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 def last_metrics(log_dir: Path) -> dict[str, float]:
-    rows = list(csv.DictReader(open(next(log_dir.rglob("metrics.csv")))))
+    with open(next(log_dir.rglob("metrics.csv"))) as handle:
+        rows = list(csv.DictReader(handle))
     merged = {}
     for row in rows:
         merged.update({k: float(v) for k, v in row.items() if v not in ("", None)})

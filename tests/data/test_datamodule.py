@@ -37,7 +37,8 @@ def test_configuration_errors_name_the_argument():
 
 
 def test_select_tasks_drops_other_labels():
-    dm = MultiTaskDataModule(val={"faces": SyntheticFaces(4, 32, seed=4)}, tasks={"faces": ["visibility"]}, batch_size=4)
+    faces = SyntheticFaces(4, 32, seed=4)
+    dm = MultiTaskDataModule(val={"faces": faces}, tasks={"faces": ["visibility"]}, batch_size=4)
     batch = next(iter(dm.val_dataloader()))
     assert set(batch["task_mask"]) == {"visibility"}
     assert "landmarks" not in batch and "parsing" not in batch and batch["visibility"].shape == (4, 29)
