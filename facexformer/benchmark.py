@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.module import FaceXFormer
 from facexformer.tasks import OFFICIAL_TASKS
 
@@ -83,6 +84,67 @@ def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float]]:
     return rows
 
 
+def load_config(name: str) -> tuple[FaceXFormer, MultiTaskDataModule]:
+    """The model and datamodule a shipped config (or a config file) describes, without running anything."""
+    from facexformer.cli import FaceXFormerCLI, resolve_config_names
+
+    cli = FaceXFormerCLI(
+        FaceXFormer,
+        MultiTaskDataModule,
+        run=False,
+        args=resolve_config_names(["--config", name]),
+        trainer_defaults={"use_distributed_sampler": False, "logger": False},
+    )
+    return cli.model, cli.datamodule
+
+
+def benchmark_data(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """Does the data pipeline keep up with training? Samples/s, batches/s per worker count, steps/s."""
+    model, datamodule = load_config(args.config)
+    dataset = next(iter(datamodule.datasets["train"].values()))
+    torch.set_num_threads(1)
+    count = min(args.samples, len(dataset))
+    start = time.perf_counter()
+    for i in range(count):
+        dataset[i]
+    per_worker = count / (time.perf_counter() - start)
+    torch.set_num_threads(args.threads)
+
+    batch = next(iter(datamodule.train_dataloader()))
+    batch["image"] = batch["image"].float() / 255
+    optimizer = model.configure_optimizers()["optimizer"]
+    model.train()
+
+    def step() -> None:
+        loss = model._shared_step(batch, "train")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    steps = 1 / median_seconds(step, args.steps, warmup=1)
+    rows = [
+        ("training steps/s (consumption)", steps, 1.0),
+        ("one worker, batches/s", per_worker / datamodule.batch_size, per_worker / datamodule.batch_size / steps),
+    ]
+    for workers in args.workers:
+        datamodule.num_workers = workers
+        loader = iter(datamodule.train_dataloader())
+        next(loader)
+        start = time.perf_counter()
+        for _ in range(args.batches):
+            next(loader)
+        rate = args.batches / (time.perf_counter() - start)
+        rows.append((f"DataModule, {workers} workers, batches/s", rate, rate / steps))
+        del loader
+    print(f"SyntheticFaces: {per_worker:.1f} samples/s on one worker (1 thread)")
+    print_table(
+        f"data vs training, config {args.config!r}, batch {datamodule.batch_size} (ratio: to training)",
+        rows,
+        "per second",
+    )
+    return rows
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facexformer benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -98,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--repeats", type=int, default=5)
     model.add_argument("--warmup", type=int, default=1)
     model.set_defaults(run=benchmark_model)
+    data = sub.add_parser("data", help="data pipeline supply vs training consumption")
+    data.add_argument("--config", default="quickstart")
+    data.add_argument("--samples", type=int, default=100, help="samples timed on one worker")
+    data.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    data.add_argument("--batches", type=int, default=10, help="batches timed per worker count")
+    data.add_argument("--steps", type=int, default=5, help="training steps timed")
+    data.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads for training")
+    data.set_defaults(run=benchmark_data)
     return parser
 
 
