@@ -214,6 +214,7 @@ def predict(
     margin: float = 0.25,
     detector: str | Callable[[np.ndarray], np.ndarray] | None = "auto",
     square: bool = False,
+    names: Sequence[str] | None = None,
 ) -> list[FacePrediction]:
     """Predict ``tasks`` (default all of ``model``'s) for every face in ``inputs``.
 
@@ -222,13 +223,15 @@ def predict(
     "auto", "haar", "none" or a callable, see ``facexformer.detect``), or per image a (4,) or (K, 4) array of
     (x0, y0, x1, y1) pixels (for a single image, that array itself). Returns one ``FacePrediction`` per
     face, images in input order, faces largest first within an image (``image_index`` tells them apart).
+    ``names``: one label per image for ``source`` and warnings (default: the path, or ``<input i>``).
     Usable as a method: ``FaceXFormer.predict = predict``.
     """
     single = isinstance(inputs, _IMAGE_TYPES) and not (isinstance(inputs, torch.Tensor) and inputs.ndim == 4)
     images = [inputs] if single else list(inputs)
     per_image_boxes = _split_boxes(boxes, len(images), single)
-    names = list(tasks) if tasks is not None else [t.name for t in model.tasks]
-    task_objects = [model.task(n) for n in names]
+    if names is not None and len(names) != len(images):
+        raise ValueError(f"names: got {len(names)} names for {len(images)} images")
+    task_objects = [model.task(n) for n in (tasks if tasks is not None else model.task_names)]
     size = int(model.hparams.image_size)
     find = resolve_detector(detector) if boxes is None else None
 
@@ -236,6 +239,7 @@ def predict(
     sources: list[str] = []
     for index, image in enumerate(images):
         source = str(image) if isinstance(image, str | Path) else f"<input {index}>"
+        source = names[index] if names is not None else source
         sources.append(source)
         rgb = to_rgb_array(image)
         height, width = rgb.shape[:2]

@@ -121,9 +121,9 @@ def test_several_faces_come_largest_first(model, face):
 
 def test_missing_faces_and_detector_fall_back_to_the_whole_image(model, face, monkeypatch):
     image, _ = face
-    with pytest.warns(UserWarning, match="no face found"):
-        (pred,) = predict(model, image, detector=lambda rgb: np.zeros((0, 4)), tasks=["landmarks"])
-    assert pred.box == (0.0, 0.0, 96.0, 96.0) and pred.crop == (0, 0, 96, 96)
+    with pytest.warns(UserWarning, match="me.png: no face found"):
+        (pred,) = predict(model, image, detector=lambda x: [], tasks=["age"], names=["me.png"])
+    assert pred.box == (0.0, 0.0, 96.0, 96.0) and pred.crop == (0, 0, 96, 96) and pred.source == "me.png"
     monkeypatch.setattr("facexformer.detect._cv2", lambda: None)
     with pytest.warns(UserWarning, match="no face detector available"):
         predict(model, image, tasks=["landmarks"])
