@@ -51,6 +51,11 @@ def box_from_points(points: torch.Tensor) -> torch.Tensor:
     return torch.cat([valid.min(dim=0).values, valid.max(dim=0).values]).float()
 
 
+def whole_image_box(image: torch.Tensor) -> torch.Tensor:
+    """The box (0, 0, W, H) covering a whole (3, H, W) image; float32 (4,)."""
+    return torch.tensor([0.0, 0.0, float(image.shape[-1]), float(image.shape[-2])])
+
+
 def parse_records(
     records: Sequence[Any],
     parse: Callable[[Any], Any],

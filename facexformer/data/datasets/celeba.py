@@ -17,8 +17,8 @@ from facexformer.data.datasets.base import (
     load_image,
     parse_records,
     require_path,
+    whole_image_box,
 )
-from facexformer.data.datasets.utkface import whole_image_box
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",

@@ -19,8 +19,8 @@ from facexformer.data.datasets.base import (
     load_image,
     parse_records,
     require_path,
+    whole_image_box,
 )
-from facexformer.data.datasets.utkface import whole_image_box
 
 VAL_START, TEST_START = 162771, 182638
 

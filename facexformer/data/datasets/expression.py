@@ -23,8 +23,8 @@ from facexformer.data.datasets.base import (
     load_image,
     parse_records,
     require_path,
+    whole_image_box,
 )
-from facexformer.data.datasets.utkface import whole_image_box
 
 EXPRESSION_NAMES = ("Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
 RAFDB_TO_SHARED = {1: 3, 2: 4, 3: 5, 4: 1, 5: 2, 6: 6, 7: 0}

@@ -16,8 +16,9 @@ from facexformer.data.datasets.base import (
     load_image,
     parse_records,
     require_path,
+    whole_image_box,
 )
-from facexformer.data.datasets.utkface import resolve_race_order, whole_image_box
+from facexformer.data.datasets.utkface import resolve_race_order
 
 AGE_GROUP_BINS = {"0-2": 0, "3-9": 0, "10-19": 1, "20-29": 2, "30-39": 3, "40-49": 4, "50-59": 5, "60-69": 6}
 AGE_GROUP_BINS["more than 70"] = 7

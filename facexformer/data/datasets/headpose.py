@@ -27,8 +27,8 @@ from facexformer.data.datasets.base import (
     load_image,
     parse_records,
     require_path,
+    whole_image_box,
 )
-from facexformer.data.datasets.utkface import whole_image_box
 
 
 def read_pose_mat(path: Path) -> tuple[torch.Tensor, torch.Tensor]:

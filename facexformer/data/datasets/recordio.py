@@ -30,7 +30,13 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from facexformer.data.datasets.base import DatasetFormatError, FaceDataset, Sample, require_path
+from facexformer.data.datasets.base import (
+    DatasetFormatError,
+    FaceDataset,
+    Sample,
+    require_path,
+    whole_image_box,
+)
 
 RECORD_MAGIC = 0xCED7230A
 _PART_HEADER = struct.Struct("<II")
@@ -186,7 +192,7 @@ class InsightFaceRecordIO(FaceDataset):
         image = decode_image(record.payload, source)
         return {
             "image": image,
-            "box": torch.tensor([0.0, 0.0, float(image.shape[-1]), float(image.shape[-2])]),
+            "box": whole_image_box(image),
             "tasks": ("recognition",),
             "identity": torch.tensor(int(record.label[0]), dtype=torch.int64),
             "source": source,

@@ -25,6 +25,7 @@ from facexformer.data.datasets.base import (
     load_image,
     parse_records,
     require_path,
+    whole_image_box,
 )
 
 NUM_AGE_GROUPS = 8
@@ -53,11 +54,6 @@ def resolve_race_order(race_order: str | Sequence[str]) -> dict[str, int]:
     if sorted(names) != sorted(UTKFACE_RACES):
         raise ValueError(f"race_order must be a permutation of {UTKFACE_RACES}, got {names}")
     return {name: index for index, name in enumerate(names)}
-
-
-def whole_image_box(image: torch.Tensor) -> torch.Tensor:
-    """The box (0, 0, W, H) covering a whole (3, H, W) image; float32 (4,)."""
-    return torch.tensor([0.0, 0.0, float(image.shape[-1]), float(image.shape[-2])])
 
 
 @dataclass(frozen=True)
