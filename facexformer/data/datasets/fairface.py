@@ -18,7 +18,7 @@ from facexformer.data.datasets.base import (
     require_path,
     whole_image_box,
 )
-from facexformer.data.datasets.utkface import resolve_race_order
+from facexformer.data.datasets.demographics import resolve_race_order
 
 AGE_GROUP_BINS = {"0-2": 0, "3-9": 0, "10-19": 1, "20-29": 2, "30-39": 3, "40-49": 4, "50-59": 5, "60-69": 6}
 AGE_GROUP_BINS["more than 70"] = 7
@@ -63,7 +63,7 @@ class FairFace(FaceDataset):
     Mapping: the 9 age groups go to the 8 decade bins (``0-2`` and ``3-9`` both to bin 0) and ``age`` is NaN
     (no age in years); gender Male 0, Female 1; the 7 races go to 5 (East and Southeast Asian to Asian, Middle
     Eastern and Latino_Hispanic to Others), then to the model order given by ``race_order`` (see
-    ``facexformer.data.datasets.utkface``); ``race_map`` replaces the 7-to-5 table.
+    ``facexformer.data.datasets.demographics``); ``race_map`` replaces the 7-to-5 table.
     The box is the whole chip. ``service_test`` is not used.
     """
 

@@ -1,11 +1,4 @@
-"""UTKFace: age, gender and race read from the file names; shared age-bin and race-order helpers.
-
-The released FaceXFormer heads encode age as 8 decade bins, gender as 0 male / 1 female and race as 5 classes.
-The 5-class order is disputed (``docs/tasks.md``, TASKS.md §5.3): the paper and the maintainer list
-White, Black, Indian, Asian, Others, while the released checkpoint scores 98% on raw UTKFace labels, i.e. it
-behaves as White, Black, Asian, Indian, Others. ``race_order="utkface"`` (default) follows the checkpoint,
-``race_order="paper"`` the paper; any permutation of the five names can be passed instead.
-"""
+"""UTKFace: age, gender and race read from the file names (label spaces: ``demographics.py``)."""
 
 from __future__ import annotations
 
@@ -27,33 +20,7 @@ from facexformer.data.datasets.base import (
     require_path,
     whole_image_box,
 )
-
-NUM_AGE_GROUPS = 8
-UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
-RACE_ORDERS: dict[str, tuple[str, ...]] = {
-    "utkface": UTKFACE_RACES,
-    "paper": ("White", "Black", "Indian", "Asian", "Others"),
-}
-
-
-def age_to_group(age: float) -> int:
-    """Decade bin of an age in years: 0 for 0-9, ..., 6 for 60-69, 7 for 70 and over."""
-    if not age >= 0:
-        raise ValueError(f"age must be a non-negative number of years, got {age}")
-    return min(int(age // 10), NUM_AGE_GROUPS - 1)
-
-
-def resolve_race_order(race_order: str | Sequence[str]) -> dict[str, int]:
-    """Model class index of each race name, from a named order ('utkface', 'paper') or the 5 names."""
-    if isinstance(race_order, str):
-        if race_order not in RACE_ORDERS:
-            raise ValueError(f"unknown race_order {race_order!r}; use {sorted(RACE_ORDERS)} or 5 names")
-        names = RACE_ORDERS[race_order]
-    else:
-        names = tuple(race_order)
-    if sorted(names) != sorted(UTKFACE_RACES):
-        raise ValueError(f"race_order must be a permutation of {UTKFACE_RACES}, got {names}")
-    return {name: index for index, name in enumerate(names)}
+from facexformer.data.datasets.demographics import UTKFACE_RACES, age_to_group, resolve_race_order
 
 
 @dataclass(frozen=True)
@@ -82,7 +49,8 @@ class UTKFace(FaceDataset):
 
     Download: https://susanqq.github.io/UTKFace/ (non-commercial research).
     Labels: gender 0 male / 1 female; raw race 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others, mapped to the
-    model order by ``race_order``; ``age`` in years and its decade ``age_group``. The box is the whole chip.
+    model order by ``race_order`` (``demographics.py``); ``age`` in years and its decade ``age_group``.
+    The box is the whole chip.
 
     UTKFace has no official split. ``protocol="random"``: a seeded permutation of the sorted file list cut by
     ``fractions`` (train, val, test); ``split="all"`` keeps every file. ``protocol="coral"``: the files listed

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from facexformer.data.datasets.base import DatasetFormatError
-from facexformer.data.datasets.utkface import UTKFace, age_to_group, resolve_race_order
+from facexformer.data.datasets.utkface import UTKFace
 
 NAMES = [
     "1_0_2_20161219140530307.jpg.chip.jpg",
@@ -47,20 +47,6 @@ def test_paper_race_order_swaps_asian_and_indian(tmp_path):
     data = UTKFace(make_root(tmp_path, NAMES[:2]), "all", race_order="paper")
     races = {int(data[i]["age"]): data[i]["race"].item() for i in range(2)}
     assert races == {1: 3, 25: 2}
-
-
-def test_race_order_validation():
-    assert resolve_race_order(["Others", "Indian", "Asian", "Black", "White"])["White"] == 4
-    with pytest.raises(ValueError, match="permutation"):
-        resolve_race_order(["White", "Black", "Asian", "Indian", "Latino"])
-    with pytest.raises(ValueError, match="unknown race_order"):
-        resolve_race_order("fairface")
-
-
-def test_age_to_group_edges():
-    assert [age_to_group(a) for a in (0, 9.9, 10, 59, 60, 69.5, 70, 100)] == [0, 0, 1, 5, 6, 6, 7, 7]
-    with pytest.raises(ValueError):
-        age_to_group(float("nan"))
 
 
 def test_random_split_is_seeded_disjoint_and_complete(tmp_path):
