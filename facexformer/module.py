@@ -95,10 +95,28 @@ class FaceXFormer(L.LightningModule):
         self.criteria = nn.ModuleDict({t.name: t.build_loss() for t in self.tasks})
 
     def configure_metrics(self) -> None:
-        """Per-stage metric collections, logged as ``{stage}/{task}/{metric}``."""
+        """Per-stage metric collections, logged as ``{stage}/{task}/{metric}``; with datasets evaluated
+        separately (``MultiTaskDataModule(evaluate_separately=True)``), ``{stage}/{dataset}/{task}/{metric}``."""
         for stage in ("train", "val", "test"):
-            collections = {t.name: t.build_metrics().clone(prefix=f"{stage}/{t.name}/") for t in self.tasks}
-            setattr(self, f"{stage}_metrics", nn.ModuleDict(collections))
+            setattr(self, f"{stage}_metrics", self._build_metrics(stage))
+        self.dataset_metrics = nn.ModuleDict()
+
+    def _build_metrics(self, prefix: str) -> nn.ModuleDict:
+        return nn.ModuleDict({t.name: t.build_metrics().clone(prefix=f"{prefix}/{t.name}/") for t in self.tasks})
+
+    def _log_prefix(self, stage: str, dataloader_idx: int) -> str:
+        """``stage``, or ``stage/dataset`` when the datamodule evaluates its datasets separately."""
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        names = datamodule.eval_names(stage) if hasattr(datamodule, "eval_names") else None
+        return f"{stage}/{names[dataloader_idx]}" if names else stage
+
+    def _metrics(self, prefix: str) -> nn.ModuleDict:
+        if "/" not in prefix:
+            return getattr(self, f"{prefix}_metrics")
+        key = prefix.replace("/", "__")
+        if key not in self.dataset_metrics:
+            self.dataset_metrics[key] = self._build_metrics(prefix).to(self.device)
+        return self.dataset_metrics[key]
 
     def _apply_trainable(self) -> None:
         prefixes = self.hparams.trainable
@@ -156,11 +174,12 @@ class FaceXFormer(L.LightningModule):
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
 
     # ----------------------------------------------------------------------------------------- training
-    def _shared_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+    def _shared_step(self, batch: dict[str, Any], stage: str, dataloader_idx: int = 0) -> torch.Tensor:
+        prefix = self._log_prefix(stage, dataloader_idx)
         images = self.normalize(batch["image"])
         queries, image = self.net.decode(images)
         masks: dict[str, torch.Tensor] = batch.get("task_mask", {})
-        metrics = getattr(self, f"{stage}_metrics")
+        metrics = self._metrics(prefix)
         total = images.new_zeros(())
         batch_size = images.shape[0]
         for task in self.tasks:
@@ -173,19 +192,32 @@ class FaceXFormer(L.LightningModule):
             sub = {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
             loss = task.loss(self.criteria[task.name], output, sub)
             total = total + task.weight * loss
-            self.log(f"{stage}/{task.name}/loss", loss, batch_size=int(mask.sum()), sync_dist=stage != "train")
+            self.log(
+                f"{prefix}/{task.name}/loss",
+                loss,
+                batch_size=int(mask.sum()),
+                sync_dist=stage != "train",
+                add_dataloader_idx=False,
+            )
             task.update_metrics(metrics[task.name], output, sub)
-        self.log(f"{stage}/loss", total, batch_size=batch_size, prog_bar=True, sync_dist=stage != "train")
+        self.log(
+            f"{prefix}/loss",
+            total,
+            batch_size=batch_size,
+            prog_bar=True,
+            sync_dist=stage != "train",
+            add_dataloader_idx=False,
+        )
         return total
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._shared_step(batch, "val", dataloader_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._shared_step(batch, "test", dataloader_idx)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         outputs = self(self.normalize(batch["image"]))
@@ -197,7 +229,8 @@ class FaceXFormer(L.LightningModule):
         return {"source": batch.get("source"), **decoded}
 
     def _log_epoch_metrics(self, stage: str) -> None:
-        for collection in getattr(self, f"{stage}_metrics").values():
+        grouped = [g for k, g in self.dataset_metrics.items() if k.startswith(f"{stage}__")]
+        for collection in [c for group in [getattr(self, f"{stage}_metrics"), *grouped] for c in group.values()]:
             if not any(m.update_called for m in collection.values()):
                 continue
             for key, value in collection.compute().items():

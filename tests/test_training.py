@@ -90,3 +90,12 @@ def test_wandb_logger_works_offline(tmp_path, tiny_kwargs, monkeypatch):
                         use_distributed_sampler=False, limit_val_batches=1)
     trainer.fit(FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs), dm)
     assert list((tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_metrics_per_dataset_when_evaluated_separately(tiny_kwargs):
+    test = {"common": SyntheticFaces(4, 64, seed=5), "challenge": SyntheticFaces(3, 64, seed=6)}
+    dm = MultiTaskDataModule(test=test, batch_size=4, evaluate_separately=True)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, use_distributed_sampler=False)
+    results = trainer.test(FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs), dm, verbose=False)
+    keys = set().union(*results)
+    assert {"test/common/landmarks/nme", "test/challenge/landmarks/nme", "test/challenge/gender/accuracy"} <= keys

@@ -66,6 +66,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         tasks: ``{name: [task, ...]}``: train only these tasks from that dataset (others' labels dropped).
         crop: the face crop applied to every item (``None`` when items are already network-sized).
         augment: ``FaceAugment`` options for training (``None`` disables augmentation).
+        evaluate_separately: one validation/test loader per named dataset, so metrics are reported per
+            dataset (``test/common/landmarks/nme``) instead of pooled.
         num_workers, seed: DataLoader workers and the sampler's seed.
 
     Trainers must be built with ``use_distributed_sampler=False`` (the sampler shards for DDP itself);
@@ -84,6 +86,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         tasks: Mapping[str, Sequence[str]] | None = None,
         crop: CropFace | None = None,
         augment: Mapping[str, Any] | None = None,
+        evaluate_separately: bool = False,
         num_workers: int = 0,
         seed: int = 0,
     ):
@@ -94,21 +97,28 @@ class MultiTaskDataModule(L.LightningDataModule):
         self.batch_size, self.proportions, self.batches_per_epoch = batch_size, proportions, batches_per_epoch
         self.tasks, self.crop, self.augment_options = tasks or {}, crop, augment
         self.num_workers, self.seed = num_workers, seed
+        self.evaluate_separately = evaluate_separately
         self._augment: FaceAugment | None = None
 
-    def _concat(self, stage: str) -> tuple[ConcatDataset, list[str]]:
+    def eval_names(self, stage: str) -> list[str] | None:
+        """Names of the separately evaluated datasets of ``stage`` ("val"/"test"), in loader order, else None."""
+        if stage not in ("val", "test") or not self.evaluate_separately or not self.datasets[stage]:
+            return None
+        return list(self.datasets[stage])
+
+    def _concat(self, stage: str, only: str | None = None) -> tuple[ConcatDataset, list[str]]:
         named = self.datasets[stage]
         if not named:
             raise ValueError(f"MultiTaskDataModule: no {stage} datasets were given (argument '{stage}')")
+        names = [name for name in named if only is None or name == only]
         parts = []
-        for name, dataset in named.items():
-            if name in self.tasks:
-                dataset = SelectTasks(dataset, self.tasks[name])
+        for name in names:
+            dataset = SelectTasks(named[name], self.tasks[name]) if name in self.tasks else named[name]
             parts.append(Transformed(dataset, self.crop) if self.crop is not None else dataset)
-        return ConcatDataset(parts), list(named)
+        return ConcatDataset(parts), names
 
-    def _loader(self, stage: str) -> DataLoader:
-        dataset, names = self._concat(stage)
+    def _loader(self, stage: str, only: str | None = None) -> DataLoader:
+        dataset, names = self._concat(stage, only)
         sizes = [len(d) for d in dataset.datasets]
         if stage == "train":
             weights = [(self.proportions or {}).get(n, 1.0) for n in names]
@@ -128,12 +138,16 @@ class MultiTaskDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
 
-    def val_dataloader(self) -> DataLoader | list:
-        """The validation loader; without validation datasets, none (``fit`` then skips validation)."""
-        return self._loader("val") if self.datasets["val"] else []
+    def _evaluation_loaders(self, stage: str) -> DataLoader | list[DataLoader]:
+        names = self.eval_names(stage)
+        return [self._loader(stage, name) for name in names] if names else self._loader(stage)
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """The validation loader(s); without validation datasets, none (``fit`` then skips validation)."""
+        return self._evaluation_loaders("val") if self.datasets["val"] else []
+
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self._evaluation_loaders("test")
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict")

@@ -42,3 +42,12 @@ def test_select_tasks_drops_other_labels():
     batch = next(iter(dm.val_dataloader()))
     assert set(batch["task_mask"]) == {"visibility"}
     assert "landmarks" not in batch and "parsing" not in batch and batch["visibility"].shape == (4, 29)
+
+
+def test_separate_evaluation_gives_one_loader_per_dataset():
+    test = {"common": SyntheticFaces(3, 32, seed=5), "challenge": SyntheticFaces(2, 32, seed=6)}
+    dm = MultiTaskDataModule(test=test, batch_size=4, evaluate_separately=True)
+    loaders = dm.test_dataloader()
+    assert dm.eval_names("test") == ["common", "challenge"]
+    assert [sum(len(b["source"]) for b in loader) for loader in loaders] == [3, 2]
+    assert MultiTaskDataModule(test=test, batch_size=4).eval_names("test") is None
