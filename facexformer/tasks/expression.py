@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from facexformer.tasks.classification import ClassificationTask
 
+#: the shared expression order (AffectNet's ids 0-7); RAF-DB and AffectNet labels are mapped to it
+EXPRESSION_NAMES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt")
+
 
 class Expression(ClassificationTask):
     """Output (B, 7) logits in the shared order below (AffectNet's ids 0-6; ``num_classes=8`` adds contempt)."""
 
     name = "expression"
     label_keys = ("expression",)
-    class_names = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
+    class_names = EXPRESSION_NAMES[:7]

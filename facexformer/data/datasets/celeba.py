@@ -19,15 +19,8 @@ from facexformer.data.datasets.base import (
     require_path,
     whole_image_box,
 )
+from facexformer.tasks.attributes import ATTRIBUTE_NAMES
 
-CELEBA_ATTRIBUTES = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
-    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open",
-    "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
-    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
-    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
-)  # fmt: skip
 PARTITIONS = {"train": "0", "val": "1", "test": "2"}
 
 LAYOUT = """\
@@ -97,7 +90,7 @@ class _Record:
 
 
 class CelebA(FaceDataset):
-    """CelebA attributes (40, CelebA column order = ``CELEBA_ATTRIBUTES``), values mapped -1/1 -> 0/1.
+    """CelebA attributes (40, CelebA column order = ``ATTRIBUTE_NAMES``), values mapped -1/1 -> 0/1.
 
     Expected layout::
 
@@ -160,9 +153,9 @@ class CelebA(FaceDataset):
 
     def _attribute_rows(self, skip_invalid: bool) -> dict[str, _Row]:
         path = self.root / "list_attr_celeba.txt"
-        rows = _read_table(path, len(CELEBA_ATTRIBUTES), True, skip_invalid, ("-1", "1"), _attribute_bits)
+        rows = _read_table(path, len(ATTRIBUTE_NAMES), True, skip_invalid, ("-1", "1"), _attribute_bits)
         names = tuple(path.read_text().splitlines()[1].split())
-        if names != CELEBA_ATTRIBUTES:
+        if names != ATTRIBUTE_NAMES:
             raise DatasetFormatError(f"CelebA: {path} line 2 does not list the 40 CelebA attributes in order")
         return rows
 
@@ -185,7 +178,7 @@ class CelebA(FaceDataset):
             "image": image,
             "tasks": ("attributes",),
             "source": f"{record.path} (list_attr_celeba.txt line {record.line})",
-            "attributes": ((record.attributes >> torch.arange(len(CELEBA_ATTRIBUTES))) & 1).float(),
+            "attributes": ((record.attributes >> torch.arange(len(ATTRIBUTE_NAMES))) & 1).float(),
         }
         if record.points is not None:
             sample["landmarks_5"] = torch.tensor(record.points, dtype=torch.float32).reshape(5, 2)

@@ -1,8 +1,9 @@
 """Facial expression datasets (RAF-DB basic, AffectNet) in one shared class space.
 
-Shared order (AffectNet's codes): 0 Neutral, 1 Happiness, 2 Sadness, 3 Surprise, 4 Fear, 5 Disgust, 6 Anger,
-and 7 Contempt when ``num_classes=8``. RAF-DB's 1-based labels (1 Surprise, 2 Fear, 3 Disgust, 4 Happiness,
-5 Sadness, 6 Anger, 7 Neutral) are remapped to it.
+Shared order: ``EXPRESSION_NAMES`` of ``facexformer.tasks.expression`` (AffectNet's codes): 0 neutral,
+1 happiness, 2 sadness, 3 surprise, 4 fear, 5 disgust, 6 anger, and 7 contempt when ``num_classes=8``.
+RAF-DB's 1-based labels (1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral) are
+remapped to it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from facexformer.data.datasets.base import (
     whole_image_box,
 )
 
-EXPRESSION_NAMES = ("Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger", "Contempt")
 RAFDB_TO_SHARED = {1: 3, 2: 4, 3: 5, 4: 1, 5: 2, 6: 6, 7: 0}
 AFFECTNET_DROPPED = {8: "None", 9: "Uncertain", 10: "No-Face"}
 AFFECTNET_COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression")

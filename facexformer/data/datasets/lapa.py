@@ -19,12 +19,9 @@ from facexformer.data.datasets.base import (
     parse_records,
     require_path,
 )
+from facexformer.tasks.parsing import CLASS_NAMES
 
-NUM_PARSING_CLASSES = 11
-PARSING_CLASSES = (
-    "background", "skin", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "nose", "upper_lip",
-    "inner_mouth", "lower_lip", "hair",
-)  # fmt: skip
+NUM_PARSING_CLASSES = len(CLASS_NAMES)
 
 LAYOUT = """\
 <root>/{train,val,test}/
@@ -67,7 +64,7 @@ class _Record:
 
 
 class LaPa(FaceDataset):
-    """LaPa: 22k faces with 11-class parsing maps (``PARSING_CLASSES``) and 106 landmarks.
+    """LaPa: 22k faces with 11-class parsing maps (``CLASS_NAMES`` of the parsing task) and 106 landmarks.
 
     Expected layout::
 

@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from facexformer.data.datasets.base import DatasetFormatError
-from facexformer.data.datasets.celeba import CELEBA_ATTRIBUTES, CelebA
+from facexformer.data.datasets.celeba import CelebA
+from facexformer.tasks.attributes import ATTRIBUTE_NAMES
 
 FILES = [f"{i:06d}.jpg" for i in range(1, 6)]
 PARTS = ["0", "0", "1", "2", "2"]
@@ -25,7 +26,7 @@ def make_root(root: Path, attr_lines: list[str] | None = None) -> Path:
         # variable spacing as in the real file (two spaces before positive values)
         attr_lines = [name + "".join(f" {v}" if v < 0 else f"  {v}" for v in attribute_values(i))
                       for i, name in enumerate(FILES)]
-    header = [str(len(attr_lines)), " ".join(CELEBA_ATTRIBUTES)]
+    header = [str(len(attr_lines)), " ".join(ATTRIBUTE_NAMES)]
     (root / "list_attr_celeba.txt").write_text("\n".join(header + attr_lines) + "\n")
     partition = "".join(f"{n} {p}\n" for n, p in zip(FILES, PARTS, strict=True))
     (root / "list_eval_partition.txt").write_text(partition)
@@ -55,11 +56,11 @@ def test_attributes_splits_and_default_box(tmp_path):
 
 def test_named_attribute_columns(tmp_path):
     lines = [n + " -1" * 40 for n in FILES]
-    lines[0] = FILES[0] + "".join(" 1" if name in ("Male", "Young") else " -1" for name in CELEBA_ATTRIBUTES)
+    lines[0] = FILES[0] + "".join(" 1" if name in ("Male", "Young") else " -1" for name in ATTRIBUTE_NAMES)
     root = make_root(tmp_path, lines)
     sample = CelebA(root, "train")[0]
     assert torch.nonzero(sample["attributes"]).flatten().tolist() == [20, 39]
-    assert CELEBA_ATTRIBUTES[20] == "Male" and CELEBA_ATTRIBUTES[0] == "5_o_Clock_Shadow"
+    assert ATTRIBUTE_NAMES[20] == "Male" and ATTRIBUTE_NAMES[0] == "5_o_Clock_Shadow"
 
 
 def test_landmark_box_and_wild_bbox(tmp_path):

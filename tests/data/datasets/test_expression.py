@@ -6,11 +6,12 @@ import torch
 from PIL import Image
 
 from facexformer.data.datasets.base import DatasetFormatError
-from facexformer.data.datasets.expression import EXPRESSION_NAMES, RAFDB, AffectNet
+from facexformer.data.datasets.expression import RAFDB, AffectNet
+from facexformer.tasks.expression import EXPRESSION_NAMES
 
 RAF_LINES = [f"train_0000{i}.jpg {i}" for i in range(1, 8)] + ["test_0001.jpg 4", "test_0002.jpg 7"]
 # RAF-DB 1 Surprise, 2 Fear, 3 Disgust, 4 Happiness, 5 Sadness, 6 Anger, 7 Neutral
-RAF_NAMES = ["Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral"]
+RAF_NAMES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
 
 
 def make_raf(root: Path, lines: list[str]) -> Path:
@@ -24,8 +25,8 @@ def make_raf(root: Path, lines: list[str]) -> Path:
 
 
 def test_expression_names_order():
-    assert EXPRESSION_NAMES[:7] == ("Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger")
-    assert EXPRESSION_NAMES[7] == "Contempt"
+    assert EXPRESSION_NAMES[:7] == ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
+    assert EXPRESSION_NAMES[7] == "contempt"
 
 
 def test_rafdb_labels_map_to_shared_order(tmp_path):
@@ -39,12 +40,12 @@ def test_rafdb_labels_map_to_shared_order(tmp_path):
     assert sample["box"].tolist() == [0.0, 0.0, 10.0, 10.0]
     assert "train_00001_aligned.jpg" in sample["source"] and "line 1" in sample["source"]
     test = RAFDB(root, "test")
-    assert [EXPRESSION_NAMES[test[i]["expression"].item()] for i in range(2)] == ["Happiness", "Neutral"]
+    assert [EXPRESSION_NAMES[test[i]["expression"].item()] for i in range(2)] == ["happiness", "neutral"]
 
 
 def test_rafdb_three_field_variant(tmp_path):
     root = make_raf(tmp_path, ["train_00001.jpg\ttrain\t6", "test_0001.jpg\ttest\t1"])
-    assert EXPRESSION_NAMES[RAFDB(root, "train")[0]["expression"].item()] == "Anger"
+    assert EXPRESSION_NAMES[RAFDB(root, "train")[0]["expression"].item()] == "anger"
     assert len(RAFDB(root, "test")) == 1
 
 

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from facexformer.data.datasets.base import DatasetFormatError
-from facexformer.data.datasets.lapa import PARSING_CLASSES, LaPa
+from facexformer.data.datasets.lapa import LaPa
+from facexformer.tasks.parsing import CLASS_NAMES
 
 
 def write_sample(
@@ -40,9 +41,7 @@ def test_parsing_and_landmarks(tmp_path):
     assert sample["landmarks_106"][-1].tolist() == [6.0, 5.0]
     assert sample["box"].tolist() == [1.0, 2.0, 6.0, 5.0]
     assert "landmarks" not in sample
-    assert (
-        PARSING_CLASSES[2] == "left_eyebrow" and PARSING_CLASSES[10] == "hair" and len(PARSING_CLASSES) == 11
-    )
+    assert CLASS_NAMES[2] == "left_eyebrow" and CLASS_NAMES[10] == "hair" and len(CLASS_NAMES) == 11
 
 
 def test_bad_label_values_and_shape(tmp_path):
