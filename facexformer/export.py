@@ -1,0 +1,152 @@
+"""``facexformer export``: a trained model as a TorchScript or ONNX file for deployment without this package.
+
+The exported graph takes one input, ``images``: float32 (B, 3, S, S) ImageNet-normalised RGB
+(``(x / 255 - mean) / std`` with mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)) of face crops made as
+``facexformer.data.crop`` describes. It returns the raw outputs of the chosen tasks as a tuple, **in the order
+of** ``--tasks`` (default: the model's task order); the ONNX outputs are also named after the tasks. Raw
+means before ``Task.decode``: e.g. landmarks (B, N, 2) in [-1, 1], headpose (B, 3) radians (pitch, yaw, roll),
+parsing (B, K, S, S) logits, classification logits. The batch dimension is dynamic in ONNX; TorchScript is
+traced, so it takes any batch size and the traced image size. A ``facexformer.json`` (tasks in output order,
+image size, mean, std) is stored inside the TorchScript file (``_extra_files``) and in the ONNX metadata.
+Files are written atomically and never replace an existing file without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from facexformer.checkpoints import write_atomically
+
+FORMATS = ("onnx", "torchscript")
+METADATA_NAME = "facexformer.json"
+
+
+class ExportWrapper(nn.Module):
+    """``model.net`` with a fixed task list: (B, 3, S, S) normalised images -> tuple of raw outputs."""
+
+    def __init__(self, model: Any, tasks: Sequence[str]):
+        super().__init__()
+        for name in tasks:
+            model.task(name)
+        self.net = model.net
+        self.tasks = tuple(tasks)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.net(images, self.tasks)
+        return tuple(outputs[name] for name in self.tasks)
+
+
+def export_metadata(model: Any, tasks: Sequence[str], image_size: int) -> dict[str, Any]:
+    """What a consumer of the exported file needs: output order, input size, normalisation."""
+    return {
+        "outputs": list(tasks),
+        "input": "images",
+        "image_size": image_size,
+        "mean": model.pixel_mean.flatten().tolist(),
+        "std": model.pixel_std.flatten().tolist(),
+        "tasks": [model.task(name).to_config() for name in tasks],
+    }
+
+
+def export_model(
+    model: Any,
+    path: str | Path,
+    format: str = "onnx",
+    tasks: Sequence[str] | None = None,
+    image_size: int | None = None,
+    opset: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model`` (a ``FaceXFormer``) as ``format`` to ``path``; returns the path.
+
+    ``tasks``: outputs, in order (default all); ``image_size``: input side (default the model's);
+    ``opset``: ONNX opset (default: torch's).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of {FORMATS}")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it")
+    tasks = list(tasks) if tasks else list(model.task_names)
+    size = int(image_size or model.hparams.image_size)
+    wrapper = ExportWrapper(model.cpu().float().eval(), tasks).eval()
+    example = torch.zeros(2, 3, size, size)  # not 1: torch.export would fix a batch of one as a constant
+    metadata = json.dumps(export_metadata(model, tasks, size))
+    if format == "torchscript":
+        with torch.no_grad(), warnings.catch_warnings():
+            # shape checks become constants: the traced graph keeps the traced image size (documented)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            traced = torch.jit.trace(wrapper, example, check_trace=False)
+        extra = {METADATA_NAME: metadata}
+        write_atomically(path, lambda tmp: torch.jit.save(traced, str(tmp), extra), overwrite)
+    else:
+        write_atomically(path, lambda tmp: _onnx(wrapper, example, tmp, tasks, opset, metadata), overwrite)
+    return path
+
+
+def _onnx(
+    wrapper: nn.Module, example: torch.Tensor, target: Path, tasks: list[str], opset: int | None, meta: str
+) -> None:
+    try:
+        import onnx
+    except ImportError as err:
+        raise ModuleNotFoundError(
+            "ONNX export needs onnx and onnxscript: pip install onnx onnxscript (or facexformer[export])"
+        ) from err
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.onnx.export(
+        wrapper,
+        (example,),
+        input_names=["images"],
+        output_names=list(tasks),
+        opset_version=opset,
+        dynamic_shapes={"images": {0: batch}},
+        dynamo=True,
+    )
+    program.save(str(target))
+    proto = onnx.load(str(target))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_NAME, meta
+    onnx.save(proto, str(target))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facexformer export",
+        description="Export a model to TorchScript or ONNX (input: normalised crops; outputs: raw heads).",
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, help="save_pretrained folder, .ckpt, released model.pt or Hub id"
+    )
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--out", required=True, type=Path, help="output file")
+    parser.add_argument("--tasks", nargs="+", default=None, help="output tasks, in order (default all)")
+    parser.add_argument("--image-size", type=int, default=None, help="input side (default: the model's)")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: torch's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``facexformer export``; returns the exit code (0 ok, 1 failure)."""
+    args = build_parser().parse_args(argv)
+    tasks = [t for text in args.tasks for t in text.split(",") if t] if args.tasks else None
+    try:
+        from facexformer.module import FaceXFormer
+
+        model = FaceXFormer.from_pretrained(args.checkpoint)
+        path = export_model(model, args.out, args.format, tasks, args.image_size, args.opset, args.overwrite)
+    except (FileExistsError, FileNotFoundError, KeyError, ValueError, ModuleNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} ({args.format}; outputs in this order: {', '.join(tasks or model.task_names)})")
+    return 0
