@@ -16,7 +16,6 @@ from facexformer.data.datasets.base import (
     Sample,
     load_image,
     parse_records,
-    require_path,
 )
 
 LAYOUT = """\
@@ -78,14 +77,6 @@ def parse_row(row: list[str], line: int) -> AFLWRecord:
 class AFLW19(FaceDataset):
     """AFLW-19, 19 landmarks (AFLW's 21 without the ears), with HRNet's csv annotation files.
 
-    Expected layout::
-
-        <root>/
-          face_landmarks_aflw_train.csv          20000 faces
-          face_landmarks_aflw_test.csv           4386 faces
-          face_landmarks_aflw_test_frontal.csv   1314 faces
-          flickr/{0,2,3}/<image>.jpg             (or images/flickr/..., HRNet's data/aflw/images)
-
     Splits ``train``, ``test`` and ``frontal`` (the frontal subset of test). ``image_dir``: the folder the
     csv's ``image_name`` is relative to; by default ``<root>/images`` when it exists, else ``<root>``.
     Columns by position: image_name, scale, box_size, center_w, center_h, then 19 (x, y); a header row
@@ -96,6 +87,8 @@ class AFLW19(FaceDataset):
     float32 scalar pixels, the NME normaliser. ``source`` is ``<csv path>:<line>`` (1-based).
     """
 
+    name = "AFLW-19"
+    layout = LAYOUT
     splits = tuple(CSV_NAMES)
 
     def __init__(
@@ -107,11 +100,10 @@ class AFLW19(FaceDataset):
         image_dir: str | Path | None = None,
     ):
         super().__init__(root, split, transform)
-        require_path(self.root, "AFLW-19", LAYOUT)
         if image_dir is None:
             image_dir = self.root / "images" if (self.root / "images").is_dir() else self.root
-        self.image_dir = require_path(Path(image_dir).expanduser(), "AFLW-19", LAYOUT)
-        self.csv_path = require_path(self.root / CSV_NAMES[split], "AFLW-19", LAYOUT)
+        self.image_dir = self.require(Path(image_dir).expanduser())
+        self.csv_path = self.require(self.root / CSV_NAMES[split])
         with self.csv_path.open(newline="", encoding="utf-8") as handle:
             rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1) if row]
         if rows and rows[0][1] and rows[0][1][0].strip() == "image_name":
@@ -121,16 +113,13 @@ class AFLW19(FaceDataset):
             lambda item: self._checked(parse_row(item[1], item[0])),
             where=lambda item: f"line {item[0]} of {self.csv_path.name}",
             skip_invalid=skip_invalid,
-            dataset="AFLW-19",
+            dataset=self.name,
         )
 
     def _checked(self, record: AFLWRecord) -> AFLWRecord:
         if not (self.image_dir / record.image).is_file():
             raise DatasetFormatError(f"image {self.image_dir / record.image} does not exist")
         return record
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         record = self.records[index]

@@ -11,6 +11,8 @@ A dataset item is a dict (see ``docs/concepts.md``):
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,19 +83,37 @@ def parse_records(
 
 
 class FaceDataset(Dataset):
-    """Base class of the raw-format datasets: keeps ``root``, ``split`` and ``transform`` and applies it.
+    """Base class of the raw-format datasets: checks ``root`` exists, keeps ``split`` and applies ``transform``.
 
-    Subclasses implement ``__len__`` and ``load(index) -> Sample``.
+    Subclasses set ``name`` (used in messages), ``layout`` (the expected folder layout, shown in errors and
+    appended to the subclass docstring) and ``splits``, fill ``self.records`` (one entry per sample) and
+    implement ``load(index) -> Sample``.
     """
 
+    name: str = ""
+    layout: str = ""
     splits: tuple[str, ...] = ()
+    records: Sequence[Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("layout") and cls.__doc__:
+            layout = textwrap.indent(cls.layout, "    ")
+            cls.__doc__ = f"{inspect.cleandoc(cls.__doc__)}\n\nExpected layout::\n\n{layout}\n"
 
     def __init__(self, root: str | Path, split: str, transform: Callable[[Sample], Sample] | None = None):
         if self.splits and split not in self.splits:
             raise ValueError(f"{type(self).__name__}: unknown split {split!r}; choose one of {self.splits}")
-        self.root = Path(root).expanduser()
+        self.root = self.require(Path(root).expanduser())
         self.split = split
         self.transform = transform
+
+    def require(self, path: Path) -> Path:
+        """``path`` if it exists; otherwise ``FileNotFoundError`` naming it and this dataset's layout."""
+        return require_path(path, self.name, self.layout)
+
+    def __len__(self) -> int:
+        return len(self.records)
 
     def load(self, index: int) -> Sample:
         raise NotImplementedError

@@ -92,15 +92,6 @@ class _Record:
 class CelebA(FaceDataset):
     """CelebA attributes (40, CelebA column order = ``ATTRIBUTE_NAMES``), values mapped -1/1 -> 0/1.
 
-    Expected layout::
-
-        <root>/
-          img_align_celeba/000001.jpg ...   (images="aligned")   or   img_celeba/ (images="in_the_wild")
-          list_attr_celeba.txt, list_eval_partition.txt
-          list_landmarks_align_celeba.txt   (aligned, box="landmarks"; list_landmarks_celeba.txt in the wild)
-          list_bbox_celeba.txt              (in the wild, box="bbox")
-
-    Download: https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (non-commercial research).
     Box: ``list_bbox_celeba.txt`` describes the in-the-wild images only, so for the aligned images the default
     box is the whole aligned image (0, 0, W, H), which is how aligned-CelebA attribute protocols use them.
     ``box="landmarks"`` uses the tight box of the 5 landmarks (eyes, nose, mouth corners; also returned as
@@ -108,6 +99,8 @@ class CelebA(FaceDataset):
     Malformed rows raise ``DatasetFormatError`` naming file and line, or are skipped (``skip_invalid=True``).
     """
 
+    name = "CelebA"
+    layout = LAYOUT
     splits = ("train", "val", "test")
 
     def __init__(
@@ -126,9 +119,7 @@ class CelebA(FaceDataset):
         valid = ("image", "landmarks", "bbox") if images == "in_the_wild" else ("image", "landmarks")
         if self.box_mode not in valid:
             raise ValueError(f"CelebA: box={box!r} is not available for images={images!r}")
-        self.image_dir = require_path(
-            self.root / ("img_align_celeba" if images == "aligned" else "img_celeba"), "CelebA", LAYOUT
-        )
+        self.image_dir = self.require(self.root / ("img_align_celeba" if images == "aligned" else "img_celeba"))
         attributes = self._attribute_rows(skip_invalid)
         points = self._extra_rows("landmarks", images, 10, skip_invalid)
         boxes = self._extra_rows("bbox", images, 4, skip_invalid)
@@ -148,7 +139,7 @@ class CelebA(FaceDataset):
 
         where = f"{partition_path} line"
         self.records: list[_Record] = parse_records(
-            wanted, parse, lambda row: f"{where} {row.line}", skip_invalid, "CelebA"
+            wanted, parse, lambda row: f"{where} {row.line}", skip_invalid, self.name
         )
 
     def _attribute_rows(self, skip_invalid: bool) -> dict[str, _Row]:
@@ -167,9 +158,6 @@ class CelebA(FaceDataset):
         else:
             name = "list_landmarks_align_celeba.txt" if images == "aligned" else "list_landmarks_celeba.txt"
         return _read_table(self.root / name, width, True, skip_invalid)
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         record = self.records[index]

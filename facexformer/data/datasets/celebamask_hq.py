@@ -18,7 +18,6 @@ from facexformer.data.datasets.base import (
     Sample,
     load_image,
     parse_records,
-    require_path,
     whole_image_box,
 )
 
@@ -44,16 +43,6 @@ class _Record:
 class CelebAMaskHQ(FaceDataset):
     """CelebAMask-HQ parsing labels in the 11-class LaPa order (``facexformer.data.datasets.lapa``).
 
-    Expected layout::
-
-        <root>/
-          CelebA-HQ-img/<k>.jpg                                    1024x1024
-          CelebAMask-HQ-mask-anno/<k // 2000>/<k:05d>_<part>.png   512x512, one per part present
-          CelebA-HQ-to-CelebA-mapping.txt
-          list_eval_partition.txt                                  (split_source="celeba" only)
-
-    Download: https://github.com/switchablenorms/CelebAMask-HQ (non-commercial research).
-
     Merge: the part masks are painted in ``PAINT_ORDER`` (later parts overwrite earlier ones), each with its
     LaPa class; parts without a LaPa class (eyeglasses, ears, earring, hat, neck, necklace, cloth) paint
     background. The order is the official ``g_mask.py`` one, so the result equals the official 19-class map
@@ -68,6 +57,8 @@ class CelebAMaskHQ(FaceDataset):
     "celeba" = the partition of ``orig_file`` in CelebA's ``list_eval_partition.txt`` (0/1/2).
     """
 
+    name = "CelebAMask-HQ"
+    layout = LAYOUT
     splits = ("train", "val", "test")
     PAINT_ORDER: tuple[tuple[str, int], ...] = (
         ("skin", 1), ("nose", 6), ("eye_g", 0), ("l_eye", 5), ("r_eye", 4), ("l_brow", 3), ("r_brow", 2),
@@ -84,9 +75,9 @@ class CelebAMaskHQ(FaceDataset):
         skip_invalid: bool = False,
     ):
         super().__init__(root, split, transform)
-        self.image_dir = require_path(self.root / "CelebA-HQ-img", "CelebAMask-HQ", LAYOUT)
-        self.mask_dir = require_path(self.root / "CelebAMask-HQ-mask-anno", "CelebAMask-HQ", LAYOUT)
-        mapping = require_path(self.root / "CelebA-HQ-to-CelebA-mapping.txt", "CelebAMask-HQ", LAYOUT)
+        self.image_dir = self.require(self.root / "CelebA-HQ-img")
+        self.mask_dir = self.require(self.root / "CelebAMask-HQ-mask-anno")
+        mapping = self.require(self.root / "CelebA-HQ-to-CelebA-mapping.txt")
         lines = mapping.read_text().splitlines()
         if not lines or lines[0].split()[:2] != ["idx", "orig_idx"]:
             raise DatasetFormatError(
@@ -94,7 +85,7 @@ class CelebAMaskHQ(FaceDataset):
             )
         numbered = [(n, text) for n, text in enumerate(lines[1:], 2) if text.strip()]
         records = parse_records(
-            numbered, _parse_mapping, lambda r: f"{mapping} line {r[0]}", skip_invalid, "CelebAMask-HQ"
+            numbered, _parse_mapping, lambda r: f"{mapping} line {r[0]}", skip_invalid, self.name
         )
         if split_source == "thresholds":
             self.records: list[_Record] = [r for r in records if _threshold_split(r.orig_index) == split]
@@ -113,7 +104,7 @@ class CelebAMaskHQ(FaceDataset):
             )
 
     def _celeba_partition(self) -> dict[str, str]:
-        path = require_path(self.root / "list_eval_partition.txt", "CelebAMask-HQ", LAYOUT)
+        path = self.require(self.root / "list_eval_partition.txt")
         names = {"0": "train", "1": "val", "2": "test"}
         partition = {}
         for number, text in enumerate(path.read_text().splitlines(), 1):
@@ -124,9 +115,6 @@ class CelebAMaskHQ(FaceDataset):
                 raise DatasetFormatError(f"CelebAMask-HQ: {path} line {number}: expected '<file> <0|1|2>'")
             partition[fields[0]] = names[fields[1]]
         return partition
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def merged_mask(self, index: int) -> torch.Tensor:
         """The 11-class map at the masks' own resolution, int64 (512, 512), of CelebA-HQ image ``index``."""

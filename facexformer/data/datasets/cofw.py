@@ -16,7 +16,6 @@ from facexformer.data.datasets.base import (
     FaceDataset,
     Sample,
     parse_records,
-    require_path,
 )
 
 LAYOUT = """\
@@ -68,12 +67,6 @@ def _to_rgb(array: np.ndarray, where: str) -> torch.Tensor:
 class COFW(FaceDataset):
     """COFW colour, 29 landmarks and their occlusion flags; tasks ``landmarks`` and ``visibility``.
 
-    Expected layout::
-
-        <root>/
-          COFW_train_color.mat   IsTr (1345 images), phisTr (1345 x 87), bboxesTr (1345 x 4)
-          COFW_test_color.mat    IsT (507 images), phisT (507 x 87), bboxesT (507 x 4)
-
     The distributed files are MATLAB v7.3 (HDF5, read with h5py, arrays transposed); MATLAB v5 files
     (``scipy.io.loadmat``) are read too. A ``phis`` row is 29 x, 29 y, 29 occlusion flags (1 = occluded);
     a box row is x, y, w, h.
@@ -84,6 +77,8 @@ class COFW(FaceDataset):
     ``source`` is ``<mat path>[<0-based index>]``.
     """
 
+    name = "COFW"
+    layout = LAYOUT
     splits = tuple(KEYS)
 
     def __init__(
@@ -94,8 +89,7 @@ class COFW(FaceDataset):
         skip_invalid: bool = False,
     ):
         super().__init__(root, split, transform)
-        require_path(self.root, "COFW", LAYOUT)
-        self.path = require_path(self.root / f"COFW_{split}_color.mat", "COFW", LAYOUT)
+        self.path = self.require(self.root / f"COFW_{split}_color.mat")
         self.hdf5 = h5py.is_hdf5(self.path)
         keys = KEYS[split]
         self.images: list[np.ndarray] | None = None
@@ -114,7 +108,7 @@ class COFW(FaceDataset):
             lambda index: self._parse(index, phis[index], boxes[index]),
             where=lambda index: f"{self.path.name} image {index} (0-based)",
             skip_invalid=skip_invalid,
-            dataset="COFW",
+            dataset=self.name,
         )
 
     @staticmethod
@@ -139,9 +133,6 @@ class COFW(FaceDataset):
             reference = np.asarray(content[KEYS[self.split][0]]).reshape(-1)[index]
             array = np.asarray(content[reference])
         return _to_rgb(array.T, where)  # h5py: (3, W, H) or (W, H) -> (H, W, 3) or (H, W)
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         file_index, landmarks, box, visibility = self.records[index]

@@ -23,7 +23,6 @@ from facexformer.data.datasets.base import (
     Sample,
     load_image,
     parse_records,
-    require_path,
     whole_image_box,
 )
 
@@ -50,18 +49,13 @@ Download: http://www.whdeng.cn/RAF/model1.html (research use, on request)."""
 class RAFDB(FaceDataset):
     """RAF-DB basic (single-label) expressions on the aligned 100x100 faces; the box is the whole image.
 
-    Expected layout::
-
-        <root>/basic/
-          EmoLabel/list_patition_label.txt   '<name> <label 1-7>' per line, e.g. 'train_00001.jpg 5'
-          Image/aligned/<stem>_aligned.jpg
-
-    Download: http://www.whdeng.cn/RAF/model1.html (research use, on request).
     The split comes from the ``train_`` / ``test_`` name prefix. Lines of the form '<name> <split> <label>'
     (tab or space separated) are also read; the split field must then agree with the prefix.
     Labels are remapped to ``EXPRESSION_NAMES`` order (RAF-DB has no Contempt).
     """
 
+    name = "RAF-DB"
+    layout = RAFDB_LAYOUT
     splits = ("train", "test")
 
     def __init__(
@@ -73,11 +67,11 @@ class RAFDB(FaceDataset):
     ):
         super().__init__(root, split, transform)
         basic = self.root / "basic"
-        label_file = require_path(basic / "EmoLabel" / "list_patition_label.txt", "RAF-DB", RAFDB_LAYOUT)
-        self.image_dir = require_path(basic / "Image" / "aligned", "RAF-DB", RAFDB_LAYOUT)
+        label_file = self.require(basic / "EmoLabel" / "list_patition_label.txt")
+        self.image_dir = self.require(basic / "Image" / "aligned")
         lines = [(n, text) for n, text in enumerate(label_file.read_text().splitlines(), 1) if text.strip()]
         where = f"{label_file} line"
-        parsed = parse_records(lines, self._parse_line, lambda r: f"{where} {r[0]}", skip_invalid, "RAF-DB")
+        parsed = parse_records(lines, self._parse_line, lambda r: f"{where} {r[0]}", skip_invalid, self.name)
         self.records: list[_Record] = [record for record in parsed if record is not None]
 
     def _parse_line(self, numbered: tuple[int, str]) -> _Record | None:
@@ -98,9 +92,6 @@ class RAFDB(FaceDataset):
         if not path.is_file():
             raise DatasetFormatError(f"image {path} not found")
         return _Record(path, f"{path} (list_patition_label.txt line {number})", RAFDB_TO_SHARED[label])
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         record = self.records[index]
@@ -125,14 +116,7 @@ Download: http://mohammadmahoor.com/affectnet/ (research use, on request)."""
 class AffectNet(FaceDataset):
     """AffectNet manually annotated images with the csv face box and expression code.
 
-    Expected layout::
-
-        <root>/
-          Manually_Annotated_Images/<subDirectory_filePath>
-          training.csv, validation.csv   columns subDirectory_filePath, face_x, face_y, face_width,
-                                         face_height, facial_landmarks, expression, valence, arousal
-
-    Download: http://mohammadmahoor.com/affectnet/ (research use, on request). ``split="val"`` reads
+    ``split="val"`` reads
     validation.csv (AffectNet's test set is not public). Box = (face_x, face_y, face_x + face_width,
     face_y + face_height). Codes 0-6 keep their id (``EXPRESSION_NAMES``); 7 Contempt is kept with
     ``num_classes=8``, otherwise dropped; 8 None, 9 Uncertain and 10 No-Face are dropped. Dropped rows are
@@ -140,6 +124,8 @@ class AffectNet(FaceDataset):
     Image existence is checked when a sample is loaded (the csv lists about 420k files).
     """
 
+    name = "AffectNet"
+    layout = AFFECTNET_LAYOUT
     splits = ("train", "val")
 
     def __init__(
@@ -155,8 +141,8 @@ class AffectNet(FaceDataset):
             raise ValueError(f"AffectNet: num_classes must be 7 (no Contempt) or 8, got {num_classes}")
         self.num_classes = num_classes
         csv_name = "training.csv" if split == "train" else "validation.csv"
-        csv_path = require_path(self.root / csv_name, "AffectNet", AFFECTNET_LAYOUT)
-        self.image_dir = require_path(self.root / "Manually_Annotated_Images", "AffectNet", AFFECTNET_LAYOUT)
+        csv_path = self.require(self.root / csv_name)
+        self.image_dir = self.require(self.root / "Manually_Annotated_Images")
         with csv_path.open(newline="") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in AFFECTNET_COLUMNS if c not in (reader.fieldnames or [])]
@@ -165,7 +151,7 @@ class AffectNet(FaceDataset):
             rows = [(reader.line_num, row) for row in reader]
         self.csv_name = csv_path.name
         where = f"{csv_path} line"
-        parsed = parse_records(rows, self._parse_row, lambda r: f"{where} {r[0]}", skip_invalid, "AffectNet")
+        parsed = parse_records(rows, self._parse_row, lambda r: f"{where} {r[0]}", skip_invalid, self.name)
         self.records: list[_Record] = [record for record in parsed if isinstance(record, _Record)]
         dropped = Counter(code for code in parsed if isinstance(code, int))
         self.dropped: dict[int, int] = dict(sorted(dropped.items()))
@@ -192,13 +178,10 @@ class AffectNet(FaceDataset):
         path = self.image_dir / row["subDirectory_filePath"]
         return _Record(path, f"{path} ({self.csv_name} line {number})", code, (x, y, x + w, y + h))
 
-    def __len__(self) -> int:
-        return len(self.records)
-
     def load(self, index: int) -> Sample:
         record = self.records[index]
         if not record.path.is_file():
-            raise FileNotFoundError(f"AffectNet: {record.source}: no such image. Layout:\n{AFFECTNET_LAYOUT}")
+            raise FileNotFoundError(f"AffectNet: {record.source}: no such image. Layout:\n{self.layout}")
         return {
             "image": load_image(record.path),
             "box": torch.tensor(record.box, dtype=torch.float32),

@@ -15,7 +15,6 @@ from facexformer.data.datasets.base import (
     Sample,
     load_image,
     parse_records,
-    require_path,
     whole_image_box,
 )
 from facexformer.data.datasets.demographics import resolve_race_order
@@ -37,7 +36,7 @@ COLUMNS = ("file", "age", "gender", "race")
 LAYOUT = """\
 <root>/
   fairface_label_train.csv, fairface_label_val.csv   columns file,age,gender,race,service_test
-  <image_dir>/train/<n>.jpg, <image_dir>/val/<n>.jpg (image_dir defaults to root)
+  <image_dir>/train/<n>.jpg, <image_dir>/val/<n>.jpg  ('file' is relative to image_dir, default root)
 Download: https://github.com/joojs/fairface (CC BY 4.0)."""
 
 
@@ -53,13 +52,6 @@ class _Record:
 class FairFace(FaceDataset):
     """FairFace face chips (padding 0.25 or 1.25) with string labels from ``fairface_label_{split}.csv``.
 
-    Expected layout::
-
-        <root>/
-          fairface_label_train.csv, fairface_label_val.csv   columns file,age,gender,race,service_test
-          <image_dir>/train/<n>.jpg, <image_dir>/val/<n>.jpg  (``file`` is relative to image_dir = root)
-
-    Download: https://github.com/joojs/fairface (CC BY 4.0).
     Mapping: the 9 age groups go to the 8 decade bins (``0-2`` and ``3-9`` both to bin 0) and ``age`` is NaN
     (no age in years); gender Male 0, Female 1; the 7 races go to 5 (East and Southeast Asian to Asian, Middle
     Eastern and Latino_Hispanic to Others), then to the model order given by ``race_order`` (see
@@ -67,6 +59,8 @@ class FairFace(FaceDataset):
     The box is the whole chip. ``service_test`` is not used.
     """
 
+    name = "FairFace"
+    layout = LAYOUT
     splits = ("train", "val")
 
     def __init__(
@@ -85,8 +79,8 @@ class FairFace(FaceDataset):
         if unknown:
             raise ValueError(f"FairFace: race_map targets {sorted(unknown)} not in {list(self.race_index)}")
         self.race_map = dict(race_map)
-        csv_path = require_path(self.root / f"fairface_label_{split}.csv", "FairFace", LAYOUT)
-        self.image_root = require_path(self.root / image_dir, "FairFace", LAYOUT)
+        csv_path = self.require(self.root / f"fairface_label_{split}.csv")
+        self.image_root = self.require(self.root / image_dir)
         with csv_path.open(newline="") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
@@ -94,7 +88,7 @@ class FairFace(FaceDataset):
                 raise DatasetFormatError(f"FairFace: {csv_path} lacks {missing} ({reader.fieldnames})")
             rows = [(reader.line_num, row) for row in reader]
         self.records: list[_Record] = parse_records(
-            rows, self._parse_row, lambda r: f"{csv_path} line {r[0]}", skip_invalid, "FairFace"
+            rows, self._parse_row, lambda r: f"{csv_path} line {r[0]}", skip_invalid, self.name
         )
 
     def _parse_row(self, numbered: tuple[int, dict[str, str]]) -> _Record:
@@ -107,9 +101,6 @@ class FairFace(FaceDataset):
             raise DatasetFormatError(f"image {path} not found")
         race = self.race_map[row["race"]]
         return _Record(path, line, AGE_GROUP_BINS[row["age"]], GENDERS[row["gender"]], race)
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         record = self.records[index]

@@ -26,7 +26,6 @@ from facexformer.data.datasets.base import (
     box_from_points,
     load_image,
     parse_records,
-    require_path,
     whole_image_box,
 )
 
@@ -63,9 +62,6 @@ class _Pair:
 class _PoseMatDataset(FaceDataset):
     """A folder tree of ``<name>.jpg`` + ``<name>.mat`` pairs (a .mat without a .jpg beside it is ignored)."""
 
-    name = ""
-    layout = ""
-
     def __init__(
         self,
         root: str | Path,
@@ -76,24 +72,23 @@ class _PoseMatDataset(FaceDataset):
         skip_invalid: bool,
     ):
         super().__init__(root, split, transform)
-        require_path(self.root, self.name, self.layout)
         if filename_list is not None:
-            list_path = require_path(Path(filename_list), self.name, self.layout)
+            list_path = self.require(Path(filename_list))
             stems = [line.strip() for line in list_path.read_text().splitlines() if line.strip()]
             pairs = [_Pair(self.root / f"{stem}.jpg", self.root / f"{stem}.mat") for stem in stems]
             for pair in pairs:
-                require_path(pair.image, self.name, self.layout)
-                require_path(pair.mat, self.name, self.layout)
+                self.require(pair.image)
+                self.require(pair.mat)
         else:
             mats = sorted(self.root.rglob("*.mat"), key=lambda p: p.relative_to(self.root).as_posix())
             pairs = [_Pair(mat.with_suffix(".jpg"), mat) for mat in mats if mat.with_suffix(".jpg").is_file()]
-        self.pairs: list[_Pair] = self._select(pairs)
+        self.records: list[_Pair] = self._select(pairs)
         self.max_angle = max_angle
         self.num_filtered = 0
         if max_angle is not None:
-            kept = parse_records(self.pairs, self._within, lambda p: str(p.mat), skip_invalid, self.name)
+            kept = parse_records(self.records, self._within, lambda p: str(p.mat), skip_invalid, self.name)
             self.num_filtered = kept.count(None)
-            self.pairs = [pair for pair in kept if pair is not None]
+            self.records = [pair for pair in kept if pair is not None]
 
     def _select(self, pairs: list[_Pair]) -> list[_Pair]:
         return pairs
@@ -102,11 +97,8 @@ class _PoseMatDataset(FaceDataset):
         angles, _ = read_pose_mat(pair.mat)
         return pair if bool(angles.abs().max() <= self.max_angle) else None
 
-    def __len__(self) -> int:
-        return len(self.pairs)
-
     def load(self, index: int) -> Sample:
-        pair = self.pairs[index]
+        pair = self.records[index]
         angles, points = read_pose_mat(pair.mat)
         return {
             "image": load_image(pair.image),
@@ -120,13 +112,6 @@ class _PoseMatDataset(FaceDataset):
 class W300LP(_PoseMatDataset):
     """300W-LP (3DDFA release): 122,450 synthesised large-pose faces; the standard head-pose training set.
 
-    Expected layout::
-
-        <root>/                                  e.g. 300W_LP/
-          AFW/, HELEN/, IBUG/, LFPW/ and AFW_Flip/, ...   <name>.jpg + <name>.mat (Pose_Para, pt2d)
-          landmarks/, Code/                      (ignored: their .mat files have no .jpg beside them)
-
-    Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm (research use).
     ``filename_list``: optional 6DRepNet-style text file of '<relative path without extension>' lines;
     otherwise every .jpg/.mat pair under root, sorted. ``include_flipped=False`` drops the ``*_Flip``
     folders. ``max_angle``: keep samples with |pitch|, |yaw|, |roll| <= max_angle degrees (off by default;
@@ -137,8 +122,10 @@ class W300LP(_PoseMatDataset):
     splits = ("train",)
     name = "300W-LP"
     layout = """\
-<root>/  AFW/, HELEN/, IBUG/, LFPW/ (+ *_Flip/): <name>.jpg with <name>.mat (Pose_Para, pt2d) beside it
-Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm"""
+<root>/                                  e.g. 300W_LP/
+  AFW/, HELEN/, IBUG/, LFPW/ and AFW_Flip/, ...   <name>.jpg + <name>.mat (Pose_Para, pt2d) beside it
+  landmarks/, Code/                      (ignored: their .mat files have no .jpg beside them)
+Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm (research use)."""
 
     def __init__(
         self,
@@ -162,12 +149,6 @@ Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm"""
 class AFLW2000(_PoseMatDataset):
     """AFLW2000-3D: 2,000 test faces with 3DDFA pose; the first 2000 AFLW images.
 
-    Expected layout::
-
-        <root>/                 e.g. AFLW2000/
-          image00002.jpg, image00002.mat (Pose_Para, pt2d, pt3d_68, ...), ...
-
-    Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm (research use).
     Filter (6DRepNet ``create_filename_list``): samples with any |angle| > ``max_angle`` = 99 degrees are
     dropped (count in ``num_filtered``; commonly 1,969 remain); ``max_angle=None`` keeps all.
     Box = tight box of the ``pt2d`` points (as 6DRepNet). A bad .mat raises naming the file, or is skipped
@@ -177,8 +158,9 @@ class AFLW2000(_PoseMatDataset):
     splits = ("test",)
     name = "AFLW2000"
     layout = """\
-<root>/  image00002.jpg with image00002.mat (Pose_Para, pt2d) beside it, ...
-Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm"""
+<root>/                 e.g. AFLW2000/
+  image00002.jpg, image00002.mat (Pose_Para, pt2d, pt3d_68, ...), ...
+Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm (research use)."""
 
     def __init__(
         self,
@@ -196,24 +178,21 @@ BIWI_LAYOUT = """\
 <root>/BIWI_noTrack.npz   (split="test"; 'image' (N, H, W, 3) uint8 RGB face crops, 'pose' (N, 3) degrees
                            [yaw, pitch, roll]; FSA-Net's preprocessing of the Kinect Head Pose database)
 <root>/BIWI_train.npz, BIWI_test.npz   (70/30 protocol: pass filename=...)
-Source: https://github.com/shamangary/FSA-Net (data/TYY_create_db_biwi.py), from BIWI Kinect Head Pose."""
+Source: https://github.com/shamangary/FSA-Net (data/TYY_create_db_biwi.py: MTCNN face crops, about 15.7k
+frames) from the BIWI Kinect Head Pose database (https://icu.ee.ethz.ch/research/datsets.html, research use)."""
 
 
 class BIWI(FaceDataset):
     """BIWI Kinect head pose in the common preprocessed .npz layout (FSA-Net / 6DRepNet).
 
-    Expected layout::
-
-        <root>/BIWI_noTrack.npz   'image' (N, H, W, 3) uint8 RGB, 'pose' (N, 3) degrees [yaw, pitch, roll]
-
-    Source: FSA-Net ``data/TYY_create_db_biwi.py`` (MTCNN face crops; about 15.7k frames) from the BIWI
-    Kinect Head Pose database (https://icu.ee.ethz.ch/research/datsets.html, research use).
     ``filename`` defaults to ``BIWI_noTrack.npz`` for split "test" and ``BIWI_train.npz`` for "train".
     The stored angles already follow the 300W-LP convention; they are reordered to (pitch, yaw, roll).
     The images are already face crops, so the box is the whole image. Non-finite poses raise naming the
     index, or are skipped with ``skip_invalid=True``. Colour order is taken as stored (RGB as in 6DRepNet).
     """
 
+    name = "BIWI"
+    layout = BIWI_LAYOUT
     splits = ("test", "train")
 
     def __init__(
@@ -226,7 +205,7 @@ class BIWI(FaceDataset):
     ):
         super().__init__(root, split, transform)
         default = "BIWI_noTrack.npz" if split == "test" else "BIWI_train.npz"
-        self.path = require_path(self.root / (filename or default), "BIWI", BIWI_LAYOUT)
+        self.path = self.require(self.root / (filename or default))
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 missing = [key for key in ("image", "pose") if key not in data.files]
@@ -243,8 +222,8 @@ class BIWI(FaceDataset):
             raise DatasetFormatError(f"BIWI: {self.path} 'pose' has shape {poses.shape}, expected {expected}")
         self.images = images
         self.poses = poses.astype(np.float32)[:, [1, 0, 2]]
-        self.indices: list[int] = parse_records(
-            list(range(len(images))), self._check, lambda i: f"{self.path} index {i}", skip_invalid, "BIWI"
+        self.records: list[int] = parse_records(
+            list(range(len(images))), self._check, lambda i: f"{self.path} index {i}", skip_invalid, self.name
         )
 
     def _check(self, index: int) -> int:
@@ -252,11 +231,8 @@ class BIWI(FaceDataset):
             raise DatasetFormatError(f"pose {self.poses[index].tolist()} is not finite")
         return index
 
-    def __len__(self) -> int:
-        return len(self.indices)
-
     def load(self, index: int) -> Sample:
-        i = self.indices[index]
+        i = self.records[index]
         image = torch.from_numpy(self.images[i]).permute(2, 0, 1).contiguous()
         return {
             "image": image,

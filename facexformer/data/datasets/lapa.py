@@ -17,7 +17,6 @@ from facexformer.data.datasets.base import (
     box_from_points,
     load_image,
     parse_records,
-    require_path,
 )
 from facexformer.tasks.parsing import CLASS_NAMES
 
@@ -66,14 +65,6 @@ class _Record:
 class LaPa(FaceDataset):
     """LaPa: 22k faces with 11-class parsing maps (``CLASS_NAMES`` of the parsing task) and 106 landmarks.
 
-    Expected layout::
-
-        <root>/{train,val,test}/
-          images/<name>.jpg
-          labels/<name>.png      uint8 class ids 0..10
-          landmarks/<name>.txt   '106' followed by 106 'x y' pairs
-
-    Download: https://github.com/JDAI-CV/lapa-dataset (non-commercial research).
     Returns ``parsing`` int64 (H, W) in the image frame (task "parsing") and the 106 points as
     ``landmarks_106`` float32 (106, 2) pixels as stored (not the "landmarks" task, which uses 68 points);
     the box is their tight box. LaPa "left" is the image's left side (the subject's right).
@@ -81,6 +72,8 @@ class LaPa(FaceDataset):
     skipped with ``skip_invalid=True``); a bad label PNG raises naming it when loaded.
     """
 
+    name = "LaPa"
+    layout = LAYOUT
     splits = ("train", "val", "test")
 
     def __init__(
@@ -93,7 +86,7 @@ class LaPa(FaceDataset):
         super().__init__(root, split, transform)
         folder = self.root / split
         for sub in ("images", "labels", "landmarks"):
-            require_path(folder / sub, "LaPa", LAYOUT)
+            self.require(folder / sub)
         images = sorted((folder / "images").glob("*.jpg"))
 
         def parse(image: Path) -> _Record:
@@ -104,10 +97,7 @@ class LaPa(FaceDataset):
                     raise DatasetFormatError(f"{path} not found")
             return _Record(image, label, read_landmark_txt(points))
 
-        self.records: list[_Record] = parse_records(images, parse, str, skip_invalid, "LaPa")
-
-    def __len__(self) -> int:
-        return len(self.records)
+        self.records: list[_Record] = parse_records(images, parse, str, skip_invalid, self.name)
 
     def load(self, index: int) -> Sample:
         record = self.records[index]

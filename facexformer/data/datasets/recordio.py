@@ -34,7 +34,6 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
-    require_path,
     whole_image_box,
 )
 
@@ -127,21 +126,19 @@ class InsightFaceRecordIO(FaceDataset):
 
     Items follow the sample contract: ``image`` (3, H, W) uint8 (112x112 aligned crops in MS1MV3), ``box`` =
     the whole image, ``tasks`` = ("recognition",), ``identity`` int64 scalar, ``source`` = file#record.
-    ``num_identities`` comes from the header record (None when the file has none).
-
-    Layout::
-
-        <root>/
-          <split>.rec
-          <split>.idx
+    ``num_identities`` comes from the header record (None when the file has none). ``records`` holds the
+    ``.rec`` keys of the images.
     """
+
+    name = "InsightFaceRecordIO"
+    layout = LAYOUT
 
     def __init__(
         self, root: str | Path, split: str = "train", transform: Callable[[Sample], Sample] | None = None
     ):
         super().__init__(root, split, transform)
-        self.rec_path = require_path(self.root / f"{split}.rec", "InsightFaceRecordIO", LAYOUT)
-        idx_path = require_path(self.root / f"{split}.idx", "InsightFaceRecordIO", LAYOUT)
+        self.rec_path = self.require(self.root / f"{split}.rec")
+        idx_path = self.require(self.root / f"{split}.idx")
         self.offsets = read_index(idx_path)
         self._file: BinaryIO | None = None
         self._file_pid = -1
@@ -151,16 +148,16 @@ class InsightFaceRecordIO(FaceDataset):
             if header.label.size < 2:
                 raise DatasetFormatError(f"{self.rec_path}#0: header record needs 2 label values (a, b)")
             first_identity, end = int(header.label[0]), int(header.label[1])
-            self.keys = list(range(1, first_identity))
+            self.records = list(range(1, first_identity))
             self.num_identities = end - first_identity
-            missing = [key for key in (self.keys[:1] + self.keys[-1:]) if key not in self.offsets]
+            missing = [key for key in (self.records[:1] + self.records[-1:]) if key not in self.offsets]
             if missing:
                 raise DatasetFormatError(
                     f"{idx_path}: header promises images 1..{first_identity - 1}, "
                     f"but record {missing[0]} is not indexed"
                 )
         else:
-            self.keys = list(self.offsets)
+            self.records = list(self.offsets)
 
     def _handle(self) -> BinaryIO:
         """The open ``.rec`` file of this process (reopened after a DataLoader worker fork)."""
@@ -182,11 +179,8 @@ class InsightFaceRecordIO(FaceDataset):
         if getattr(self, "_file", None) is not None and self._file_pid == os.getpid():
             self._file.close()
 
-    def __len__(self) -> int:
-        return len(self.keys)
-
     def load(self, index: int) -> Sample:
-        key = self.keys[index]
+        key = self.records[index]
         record = self._unpack(key)
         source = f"{self.rec_path}#record {key}"
         image = decode_image(record.payload, source)

@@ -17,7 +17,6 @@ from facexformer.data.datasets.base import (
     Sample,
     load_image,
     parse_records,
-    require_path,
     whole_image_box,
 )
 from facexformer.data.datasets.demographics import UTKFACE_RACES, age_to_group, resolve_race_order
@@ -34,20 +33,14 @@ class _Record:
 LAYOUT = """\
 <root>/                       any folder tree; every *.jpg below it is one sample
   <age>_<gender>_<race>_<date>.jpg.chip.jpg   (aligned & cropped "Faces" set; also plain .jpg)
-  utk_train.csv, utk_test.csv                 (optional, CORAL split files; protocol="coral")
+  utk_train.csv, utk_test.csv                 (optional CORAL split files, columns ',file,age';
+                                               protocol="coral")
 Download: https://susanqq.github.io/UTKFace/ (non-commercial research)."""
 
 
 class UTKFace(FaceDataset):
     """UTKFace face chips with labels from ``[age]_[gender]_[race]_[date].jpg(.chip.jpg)``.
 
-    Expected layout::
-
-        <root>/                       any folder tree; every *.jpg below it is one sample
-          <age>_<gender>_<race>_<date>.jpg.chip.jpg
-          utk_train.csv, utk_test.csv (optional CORAL split files, columns ``,file,age``)
-
-    Download: https://susanqq.github.io/UTKFace/ (non-commercial research).
     Labels: gender 0 male / 1 female; raw race 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others, mapped to the
     model order by ``race_order`` (``demographics.py``); ``age`` in years and its decade ``age_group``.
     The box is the whole chip.
@@ -60,6 +53,8 @@ class UTKFace(FaceDataset):
     (``skip_invalid=True``).
     """
 
+    name = "UTKFace"
+    layout = LAYOUT
     splits = ("train", "val", "test", "all")
 
     def __init__(
@@ -75,14 +70,13 @@ class UTKFace(FaceDataset):
         skip_invalid: bool = False,
     ):
         super().__init__(root, split, transform)
-        require_path(self.root, "UTKFace", LAYOUT)
         self.race_index = resolve_race_order(race_order)
         paths = sorted(self.root.rglob("*.jpg"), key=lambda p: p.relative_to(self.root).as_posix())
         if protocol == "coral":
             paths = self._coral_files(paths, Path(split_dir) if split_dir is not None else self.root)
         elif protocol != "random":
             raise ValueError(f"UTKFace: unknown protocol {protocol!r}; choose 'random' or 'coral'")
-        records = parse_records(paths, self._parse_name, lambda p: f"file {p}", skip_invalid, "UTKFace")
+        records = parse_records(paths, self._parse_name, lambda p: f"file {p}", skip_invalid, self.name)
         if protocol == "random":
             records = self._random_split(records, fractions, seed)
         self.records: list[_Record] = records
@@ -90,7 +84,7 @@ class UTKFace(FaceDataset):
     def _coral_files(self, paths: list[Path], split_dir: Path) -> list[Path]:
         if self.split not in ("train", "test"):
             raise ValueError(f"UTKFace: the CORAL protocol has splits 'train' and 'test', not {self.split!r}")
-        csv_path = require_path(split_dir / f"utk_{self.split}.csv", "UTKFace", LAYOUT)
+        csv_path = self.require(split_dir / f"utk_{self.split}.csv")
         by_name = {path.name: path for path in paths}
         selected = []
         with csv_path.open(newline="") as handle:
@@ -132,9 +126,6 @@ class UTKFace(FaceDataset):
         cuts = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, end)}
         start, stop = cuts[self.split]
         return [records[i] for i in sorted(order[start:stop])]
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         record = self.records[index]

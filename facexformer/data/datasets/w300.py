@@ -14,7 +14,6 @@ from facexformer.data.datasets.base import (
     box_from_points,
     load_image,
     parse_records,
-    require_path,
 )
 
 LAYOUT = """\
@@ -82,19 +81,7 @@ def _image_beside(pts: Path) -> Path:
 
 
 class W300(FaceDataset):
-    """300W, 68 landmarks; one sample per ``.pts`` file.
-
-    Expected layout (the iBUG 300W download)::
-
-        <root>/
-          afw/                 337 images (.jpg) + .pts
-          helen/trainset/      2000 images (.jpg) + .pts
-          helen/testset/       330
-          lfpw/trainset/       811 images (.png) + .pts
-          lfpw/testset/        224
-          ibug/                135 images (.jpg) + .pts
-          300W/01_Indoor/      300 images (indoor_001.png ...) + .pts   (the private 300W test set)
-          300W/02_Outdoor/     300
+    """300W, 68 landmarks; one sample per ``.pts`` file (the iBUG 300W download).
 
     Splits: ``train`` (3148: afw + helen/trainset + lfpw/trainset), ``common`` (554: helen/testset +
     lfpw/testset), ``challenge`` (135: ibug), ``full`` (689: common + challenge), ``test`` (600: the private
@@ -104,6 +91,8 @@ class W300(FaceDataset):
     0-based, pixel centres at integer coordinates. ``box`` is the tight box around the landmarks.
     """
 
+    name = "300W"
+    layout = LAYOUT
     splits = tuple(SPLIT_FOLDERS)
     num_points = 68
 
@@ -115,23 +104,19 @@ class W300(FaceDataset):
         skip_invalid: bool = False,
     ):
         super().__init__(root, split, transform)
-        require_path(self.root, "300W", LAYOUT)
         files: list[Path] = []
         for folder in SPLIT_FOLDERS[split]:
-            directory = require_path(self.root / folder, "300W", LAYOUT)
+            directory = self.require(self.root / folder)
             found = sorted(directory.glob("*.pts"))
             if not found:
-                raise DatasetFormatError(f"300W: {directory} holds no .pts files. Expected layout:\n{LAYOUT}")
+                raise DatasetFormatError(f"300W: {directory} holds no .pts files. Expected layout:\n{self.layout}")
             files.extend(found)
         self.records: list[tuple[Path, Path, torch.Tensor]] = parse_records(
-            files, self._parse, where=str, skip_invalid=skip_invalid, dataset="300W"
+            files, self._parse, where=str, skip_invalid=skip_invalid, dataset=self.name
         )
 
     def _parse(self, pts: Path) -> tuple[Path, Path, torch.Tensor]:
         return pts, _image_beside(pts), read_pts(pts, self.num_points) - 1.0
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         pts, image_path, landmarks = self.records[index]

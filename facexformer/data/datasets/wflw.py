@@ -15,7 +15,6 @@ from facexformer.data.datasets.base import (
     Sample,
     load_image,
     parse_records,
-    require_path,
 )
 
 LAYOUT = """\
@@ -88,13 +87,6 @@ def _landmark_key(image: str, coords: list[float]) -> tuple[str, tuple[float, ..
 class WFLW(FaceDataset):
     """WFLW, 98 landmarks; one sample per annotated face (several faces of one image are separate samples).
 
-    Expected layout (the WFLW download)::
-
-        <root>/
-          WFLW_images/<n>--<Event>/<file>.jpg
-          WFLW_annotations/list_98pt_rect_attr_train_test/list_98pt_rect_attr_{train,test}.txt
-          WFLW_annotations/list_98pt_test/list_98pt_test_{largepose,expression,...,blur}.txt  (optional)
-
     A line holds 207 fields: x0 y0 ... x97 y97, the box x_min y_min x_max y_max (WFLW's detector rectangle),
     six 0/1 flags (pose, expression, illumination, makeup, occlusion, blur) and the image path relative to
     ``WFLW_images``. Splits ``train`` (7500) and ``test`` (2500).
@@ -109,6 +101,8 @@ class WFLW(FaceDataset):
     float32 (6,) is the six flags. ``source`` is ``<txt path>:<line>`` (1-based line).
     """
 
+    name = "WFLW"
+    layout = LAYOUT
     splits = ("train", "test")
 
     def __init__(
@@ -127,17 +121,16 @@ class WFLW(FaceDataset):
             raise ValueError(f"WFLW: subset_source must be 'flags' or 'files', got {subset_source!r}")
         if subset is not None and subset_source == "files" and split != "test":
             raise ValueError("WFLW: subset files exist for the test split only")
-        require_path(self.root, "WFLW", LAYOUT)
-        self.image_dir = require_path(self.root / "WFLW_images", "WFLW", LAYOUT)
+        self.image_dir = self.require(self.root / "WFLW_images")
         name = f"list_98pt_rect_attr_{split}.txt"
         folder = self.root / "WFLW_annotations/list_98pt_rect_attr_train_test"
-        path = require_path(folder / name, "WFLW", LAYOUT)
+        path = self.require(folder / name)
         records: list[WFLWRecord] = parse_records(
             _read_lines(path),
             lambda item: self._checked(parse_line(item[1], str(path), item[0])),
             where=lambda item: f"line {item[0]} of {name}",
             skip_invalid=skip_invalid,
-            dataset="WFLW",
+            dataset=self.name,
         )
         if subset is not None and subset_source == "flags":
             column = ATTRIBUTES.index(subset)
@@ -155,7 +148,7 @@ class WFLW(FaceDataset):
         self, records: list[WFLWRecord], subset: str, skip_invalid: bool
     ) -> list[WFLWRecord]:
         name = f"list_98pt_test_{SUBSET_FILE_NAMES[subset]}.txt"
-        path = require_path(self.root / "WFLW_annotations/list_98pt_test" / name, "WFLW", LAYOUT)
+        path = self.require(self.root / "WFLW_annotations/list_98pt_test" / name)
         index = {_landmark_key(r.image, r.landmarks.flatten().tolist()): r for r in records}
 
         def match(item: tuple[int, list[str]]) -> WFLWRecord:
@@ -171,11 +164,8 @@ class WFLW(FaceDataset):
 
         return parse_records(
             _read_lines(path), match, where=lambda item: f"line {item[0]} of {name}",
-            skip_invalid=skip_invalid, dataset="WFLW",
+            skip_invalid=skip_invalid, dataset=self.name,
         )
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load(self, index: int) -> Sample:
         record = self.records[index]
