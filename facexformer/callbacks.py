@@ -1,14 +1,18 @@
-"""Callbacks: compare the test metrics with image-blind baselines fitted on the training labels."""
+"""Callbacks: test metrics next to image-blind baselines; CED curves of the landmark tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
+from torchmetrics.utilities import dim_zero_cat
 
+from facexformer.checkpoints import write_atomically
 from facexformer.data.collate import collate_multitask
+from facexformer.metrics.landmarks import ced_curve
 
 
 class BaselineComparison(L.Callback):
@@ -92,3 +96,44 @@ def format_comparison(results: dict[str, tuple[float, float, bool]]) -> str:
         wins = model > baseline if higher else model < baseline
         lines.append(f"{key:<{width}}{model:>12.4f}{baseline:>12.4f}  {'yes' if wins else 'NO'}")
     return "\n".join(lines)
+
+
+class SaveCED(L.Callback):
+    """After testing, write each landmark test set's cumulative error distribution (STAR's CED: fraction of
+    images with NME <= x, x in steps of 1e-4 up to the task's threshold) to ``dirpath/<set>.csv`` and, when
+    matplotlib is installed, ``dirpath/<set>.png`` with AUC and failure rate annotated. ``dirpath`` defaults
+    to ``<the run's log dir>/ced``; existing files are only replaced with ``overwrite=True``."""
+
+    def __init__(self, dirpath: str | None = None, task: str = "landmarks", overwrite: bool = False):
+        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.task, self.overwrite = task, overwrite
+        self.curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.task not in pl_module.task_names:
+            return
+        threshold = pl_module.task(self.task).threshold
+        for prefix, group in pl_module.metric_collections("test").items():
+            nme = group[self.task]["nme"]
+            if not nme.update_called:
+                continue
+            with nme.sync_context():
+                errors = dim_zero_cat(nme.errors)
+            name = prefix.removeprefix("test").strip("/") or "test"
+            self.curves[name] = ced_curve(errors, threshold)
+            if trainer.is_global_zero:
+                self._write(
+                    self.dirpath or Path(trainer.log_dir or trainer.default_root_dir) / "ced", name, errors, threshold
+                )
+
+    def _write(self, folder: Path, name: str, errors: torch.Tensor, threshold: float) -> None:
+        x, y = self.curves[name]
+        rows = "\n".join(f"{a:.4f},{b:.6f}" for a, b in zip(x.tolist(), y.tolist(), strict=True))
+        write_atomically(folder / f"{name}.csv", lambda tmp: tmp.write_text(f"nme,fraction\n{rows}\n"), self.overwrite)
+        from facexformer.visualize import plot_ced
+
+        try:
+            figure, _ = plot_ced(errors, threshold, label=name)
+        except ModuleNotFoundError:  # matplotlib is optional: the CSV is the result
+            return
+        write_atomically(folder / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png"), self.overwrite)

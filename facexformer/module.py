@@ -228,9 +228,14 @@ class FaceXFormer(L.LightningModule):
             decoded[name] = task.decode(out, size) if name == "landmarks" else task.decode(out)
         return {"source": batch.get("source"), **decoded}
 
+    def metric_collections(self, stage: str) -> dict[str, nn.ModuleDict]:
+        """``{log prefix: {task: MetricCollection}}`` of ``stage``: the pooled one and any per-dataset ones."""
+        groups = {stage: getattr(self, f"{stage}_metrics")}
+        groups.update({k.replace("__", "/"): g for k, g in self.dataset_metrics.items() if k.startswith(f"{stage}__")})
+        return groups
+
     def _log_epoch_metrics(self, stage: str) -> None:
-        grouped = [g for k, g in self.dataset_metrics.items() if k.startswith(f"{stage}__")]
-        for collection in [c for group in [getattr(self, f"{stage}_metrics"), *grouped] for c in group.values()]:
+        for collection in [c for group in self.metric_collections(stage).values() for c in group.values()]:
             if not any(m.update_called for m in collection.values()):
                 continue
             for key, value in collection.compute().items():

@@ -67,7 +67,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         crop: the face crop applied to every item (``None`` when items are already network-sized).
         augment: ``FaceAugment`` options for training (``None`` disables augmentation).
         evaluate_separately: one validation/test loader per named dataset, so metrics are reported per
-            dataset (``test/common/landmarks/nme``) instead of pooled.
+            dataset (``test/common/landmarks/nme``) instead of pooled (a single dataset keeps plain names).
         num_workers, seed: DataLoader workers and the sampler's seed.
 
     Trainers must be built with ``use_distributed_sampler=False`` (the sampler shards for DDP itself);
@@ -101,8 +101,9 @@ class MultiTaskDataModule(L.LightningDataModule):
         self._augment: FaceAugment | None = None
 
     def eval_names(self, stage: str) -> list[str] | None:
-        """Names of the separately evaluated datasets of ``stage`` ("val"/"test"), in loader order, else None."""
-        if stage not in ("val", "test") or not self.evaluate_separately or not self.datasets[stage]:
+        """Names of the separately evaluated datasets of ``stage`` ("val"/"test"), in loader order; None when
+        the stage's datasets are pooled (``evaluate_separately`` off, or a single dataset)."""
+        if stage not in ("val", "test") or not self.evaluate_separately or len(self.datasets[stage] or ()) < 2:
             return None
         return list(self.datasets[stage])
 
