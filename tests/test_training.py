@@ -99,3 +99,16 @@ def test_metrics_per_dataset_when_evaluated_separately(tiny_kwargs):
     results = trainer.test(FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs), dm, verbose=False)
     keys = set().union(*results)
     assert {"test/common/landmarks/nme", "test/challenge/landmarks/nme", "test/challenge/gender/accuracy"} <= keys
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_mixed_precision_training_steps(tiny_kwargs, precision):
+    dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64)}, batch_size=4, augment={})
+    model = FaceXFormer(tasks=["landmarks", "parsing", "gender"], **tiny_kwargs)
+    try:
+        trainer = L.Trainer(max_steps=2, precision=precision, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, use_distributed_sampler=False)
+    except (ValueError, RuntimeError) as err:  # e.g. 16-mixed where the hardware lacks it
+        pytest.skip(f"{precision} unavailable here: {err}")
+    trainer.fit(model, dm)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
