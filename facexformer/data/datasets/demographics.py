@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+
+from facexformer.data.datasets.base import Sample, whole_image_box
+
 NUM_AGE_GROUPS = 8
 UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
 RACE_ORDERS: dict[str, tuple[str, ...]] = {
@@ -37,3 +41,23 @@ def resolve_race_order(race_order: str | Sequence[str]) -> dict[str, int]:
     if sorted(names) != sorted(UTKFACE_RACES):
         raise ValueError(f"race_order must be a permutation of {UTKFACE_RACES}, got {names}")
     return {name: index for index, name in enumerate(names)}
+
+
+def demographics_sample(
+    image: torch.Tensor, source: str, age: float, age_group: int, gender: int, race: int
+) -> Sample:
+    """A face-chip sample for the tasks age, gender and race; box = the whole (3, H, W) image.
+
+    ``age`` in years (NaN when only the group is known), ``age_group`` a decade bin, ``gender`` 0 male /
+    1 female, ``race`` a model class index (see ``resolve_race_order``).
+    """
+    return {
+        "image": image,
+        "box": whole_image_box(image),
+        "tasks": ("age", "gender", "race"),
+        "source": source,
+        "age": torch.tensor(float(age)),
+        "age_group": torch.tensor(age_group),
+        "gender": torch.tensor(gender),
+        "race": torch.tensor(race),
+    }

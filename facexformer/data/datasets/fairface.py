@@ -7,17 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
     load_image,
     parse_records,
-    whole_image_box,
 )
-from facexformer.data.datasets.demographics import resolve_race_order
+from facexformer.data.datasets.demographics import demographics_sample, resolve_race_order
 
 AGE_GROUP_BINS = {"0-2": 0, "3-9": 0, "10-19": 1, "20-29": 2, "30-39": 3, "40-49": 4, "50-59": 5, "60-69": 6}
 AGE_GROUP_BINS["more than 70"] = 7
@@ -104,14 +101,7 @@ class FairFace(FaceDataset):
 
     def load(self, index: int) -> Sample:
         record = self.records[index]
+        source = f"{record.path} (fairface_label_{self.split}.csv line {record.line})"
+        race = self.race_index[record.race]
         image = load_image(record.path)
-        return {
-            "image": image,
-            "box": whole_image_box(image),
-            "tasks": ("age", "gender", "race"),
-            "source": f"{record.path} (fairface_label_{self.split}.csv line {record.line})",
-            "age": torch.tensor(float("nan")),
-            "age_group": torch.tensor(record.age_group),
-            "gender": torch.tensor(record.gender),
-            "race": torch.tensor(self.race_index[record.race]),
-        }
+        return demographics_sample(image, source, float("nan"), record.age_group, record.gender, race)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 
 from facexformer.data.datasets.base import (
     DatasetFormatError,
@@ -19,7 +18,15 @@ from facexformer.data.datasets.base import (
     parse_records,
     whole_image_box,
 )
-from facexformer.data.datasets.demographics import UTKFACE_RACES, age_to_group, resolve_race_order
+from facexformer.data.datasets.demographics import (
+    UTKFACE_RACES,
+    age_to_group,
+    demographics_sample,
+    resolve_race_order,
+)
+
+# age_to_group and whole_image_box are re-exported: facexformer.data.hf imports them from here
+__all__ = ["LAYOUT", "UTKFace", "age_to_group", "whole_image_box"]
 
 
 @dataclass(frozen=True)
@@ -129,14 +136,6 @@ class UTKFace(FaceDataset):
 
     def load(self, index: int) -> Sample:
         record = self.records[index]
-        image = load_image(record.path)
-        return {
-            "image": image,
-            "box": whole_image_box(image),
-            "tasks": ("age", "gender", "race"),
-            "source": str(record.path),
-            "age": torch.tensor(float(record.age)),
-            "age_group": torch.tensor(age_to_group(record.age)),
-            "gender": torch.tensor(record.gender),
-            "race": torch.tensor(self.race_index[UTKFACE_RACES[record.race]]),
-        }
+        race = self.race_index[UTKFACE_RACES[record.race]]
+        image, source = load_image(record.path), str(record.path)
+        return demographics_sample(image, source, record.age, age_to_group(record.age), record.gender, race)

@@ -1,6 +1,13 @@
 import pytest
+import torch
 
-from facexformer.data.datasets.demographics import RACE_ORDERS, UTKFACE_RACES, age_to_group, resolve_race_order
+from facexformer.data.datasets.demographics import (
+    RACE_ORDERS,
+    UTKFACE_RACES,
+    age_to_group,
+    demographics_sample,
+    resolve_race_order,
+)
 
 
 def test_race_order_validation():
@@ -22,3 +29,12 @@ def test_named_race_orders():
     assert RACE_ORDERS["utkface"] == UTKFACE_RACES
     assert resolve_race_order("paper")["Indian"] == 2 and resolve_race_order("paper")["Asian"] == 3
     assert set(RACE_ORDERS) == {"utkface", "paper"}
+
+
+def test_demographics_sample_dtypes_and_whole_image_box():
+    sample = demographics_sample(torch.zeros(3, 4, 6, dtype=torch.uint8), "chip.jpg", float("nan"), 7, 1, 2)
+    assert sample["tasks"] == ("age", "gender", "race") and sample["source"] == "chip.jpg"
+    assert sample["box"].tolist() == [0.0, 0.0, 6.0, 4.0] and sample["box"].dtype == torch.float32
+    assert sample["age"].dtype == torch.float32 and sample["age"].isnan()
+    assert [sample[k].item() for k in ("age_group", "gender", "race")] == [7, 1, 2]
+    assert all(sample[k].dtype == torch.int64 for k in ("age_group", "gender", "race"))
