@@ -18,6 +18,10 @@ import numpy as np
 
 Detector = Callable[[np.ndarray], np.ndarray]
 DEFAULT_CASCADE = "haarcascade_frontalface_default.xml"
+MISSING_OPENCV = (
+    "the Haar face detector needs OpenCV 4 with its data files: "
+    'pip install "opencv-python-headless<5" (or facexformer[detect])'
+)
 
 
 def _cv2():
@@ -50,10 +54,7 @@ class HaarFaceDetector:
     ):
         cv2 = _cv2()
         if cv2 is None:
-            raise ImportError(
-                "the Haar face detector needs OpenCV 4 with its data files: "
-                'pip install "opencv-python-headless<5" (or facexformer[detect])'
-            )
+            raise ImportError(MISSING_OPENCV)
         path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
         self.classifier = cv2.CascadeClassifier(str(path))
         if self.classifier.empty():
@@ -90,9 +91,11 @@ def resolve_detector(detector: str | Detector | None) -> Detector | None:
         return detector
     if detector == "none":
         return None
-    if detector == "haar" or (detector == "auto" and haar_available()):
-        return _default_haar()
-    if detector == "auto":
+    if detector in ("auto", "haar"):
+        if haar_available():
+            return _default_haar()
+        if detector == "haar":
+            raise ImportError(MISSING_OPENCV)
         return None
     raise ValueError(f"unknown detector {detector!r}; use 'auto', 'haar', 'none' or a callable")
 

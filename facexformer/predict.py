@@ -231,6 +231,7 @@ def predict(
     per_image_boxes = _split_boxes(boxes, len(images), single)
     if names is not None and len(names) != len(images):
         raise ValueError(f"names: got {len(names)} names for {len(images)} images")
+    tasks = [tasks] if isinstance(tasks, str) else tasks
     task_objects = [model.task(n) for n in (tasks if tasks is not None else model.task_names)]
     size = int(model.hparams.image_size)
     find = resolve_detector(detector) if boxes is None else None

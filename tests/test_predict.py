@@ -156,7 +156,7 @@ def test_method_and_training_mode(model, face, monkeypatch):
     monkeypatch.setattr(FaceXFormer, "predict", predict, raising=False)
     model.train()
     image, box = face
-    (pred,) = model.predict(image, boxes=box, tasks=["gender"])
+    (pred,) = model.predict(image, boxes=box, tasks="gender")
     assert model.training and pred.gender.label in ("male", "female")
 
 
