@@ -61,7 +61,9 @@ def main(args: ArgsType = None) -> LightningCLI | None:
     """Entry point; ``args`` (a list) replaces ``sys.argv[1:]`` (used by tests)."""
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] in EXTRA_COMMANDS:
-        importlib.import_module(f"facexformer.{argv[0]}").main(argv[1:])
+        code = importlib.import_module(f"facexformer.{argv[0]}").main(argv[1:])
+        if code:
+            sys.exit(code)
         return None
     return FaceXFormerCLI(
         FaceXFormer,

@@ -169,6 +169,15 @@ class FaceXFormer(L.LightningModule):
         """
         return self.net(images, tasks)
 
+    def predict(self, inputs: Any, tasks: Sequence[str] | None = None, boxes: Any = None, **kwargs: Any) -> list:
+        """Faces in photos -> ``FacePrediction`` results in original-image pixels (see ``facexformer.predict``).
+
+        ``inputs``: paths, PIL images, (H, W, 3) uint8 arrays or (3, H, W) tensors, one or a list.
+        """
+        from facexformer.predict import predict
+
+        return predict(self, inputs, tasks=tasks, boxes=boxes, **kwargs)
+
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] -> ImageNet-normalised network input."""
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
