@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
+    Transform,
     load_image,
     parse_records,
 )
@@ -95,7 +95,7 @@ class AFLW19(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         skip_invalid: bool = False,
         image_dir: str | Path | None = None,
     ):

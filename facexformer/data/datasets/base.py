@@ -24,6 +24,8 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 Sample = dict[str, Any]
+#: what ``transform`` is: a callable from a sample to a (changed) sample, applied by ``__getitem__``
+Transform = Callable[[Sample], Sample]
 
 
 class DatasetFormatError(ValueError):
@@ -101,7 +103,7 @@ class FaceDataset(Dataset):
             layout = textwrap.indent(cls.layout, "    ")
             cls.__doc__ = f"{inspect.cleandoc(cls.__doc__)}\n\nExpected layout::\n\n{layout}\n"
 
-    def __init__(self, root: str | Path, split: str, transform: Callable[[Sample], Sample] | None = None):
+    def __init__(self, root: str | Path, split: str, transform: Transform | None = None):
         if self.splits and split not in self.splits:
             raise ValueError(f"{type(self).__name__}: unknown split {split!r}; choose one of {self.splits}")
         self.root = self.require(Path(root).expanduser())

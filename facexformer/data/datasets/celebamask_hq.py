@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +15,7 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
+    Transform,
     load_image,
     parse_records,
     whole_image_box,
@@ -70,7 +70,7 @@ class CelebAMaskHQ(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         split_source: Literal["thresholds", "celeba"] = "thresholds",
         skip_invalid: bool = False,
     ):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -11,12 +10,7 @@ import scipy.io
 import torch
 from scipy.io.matlab import MatReadError
 
-from facexformer.data.datasets.base import (
-    DatasetFormatError,
-    FaceDataset,
-    Sample,
-    parse_records,
-)
+from facexformer.data.datasets.base import DatasetFormatError, FaceDataset, Sample, Transform, parse_records
 
 LAYOUT = """\
 <root>/
@@ -85,7 +79,7 @@ class COFW(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
         super().__init__(root, split, transform)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import warnings
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
+    Transform,
     load_image,
     parse_records,
     whole_image_box,
@@ -62,7 +62,7 @@ class RAFDB(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
         super().__init__(root, split, transform)
@@ -132,7 +132,7 @@ class AffectNet(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         num_classes: int = 7,
         skip_invalid: bool = False,
     ):

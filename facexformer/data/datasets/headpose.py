@@ -10,7 +10,6 @@ Labels are ``headpose`` float32 (3,) degrees, (pitch, yaw, roll), R = Rz(roll) R
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
+    Transform,
     box_from_points,
     load_image,
     parse_records,
@@ -66,7 +66,7 @@ class _PoseMatDataset(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None,
+        transform: Transform | None,
         filename_list: str | Path | None,
         max_angle: float | None,
         skip_invalid: bool,
@@ -131,7 +131,7 @@ Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm (res
         self,
         root: str | Path,
         split: str = "train",
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         filename_list: str | Path | None = None,
         include_flipped: bool = True,
         max_angle: float | None = None,
@@ -166,7 +166,7 @@ Download: http://www.cbsr.ia.ac.cn/users/xiangyuzhu/projects/3DDFA/main.htm (res
         self,
         root: str | Path,
         split: str = "test",
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         filename_list: str | Path | None = None,
         max_angle: float | None = 99.0,
         skip_invalid: bool = False,
@@ -199,7 +199,7 @@ class BIWI(FaceDataset):
         self,
         root: str | Path,
         split: str = "test",
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         filename: str | None = None,
         skip_invalid: bool = False,
     ):

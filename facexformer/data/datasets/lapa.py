@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
+    Transform,
     box_from_points,
     load_image,
     parse_records,
@@ -80,7 +80,7 @@ class LaPa(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
         super().__init__(root, split, transform)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -30,12 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from facexformer.data.datasets.base import (
-    DatasetFormatError,
-    FaceDataset,
-    Sample,
-    whole_image_box,
-)
+from facexformer.data.datasets.base import DatasetFormatError, FaceDataset, Sample, Transform, whole_image_box
 
 RECORD_MAGIC = 0xCED7230A
 _PART_HEADER = struct.Struct("<II")
@@ -134,7 +128,7 @@ class InsightFaceRecordIO(FaceDataset):
     layout = LAYOUT
 
     def __init__(
-        self, root: str | Path, split: str = "train", transform: Callable[[Sample], Sample] | None = None
+        self, root: str | Path, split: str = "train", transform: Transform | None = None
     ):
         super().__init__(root, split, transform)
         self.rec_path = self.require(self.root / f"{split}.rec")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,6 +14,7 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
+    Transform,
     load_image,
     parse_records,
     whole_image_box,
@@ -68,7 +69,7 @@ class UTKFace(FaceDataset):
         self,
         root: str | Path,
         split: str,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         protocol: Literal["random", "coral"] = "random",
         fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
         seed: int = 0,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from facexformer.data.datasets.base import (
     DatasetFormatError,
     FaceDataset,
     Sample,
+    Transform,
     load_image,
     parse_records,
 )
@@ -110,7 +110,7 @@ class WFLW(FaceDataset):
         root: str | Path,
         split: str,
         subset: str | None = None,
-        transform: Callable[[Sample], Sample] | None = None,
+        transform: Transform | None = None,
         skip_invalid: bool = False,
         subset_source: str = "flags",
     ):
