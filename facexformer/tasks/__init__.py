@@ -7,6 +7,7 @@ from facexformer.tasks.expression import Expression
 from facexformer.tasks.headpose import HeadPose
 from facexformer.tasks.landmarks import Landmarks
 from facexformer.tasks.parsing import Parsing
+from facexformer.tasks.recognition import Recognition
 from facexformer.tasks.visibility import Visibility
 
 #: the eight tasks of the released checkpoint, in its token order
@@ -14,5 +15,5 @@ OFFICIAL_TASKS = ("landmarks", "headpose", "attributes", "visibility", "age", "g
 
 __all__ = [
     "OFFICIAL_TASKS", "TASKS", "Age", "Attributes", "Expression", "Gender", "HeadPose", "Landmarks",
-    "Parsing", "Race", "Task", "Visibility", "task_from_config",
+    "Parsing", "Race", "Recognition", "Task", "Visibility", "task_from_config",
 ]
