@@ -319,10 +319,11 @@ class FaceXFormer(L.LightningModule):
         self.net.load_state_dict(converted, strict=False)
 
     def save_pretrained(self, directory: str | Path, overwrite: bool = False) -> Path:
-        """Write ``config.json`` (the constructor arguments) and ``model.safetensors`` to ``directory``."""
+        """Write ``config.json`` (the constructor arguments) and ``model.safetensors`` (the network and the
+        losses' own parameters, e.g. ArcFace class centres) to ``directory``."""
         directory = Path(directory)
         config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.hparams.items()}
-        weights = {k: v.detach().contiguous().cpu() for k, v in self.net.state_dict().items()}
+        weights = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         checkpoints.write_atomically(
             directory / WEIGHTS_NAME, lambda tmp: save_file(weights, str(tmp), {"format": "pt"}), overwrite
         )
@@ -351,7 +352,7 @@ class FaceXFormer(L.LightningModule):
         if path.is_dir():
             config = {**json.loads((path / CONFIG_NAME).read_text()), **overrides}
             model = cls(**config)
-            model.net.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
+            model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
             return model.eval()
         content = checkpoints.safe_torch_load(path)
         if isinstance(content, dict) and checkpoints.OFFICIAL_KEY in content:
@@ -381,7 +382,8 @@ def resolve_source(source: str | Path) -> Path:
 def _network_state(path: Path, tasks: Sequence[Task]) -> dict[str, torch.Tensor]:
     """``FaceXFormerNet`` weights from a folder, a released file or a Lightning checkpoint."""
     if path.is_dir():
-        return load_file(str(path / WEIGHTS_NAME))
+        state = load_file(str(path / WEIGHTS_NAME))
+        return {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     content = checkpoints.safe_torch_load(path)
     if isinstance(content, dict) and checkpoints.OFFICIAL_KEY in content:
         return checkpoints.convert_official_state_dict(content[checkpoints.OFFICIAL_KEY], tasks)
