@@ -13,6 +13,16 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 
+def shade(rgb, k: float) -> np.ndarray:
+    """An RGB colour (3,) scaled by ``k`` (k < 1 darker), float64."""
+    return np.asarray(rgb, dtype=np.float64) * k
+
+
+def mix(a, b, t: float) -> np.ndarray:
+    """The RGB colour (3,) ``t`` of the way from ``a`` to ``b``, float64."""
+    return np.asarray(a, dtype=np.float64) * (1 - t) + np.asarray(b, dtype=np.float64) * t
+
+
 def convex_hull(points: np.ndarray) -> np.ndarray:
     """(M, 2) convex hull of (N, 2) points, counter-clockwise (monotone chain)."""
     pts = sorted(map(tuple, np.asarray(points, dtype=np.float64)))
