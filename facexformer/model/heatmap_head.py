@@ -47,7 +47,7 @@ class HeatmapHead(nn.Module):
         self.activation = activation
         self.maps = ParsingHead(dim, up_channels)
         features = up_channels[1]
-        self.refine_in = nn.Conv2d(num_points + features, hourglass_channels, kernel_size=1)
+        self.refine_in = nn.Conv2d(num_points + features + 2, hourglass_channels, kernel_size=1)
         self.hourglass = Hourglass(hourglass_channels, hourglass_depth)
         self.refine_out = nn.Conv2d(hourglass_channels, num_points, kernel_size=1)
         nn.init.zeros_(self.refine_out.weight)
@@ -64,11 +64,20 @@ class HeatmapHead(nn.Module):
         b, c, h, w = features.shape
         weights = self.maps.hypernetwork(tokens)
         coarse = torch.bmm(weights, features.reshape(b, c, h * w)).reshape(b, -1, h, w)
-        refined = self.hourglass(self.refine_in(torch.cat([coarse, features], dim=1)))
+        refined = self.hourglass(self.refine_in(torch.cat([coarse, features, _coordinates(features)], dim=1)))
         logits = coarse + self.refine_out(refined)
         if self.activation == "none":
             return logits
         return logits.float().flatten(2).softmax(dim=-1).reshape(logits.shape)
+
+
+def _coordinates(like: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W) pixel-centre positions x, y in [-1, 1] (align_corners=False), like ``like``'s maps."""
+    b, _, h, w = like.shape
+    xs = (2 * torch.arange(w, dtype=like.dtype, device=like.device) + 1) / w - 1
+    ys = (2 * torch.arange(h, dtype=like.dtype, device=like.device) + 1) / h - 1
+    grid = torch.stack([xs.expand(h, w), ys.unsqueeze(-1).expand(h, w)])
+    return grid.expand(b, 2, h, w)
 
 
 def soft_argmax(heatmaps: torch.Tensor, window: int | None = None) -> torch.Tensor:
