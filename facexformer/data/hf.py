@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facexformer.data.datasets.base import DatasetFormatError, Sample, box_from_points
-from facexformer.data.datasets.utkface import age_to_group, whole_image_box
+from facexformer.data.datasets.base import DatasetFormatError, Sample, box_from_points, whole_image_box
+from facexformer.data.datasets.demographics import age_to_group
 
 # task -> sample keys it needs; "age_group" and "box" are optional columns
 TASK_KEYS: dict[str, tuple[str, ...]] = {

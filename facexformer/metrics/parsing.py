@@ -15,10 +15,6 @@ import torch
 from torch import Tensor
 from torchmetrics.classification import MulticlassF1Score
 
-LAPA_CLASS_NAMES: tuple[str, ...] = (
-    "background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "nose", "u_lip", "i_mouth", "l_lip", "hair",
-)
-
 
 class ParsingF1(MulticlassF1Score):
     """Pooled per-class F1 and their mean: (B, C, H, W) logits or (B, H, W) labels vs (B, H, W) labels.
@@ -45,9 +41,7 @@ class ParsingF1(MulticlassF1Score):
             **kwargs,
         )
         if class_names is None:
-            class_names = LAPA_CLASS_NAMES if num_classes == len(LAPA_CLASS_NAMES) else [
-                f"class_{i}" for i in range(num_classes)
-            ]
+            class_names = [f"class_{i}" for i in range(num_classes)]
         if len(class_names) != num_classes:
             raise ValueError(f"ParsingF1: {len(class_names)} class names for {num_classes} classes")
         self.class_names = tuple(class_names)

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facexformer.metrics.parsing import LAPA_CLASS_NAMES, ParsingF1
+from facexformer.metrics.parsing import ParsingF1
+from facexformer.tasks.parsing import CLASS_NAMES
 
 # Two 2x2 images, 3 classes. Pooled counts (pred |P|, truth |G|, overlap):
 # class 0: 4, 3, 3 -> 6/7; class 1: 2, 4, 2 -> 4/6; class 2: 2, 1, 1 -> 2/3.
@@ -26,12 +27,12 @@ def test_pooled_f1_per_class_and_mean_without_background():
     assert with_background.compute()["f1"].item() == pytest.approx((6 / 7 + 4 / 3) / 3)
 
 
-def test_logits_give_the_same_result_and_default_names_are_lapa():
+def test_logits_give_the_same_result_with_the_task_class_names():
     logits = F.one_hot(PRED, 11).permute(0, 3, 1, 2).float()
-    metric = ParsingF1()
+    metric = ParsingF1(class_names=CLASS_NAMES)
     metric.update(logits, TARGET)
     result = metric.compute()
-    assert set(result) == {"f1"} | {f"f1_{name}" for name in LAPA_CLASS_NAMES}
+    assert set(result) == {"f1"} | {f"f1_{name}" for name in CLASS_NAMES}
     assert result["f1_skin"].item() == pytest.approx(2 / 3)
     # classes 3..10 never occur: NaN and left out of the mean
     assert math.isnan(result["f1_hair"].item())

@@ -17,7 +17,6 @@ from facexformer.data.datasets.base import (
     Transform,
     load_image,
     parse_records,
-    whole_image_box,
 )
 from facexformer.data.datasets.demographics import (
     UTKFACE_RACES,
@@ -25,9 +24,6 @@ from facexformer.data.datasets.demographics import (
     demographics_sample,
     resolve_race_order,
 )
-
-# age_to_group and whole_image_box are re-exported: facexformer.data.hf imports them from here
-__all__ = ["LAYOUT", "UTKFace", "age_to_group", "whole_image_box"]
 
 
 @dataclass(frozen=True)
