@@ -19,13 +19,14 @@ import numpy as np
 SKIN_TONES = np.array(
     [[238, 208, 190], [222, 178, 148], [196, 150, 108], [150, 100, 68], [92, 60, 42]], dtype=np.float64
 )
-# Probability of each skin tone per race (0 White, 1 Black, 2 Indian, 3 Asian, 4 Others).
+# Probability of each skin tone per race, in the Race task's order (0 White, 1 Black, 2 Asian, 3 Indian, 4 Others).
+ASIAN, INDIAN = 2, 3
 _TONE_GIVEN_RACE = np.array(
     [
         [0.55, 0.45, 0.0, 0.0, 0.0],
         [0.0, 0.0, 0.0, 0.2, 0.8],
-        [0.0, 0.0, 0.3, 0.7, 0.0],
         [0.1, 0.6, 0.3, 0.0, 0.0],
+        [0.0, 0.0, 0.3, 0.7, 0.0],
         [0.0, 0.15, 0.7, 0.15, 0.0],
     ]
 )
@@ -125,7 +126,7 @@ def sample_traits(rng: np.random.Generator) -> Traits:
     race = int(rng.integers(5))
     tone = int(rng.choice(5, p=_TONE_GIVEN_RACE[race]))
     skin = SKIN_TONES[tone] * rng.uniform(0.94, 1.04) + rng.normal(0, 4, 3)
-    if race == 3:
+    if race == ASIAN:
         skin = skin + np.array([4.0, 2.0, -10.0])
     hair = _hair(rng, gender, age, race)
     beard = "none"
@@ -136,7 +137,7 @@ def sample_traits(rng: np.random.Generator) -> Traits:
     mouth_open = rng.uniform(*mouth) if expression != 1 or rng.random() < 0.6 else 0.0
     if expression == 0 and rng.random() < 0.2:
         mouth_open = rng.uniform(3.5, 6.0)
-    eye_open = rng.uniform(*eye) * (0.72 if race == 3 else 1.0)
+    eye_open = rng.uniform(*eye) * (0.72 if race == ASIAN else 1.0)
     if expression in (0, 1, 2) and rng.random() < 0.08:
         eye_open = 0.0
     female_adult = gender == 1 and adult
@@ -168,7 +169,7 @@ def sample_traits(rng: np.random.Generator) -> Traits:
         brow_thick=float(rng.uniform(3.5, 8.0) if gender == 0 else rng.uniform(2.5, 5.5)),
         brow_arch=float(rng.uniform(0.0, 5.0) if gender == 1 else rng.uniform(0.0, 3.0)),
         lip_scale=float(rng.uniform(0.8, 1.5) if race == 1 else rng.uniform(0.75, 1.3)),
-        nose_scale=float(rng.uniform(0.85, 1.3) if race in (1, 2) else rng.uniform(0.8, 1.2)),
+        nose_scale=float(rng.uniform(0.85, 1.3) if race in (1, INDIAN) else rng.uniform(0.8, 1.2)),
         nose_point=float(rng.uniform(-4.0, 8.0)),
         face_shape=_pick(rng, {"regular": 0.6, "round": 0.2, "oval": 0.2}),
         double_chin=age > 30 and rng.random() < 0.15,
