@@ -35,8 +35,8 @@ class SyntheticFaces(Dataset):
     ``visibility`` float32 (29,) COFW order, 1 = occluded (see ``labels``); ``parsing`` int64 (S, S) LaPa
     classes (see ``render``); ``attributes`` float32 (40,) CelebA order; ``age`` float32 years and
     ``age_group`` int64 decade bin; ``gender`` int64 (0 male, 1 female); ``race`` int64 (the Race task's order:
-    0 White, 1 Black, 2 Asian, 3 Indian, 4 Others; cue: skin tone, plus narrower eyes for Asian, fuller lips and wider nose for
-    Black and Indian); ``expression`` int64 (0 Neutral, 1 Happiness, 2 Sadness, 3 Surprise, 4 Fear,
+    0 White, 1 Black, 2 Asian, 3 Indian, 4 Others; cue: skin tone, plus narrower eyes for Asian, fuller lips
+    and wider nose for Black and Indian); ``expression`` int64 (0 Neutral, 1 Happiness, 2 Sadness, 3 Surprise, 4 Fear,
     5 Disgust, 6 Anger). Item ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
     Only the labels of ``tasks`` (default: all) are included.
 
