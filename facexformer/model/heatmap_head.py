@@ -20,8 +20,7 @@ _MASS_FLOOR = 1e-6
 class HeatmapHead(nn.Module):
     """One heatmap per landmark token: a hypernetwork MLP on each token dotted with the face tokens upscaled
     4x (the parsing head's design), then refined by an hourglass that sees those maps, the features and two
-    coordinate channels (x, y in [-1, 1], as in CoordConv, so that it can place peaks on images it cannot
-    tell apart).
+    coordinate channels (x, y in [-1, 1], as in CoordConv: the face tokens carry position only weakly).
 
     forward(tokens (B, N, dim), image (B, dim, h, w)) -> heatmaps (B, N, H, W) with H = W = ``heatmap_size``,
     or 4h when None (the input resolution). ``activation``: "softmax" makes each map a distribution over its
