@@ -20,16 +20,19 @@ from facexformer.module import FaceXFormer
 from facexformer.tasks import OFFICIAL_TASKS
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
+def median_seconds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each case; the cases take turns in every round, so a change in machine load
+    during the run affects all of them alike (their ratios stay fair)."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def print_table(title: str, rows: Sequence[tuple[str, float, float]], unit: str) -> None:
@@ -48,32 +51,31 @@ def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float]]:
     tasks = list(OFFICIAL_TASKS) if args.tasks == ["all"] else args.tasks
     model = FaceXFormer(tasks=tasks, backbone=args.backbone, image_size=args.image_size).to(device).eval()
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
-    rows, baselines = [], {}
+    parts = {
+        "backbone only": lambda: model.net.backbone(images),
+        "all tasks": lambda: model(images),
+        "landmarks only": lambda: model(images, tasks=["landmarks"]),
+    }
 
-    def timed(fn: Callable[[], object], dtype: str) -> float:
-        def run() -> None:
+    def run(fn: Callable[[], object], dtype: str) -> Callable[[], None]:
+        def call() -> None:
             with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"):
                 fn()
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
-        return args.batch_size / median_seconds(run, args.repeats, args.warmup)
+        return call
 
+    cases = {f"{dtype} {name}": run(fn, dtype) for dtype in args.dtype for name, fn in parts.items()}
+    seconds = median_seconds(cases, args.repeats, args.warmup)
+    rates = {name: args.batch_size / t for name, t in seconds.items()}
+    baseline = rates[f"{args.dtype[0]} backbone only"]
+    rows = [(name, rate, rate / baseline) for name, rate in rates.items()]
     for dtype in args.dtype:
-        cases = {
-            "backbone only": lambda: model.net.backbone(images),
-            "all tasks": lambda: model(images),
-            "landmarks only": lambda: model(images, tasks=["landmarks"]),
-        }
-        rates = {name: timed(fn, dtype) for name, fn in cases.items()}
-        baselines[dtype] = rates["backbone only"]
-        for name, rate in rates.items():
-            rows.append((f"{dtype} {name}", rate, rate / baselines[args.dtype[0]]))
-        post = 1 - rates["all tasks"] / rates["backbone only"]
+        post = 1 - rates[f"{dtype} all tasks"] / rates[f"{dtype} backbone only"]
         print(f"[{dtype}] time after the backbone: {100 * post:.1f}% of the all-task time")
     if len(args.dtype) > 1:
-        all_tasks = {r[0]: r[1] for r in rows if r[0].endswith("all tasks")}
-        first, second = (all_tasks[f"{d} all tasks"] for d in args.dtype[:2])
+        first, second = (rates[f"{d} all tasks"] for d in args.dtype[:2])
         print(f"{args.dtype[1]} / {args.dtype[0]} all-task speed: {second / first:.2f}x")
     print_table(
         f"inference, {args.backbone}, batch {args.batch_size}, {args.image_size} px, {device} "
@@ -121,7 +123,7 @@ def benchmark_data(args: argparse.Namespace) -> list[tuple[str, float, float]]:
         loss.backward()
         optimizer.step()
 
-    steps = 1 / median_seconds(step, args.steps, warmup=1)
+    steps = 1 / median_seconds({"step": step}, args.steps)["step"]
     rows = [
         ("training steps/s (consumption)", steps, 1.0),
         ("one worker, batches/s", per_worker / datamodule.batch_size, per_worker / datamodule.batch_size / steps),
@@ -141,6 +143,48 @@ def benchmark_data(args: argparse.Namespace) -> list[tuple[str, float, float]]:
         f"data vs training, config {args.config!r}, batch {datamodule.batch_size} (ratio: to training)",
         rows,
         "per second",
+    )
+    return rows
+
+
+def benchmark_landmarks(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """Training steps/s of the landmark task alone, per head type, on the quickstart backbone."""
+    from facexformer.data import SyntheticFaces, collate_multitask
+    from facexformer.tasks import Landmarks
+
+    heads = {
+        "regression + wing": Landmarks(head="regression", loss="wing"),
+        f"heatmap {args.heatmap_size}px + star": Landmarks(head="heatmap", loss="star", heatmap_size=args.heatmap_size),
+        f"heatmap {args.heatmap_size}px + awing": Landmarks(
+            head="heatmap", loss="awing", heatmap_size=args.heatmap_size
+        ),
+    }
+    dataset = SyntheticFaces(args.batch_size, args.image_size, seed=0, tasks=["landmarks"])
+    batch = collate_multitask([dataset[i] for i in range(args.batch_size)])
+    batch["image"] = batch["image"].float() / 255
+    steps = {}
+    for name, task in heads.items():
+        torch.manual_seed(0)
+        model = FaceXFormer(
+            tasks=[task], backbone=args.backbone, image_size=args.image_size, dim=args.dim, decoder_mlp_dim=4 * args.dim
+        ).train()
+        optimizer = model.configure_optimizers()["optimizer"]
+
+        def step(model: FaceXFormer = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
+            loss = model._shared_step(batch, "train")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        steps[name] = step
+    seconds = median_seconds(steps, args.repeats, args.warmup)
+    baseline = args.batch_size / seconds["regression + wing"]
+    rows = [(f"{name}, images/s", args.batch_size / t, args.batch_size / t / baseline) for name, t in seconds.items()]
+    print_table(
+        f"landmark training steps, {args.backbone}, batch {args.batch_size}, {args.image_size} px "
+        "(ratio: to the regression head)",
+        rows,
+        "images/s",
     )
     return rows
 
@@ -168,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--steps", type=int, default=5, help="training steps timed")
     data.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads for training")
     data.set_defaults(run=benchmark_data)
+    marks = sub.add_parser("landmarks", help="landmark training images/s per head type")
+    marks.add_argument("--backbone", default="resnet18")
+    marks.add_argument("--image-size", type=int, default=112)
+    marks.add_argument("--dim", type=int, default=128)
+    marks.add_argument("--batch-size", type=int, default=8)
+    marks.add_argument("--heatmap-size", type=int, default=56)
+    marks.add_argument("--repeats", type=int, default=3)
+    marks.add_argument("--warmup", type=int, default=1)
+    marks.set_defaults(run=benchmark_landmarks)
     return parser
 
 

@@ -165,7 +165,8 @@ class FaceXFormer(L.LightningModule):
 
         Shapes for the released tasks: landmarks (B, 68, 2) in [-1, 1], headpose (B, 3) radians,
         attributes (B, 40), visibility (B, 29), age (B, 8), gender (B, 2), race (B, 5) logits,
-        parsing (B, 11, S, S) logits. Only the requested heads run.
+        parsing (B, 11, S, S) logits (with ``Landmarks(head="heatmap")``: (B, N, H, W) heatmaps). Only the
+        requested heads run.
         """
         return self.net(images, tasks)
 

@@ -104,9 +104,7 @@ class Landmarks(Task):
             other = next(h for h in self.losses if h != head)
             hint = f" ({loss!r} is a {other}-head loss)" if loss in self.losses[other] else ""
             choices = sorted(self.losses[head])
-            raise ValueError(
-                f"landmarks: loss {loss!r} does not fit head={head!r}{hint}; choose from {choices}"
-            )
+            raise ValueError(f"landmarks: loss {loss!r} does not fit head={head!r}{hint}; choose from {choices}")
         if head == "regression" and (heatmap_size is not None or decode_window is not None):
             raise ValueError("landmarks: heatmap_size and decode_window only apply to head='heatmap'")
         if sigma <= 0:
@@ -170,6 +168,15 @@ class Landmarks(Task):
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
         index = torch.tensor(scheme_for(self.num_points).flip_index, device=flipped.device)
         batch["landmarks"][flipped] = batch["landmarks"][flipped][:, index]
+
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
+        """The training mean shape (1, N, 2) normalised, or its Gaussian maps for the heatmap head."""
+        size = batch["image"].shape[-1]
+        mean = batch["landmarks"].float().nanmean(0, keepdim=True)
+        if self.head == "regression":
+            return pixels_to_normalized(mean, size)
+        heatmap_size = self.heatmap_size or size
+        return render_gaussians(pixels_to_heatmap(mean, size, heatmap_size), heatmap_size, heatmap_size, self.sigma)
 
     def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Raw output -> (B, N, 2) pixels of the size×size crop.

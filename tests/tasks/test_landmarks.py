@@ -137,7 +137,8 @@ def test_config_round_trip_and_released_prefixes():
         "face_decoder.landmarks_prediction_head.layers.0.weight": torch.zeros(256, 256),
     }
     assert set(convert_official_state_dict(released, [Landmarks()])) == {
-        "tokens.landmarks.weight", "heads.landmarks.mlp.layers.0.weight",
+        "tokens.landmarks.weight",
+        "heads.landmarks.mlp.layers.0.weight",
     }
     assert convert_official_state_dict(released, [task]) == {}
 
@@ -184,3 +185,12 @@ def test_a_short_training_run_fits_a_fixed_batch(head, loss, tiny_kwargs):
     with torch.no_grad():
         decoded = model.task("landmarks").decode(model.eval()(model.normalize(batch["image"]))["landmarks"], 64)
     assert (decoded - batch["landmarks"]).norm(dim=-1).mean() < 3.0
+
+
+@pytest.mark.parametrize("head, loss", [("regression", "wing"), ("heatmap", "star"), ("heatmap", "awing")])
+def test_trivial_output_decodes_to_the_mean_shape(head, loss):
+    task = Landmarks(head=head, loss=loss, heatmap_size=16 if head == "heatmap" else None)
+    points = torch.rand(5, 68, 2) * 40 + 10
+    batch = {"image": torch.zeros(5, 3, 64, 64), "landmarks": points}
+    decoded = task.decode(task.trivial_output(batch), 64)
+    torch.testing.assert_close(decoded[0], points.mean(0), atol=0.5, rtol=0)
