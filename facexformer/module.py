@@ -65,8 +65,10 @@ class FaceXFormer(L.LightningModule):
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate task names in {names}")
-        self.save_hyperparameters(ignore=["tasks"])
+        # where the starting weights came from is not saved: a checkpoint already holds the weights
+        self.save_hyperparameters(ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights"])
         self.hparams["tasks"] = [t.to_config() for t in self.tasks]
+        self._backbone_pretrained, self._backbone_weights = backbone_pretrained, backbone_weights
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.configure_models()
@@ -80,7 +82,9 @@ class FaceXFormer(L.LightningModule):
     def configure_models(self) -> None:
         """Build ``self.net`` from the hyperparameters and the tasks."""
         hp = self.hparams
-        backbone = TimmBackbone(hp.backbone, hp.backbone_pretrained, hp.image_size, weights_file=hp.backbone_weights)
+        backbone = TimmBackbone(
+            hp.backbone, self._backbone_pretrained, hp.image_size, weights_file=self._backbone_weights
+        )
         self.net = FaceXFormerNet(
             backbone,
             heads={t.name: t.build_head(hp.dim) for t in self.tasks},

@@ -38,3 +38,13 @@ def test_duplicate_and_unknown_tasks(tiny_kwargs):
         FaceXFormer(tasks=["gender", "gender"], **tiny_kwargs)
     with pytest.raises(KeyError, match="unknown task 'smile'"):
         FaceXFormer(tasks=["smile"], **tiny_kwargs)
+
+
+def test_checkpoints_do_not_reload_the_starting_weights(tmp_path, tiny_kwargs):
+    source = FaceXFormer(**tiny_kwargs)
+    source.save_pretrained(tmp_path / "start")
+    model = FaceXFormer(init_weights=str(tmp_path / "start"), **tiny_kwargs)
+    model.save_pretrained(tmp_path / "tuned")
+    (tmp_path / "start" / "model.safetensors").unlink()  # gone: reloading must not need it
+    assert "init_weights" not in model.hparams
+    FaceXFormer.from_pretrained(tmp_path / "tuned")
