@@ -85,7 +85,7 @@ class BaselineComparison(L.Callback):
                     direction = next((b for prefix, b in better.items() if key.startswith(prefix)), None)
                     self.results[key] = (float(logged[key]), float(value), bool(direction))
         if trainer.is_global_zero and self.results:
-            print(format_comparison(self.results))
+            print("\n" + format_comparison(self.results))
 
 
 def format_comparison(results: dict[str, tuple[float, float, bool]]) -> str:

@@ -65,10 +65,13 @@ def main(args: ArgsType = None) -> LightningCLI | None:
         if code:
             sys.exit(code)
         return None
+    resolved = resolve_config_names(argv)
+    if args is None:  # from the console: LightningCLI reads sys.argv (and re-runs it for DDP workers)
+        sys.argv[1:] = resolved
     return FaceXFormerCLI(
         FaceXFormer,
         MultiTaskDataModule,
-        args=resolve_config_names(argv),
+        args=resolved if args is not None else None,
         seed_everything_default=0,
         trainer_defaults={"use_distributed_sampler": False},
         save_config_kwargs={"overwrite": True},

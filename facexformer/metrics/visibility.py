@@ -23,6 +23,8 @@ class RecallAtPrecision(BinaryRecallAtFixedPrecision):
     The threshold chosen is ``compute_with_threshold()[1]`` (a probability).
     """
 
+    higher_is_better = True
+
     def __init__(self, min_precision: float = 0.8, from_logits: bool = True, **kwargs: Any):
         super().__init__(min_precision=min_precision, thresholds=None, **kwargs)
         self.from_logits = from_logits

@@ -57,6 +57,6 @@ class Attributes(Task):
         rate = batch["attributes"].float().mean(0).clamp(1e-4, 1 - 1e-4)
         return torch.logit(rate)[None]
 
-    def decode(self, output: torch.Tensor) -> torch.Tensor:
+    def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Logits -> (B, 40) probabilities that each attribute is present."""
         return torch.sigmoid(output.float())

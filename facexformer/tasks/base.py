@@ -88,8 +88,8 @@ class Task:
         sample of this task): the baseline a trained model must beat (mean shape, majority class...)."""
         raise NotImplementedError
 
-    def decode(self, output: torch.Tensor) -> Any:
-        """Raw head output -> the user-facing prediction (in the crop frame)."""
+    def decode(self, output: torch.Tensor, size: int = 224) -> Any:
+        """Raw head output -> the user-facing prediction in the frame of the ``size``×``size`` network input."""
         return output
 
     def to_config(self) -> dict[str, Any]:

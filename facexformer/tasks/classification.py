@@ -45,7 +45,7 @@ class ClassificationTask(Task):
         counts = torch.bincount(batch[self.name].long().flatten(), minlength=self.num_classes).float()
         return torch.log(counts / counts.sum() + 1e-6)[None]
 
-    def decode(self, output: torch.Tensor) -> dict[str, torch.Tensor]:
+    def decode(self, output: torch.Tensor, size: int = 224) -> dict[str, torch.Tensor]:
         """Logits -> ``{"label": (B,) ids, "probs": (B, num_classes)}``."""
         probs = F.softmax(output.float(), dim=-1)
         return {"label": probs.argmax(-1), "probs": probs}

@@ -81,7 +81,7 @@ class HeadPose(Task):
         mean = torch.deg2rad(batch["headpose"].float().mean(0))[None]
         return mean if self.head == "euler" else euler_to_matrix(mean, degrees=False)
 
-    def decode(self, output: torch.Tensor) -> torch.Tensor:
+    def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Raw output -> (B, 3) degrees (pitch, yaw, roll)."""
         if self.head == "rotation":
             return matrix_to_euler(output.float())

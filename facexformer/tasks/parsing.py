@@ -80,6 +80,6 @@ class Parsing(Task):
         one_hot = torch.nn.functional.one_hot(batch["parsing"].long().clamp(min=0), self.num_classes)
         return torch.log(one_hot.float().mean(0).permute(2, 0, 1) + 1e-6)[None]
 
-    def decode(self, output: torch.Tensor) -> torch.Tensor:
+    def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Logits -> (B, H, W) class ids."""
         return output.argmax(1)

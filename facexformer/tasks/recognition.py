@@ -94,6 +94,6 @@ class Recognition(Task):
         counts = torch.bincount(batch["identity"].long().flatten(), minlength=self.num_identities)
         return self.centres.detach()[int(counts.argmax())][None].clone()
 
-    def decode(self, output: torch.Tensor) -> torch.Tensor:
+    def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Raw output -> (B, embedding_dim) L2-normalised float32 embeddings (compare by cosine)."""
         return F.normalize(output.float(), dim=-1)

@@ -60,6 +60,6 @@ class Visibility(Task):
         rate = batch["visibility"].float().mean(0).clamp(1e-4, 1 - 1e-4)
         return torch.logit(rate)[None]
 
-    def decode(self, output: torch.Tensor) -> torch.Tensor:
+    def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Logits -> (B, N) probability that each point is occluded."""
         return torch.sigmoid(output.float())
