@@ -18,12 +18,21 @@ class RandomFourierPositionEncoding(nn.Module):
     def __init__(self, num_features: int = 128, scale: float = 1.0):
         super().__init__()
         self.register_buffer("gaussian_matrix", scale * torch.randn(2, num_features))
+        self._cache: tuple[tuple, torch.Tensor] | None = None
 
     def forward(self, height: int, width: int) -> torch.Tensor:
-        """Grid size -> (1, 2·num_features, height, width) float32 encoding."""
-        device = self.gaussian_matrix.device
-        with torch.autocast(device.type, enabled=False):
-            return self._encode(height, width, device)
+        """Grid size -> (1, 2·num_features, height, width) float32 encoding.
+
+        The result depends only on the grid size and the matrix, so it is kept until either changes (the
+        key includes the matrix's storage, device and version counter, which loading weights bumps).
+        """
+        matrix = self.gaussian_matrix
+        key = (height, width, matrix.device, matrix.data_ptr(), matrix._version)
+        if self._cache is None or self._cache[0] != key:
+            # a normal tensor even under inference_mode, so a later training step may use it
+            with torch.inference_mode(False), torch.no_grad(), torch.autocast(matrix.device.type, enabled=False):
+                self._cache = (key, self._encode(height, width, matrix.device))
+        return self._cache[1]
 
     def _encode(self, height: int, width: int, device: torch.device) -> torch.Tensor:
         y = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
