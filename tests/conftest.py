@@ -11,7 +11,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+# processes spawned by tests (DDP workers) unpickle functions of test modules: they must find `tests`
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+SHARED = Path(os.environ.get("FACEXFORMER_SHARED", ROOT.parent / "shared"))
 
 
 @pytest.fixture(scope="session")
