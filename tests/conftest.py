@@ -1,6 +1,7 @@
 """Test-wide settings: offline hubs (must be set before timm / huggingface_hub are imported)."""
 
 import os
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -12,8 +13,10 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# processes spawned by tests (DDP workers) unpickle functions of test modules: they must find `tests`
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+# processes spawned by tests (DDP workers) unpickle functions of test modules, so they must find `tests`:
+# multiprocessing gives them this process's sys.path
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("FACEXFORMER_SHARED", ROOT.parent / "shared"))
 
 
