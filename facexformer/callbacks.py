@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics.utilities import dim_zero_cat
 
 from facexformer.checkpoints import write_atomically
-from facexformer.data.collate import collate_multitask
+from facexformer.data.collate import collate_multitask, select_samples
 from facexformer.metrics.landmarks import ced_curve
 
 
@@ -34,7 +34,7 @@ class BaselineComparison(L.Callback):
             mask = labels.get("task_mask", {}).get(task.name)
             if mask is None or not mask.any():
                 continue
-            sub = {k: v[mask] for k, v in labels.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+            sub = select_samples(labels, mask)
             try:
                 self.outputs[task.name] = task.trivial_output(sub).to(pl_module.device)
             except NotImplementedError:
@@ -70,7 +70,7 @@ class BaselineComparison(L.Callback):
             mask = masks.get(name)
             if mask is None or not mask.any():
                 continue
-            sub = {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+            sub = select_samples(batch, mask)
             output = constant.expand(int(mask.sum()), *constant.shape[1:])
             pl_module.task(name).update_metrics(self.metrics[name], output, sub)
 

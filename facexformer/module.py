@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from facexformer.data.collate import select_samples
 from facexformer.model.backbone import TimmBackbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.pretrained import PretrainedWeights
@@ -197,7 +198,7 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
                 total = total + sum(p.sum() for p in self.net.heads[task.name].parameters()) * 0.0
                 continue
             output = self.net.run_head(task.name, queries[mask], image[mask])
-            sub = {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+            sub = select_samples(batch, mask)
             loss = task.loss(self.criteria[task.name], output, sub)
             total = total + task.weight * loss
             self.log(

@@ -6,6 +6,7 @@ import torch
 
 from facexformer import FaceXFormer
 from facexformer.data import MultiTaskDataModule, SyntheticFaces
+from facexformer.data.collate import select_samples
 from facexformer.tasks import Landmarks
 
 
@@ -15,7 +16,8 @@ def mixed_batch(tasks_per_sample):
 
     batch = collate_multitask(
         [
-            {k: v for k, v in samples[i].items() if k in ("image", "box", "source")} | {"tasks": t}
+            {k: v for k, v in samples[i].items() if k in ("image", "box", "source")}
+            | {"tasks": t}
             | {key: samples[i][key] for key in samples[i] if any(key.startswith(n) for n in t)}
             for i, t in enumerate(tasks_per_sample)
         ]
@@ -36,7 +38,7 @@ def test_each_task_loss_uses_only_its_samples(tiny_kwargs):
     expected = 0.0
     for name, weight in (("landmarks", 2.0), ("gender", 1.0)):
         mask = batch["task_mask"][name]
-        sub = {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
+        sub = select_samples(batch, mask)
         expected += weight * model.task(name).loss(model.criteria[name], out[name][mask], sub)
     torch.testing.assert_close(total, expected, rtol=1e-4, atol=1e-5)
 
@@ -63,8 +65,14 @@ def test_head_only_fine_tuning_keeps_everything_else_bit_identical(tmp_path, tin
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert all(torch.equal(before[f"net.{k}"], v) for k, v in source.net.state_dict().items())
     dm = MultiTaskDataModule(train={"s": SyntheticFaces(16, 64, seed=1)}, batch_size=4, augment={})
-    trainer = L.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        use_distributed_sampler=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        use_distributed_sampler=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, dm)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("net.heads.landmarks.") for k in changed), sorted(changed)[:5]
@@ -73,8 +81,11 @@ def test_head_only_fine_tuning_keeps_everything_else_bit_identical(tmp_path, tin
 def test_new_point_count_replaces_only_the_landmark_head(tmp_path, tiny_kwargs):
     source = FaceXFormer(**tiny_kwargs)
     source.save_pretrained(tmp_path / "released")
-    model = FaceXFormer(tasks=[Landmarks(num_points=98), "headpose", "attributes", "visibility", "age", "gender",
-                               "race", "parsing"], init_weights=str(tmp_path / "released"), **tiny_kwargs)
+    model = FaceXFormer(
+        tasks=[Landmarks(num_points=98), "headpose", "attributes", "visibility", "age", "gender", "race", "parsing"],
+        init_weights=str(tmp_path / "released"),
+        **tiny_kwargs,
+    )
     fresh = {k for k, v in model.net.state_dict().items() if not torch.equal(v, source.net.state_dict()[k])}
     assert fresh == {"heads.landmarks.mlp.layers.2.weight", "heads.landmarks.mlp.layers.2.bias"}
 
@@ -84,10 +95,15 @@ def test_wandb_logger_works_offline(tmp_path, tiny_kwargs, monkeypatch):
     from lightning.pytorch.loggers import WandbLogger
 
     logger = WandbLogger(project="facexformer-test", save_dir=str(tmp_path), offline=True)
-    dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64)}, val={"s": SyntheticFaces(4, 64, seed=2)},
-                             batch_size=4)
-    trainer = L.Trainer(max_steps=2, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
-                        use_distributed_sampler=False, limit_val_batches=1)
+    dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64)}, val={"s": SyntheticFaces(4, 64, seed=2)}, batch_size=4)
+    trainer = L.Trainer(
+        max_steps=2,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        use_distributed_sampler=False,
+        limit_val_batches=1,
+    )
     trainer.fit(FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs), dm)
     assert list((tmp_path / "wandb").glob("offline-run-*"))
 
@@ -106,8 +122,14 @@ def test_mixed_precision_training_steps(tiny_kwargs, precision):
     dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64)}, batch_size=4, augment={})
     model = FaceXFormer(tasks=["landmarks", "parsing", "gender"], **tiny_kwargs)
     try:
-        trainer = L.Trainer(max_steps=2, precision=precision, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, use_distributed_sampler=False)
+        trainer = L.Trainer(
+            max_steps=2,
+            precision=precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            use_distributed_sampler=False,
+        )
     except (ValueError, RuntimeError) as err:  # e.g. 16-mixed where the hardware lacks it
         pytest.skip(f"{precision} unavailable here: {err}")
     trainer.fit(model, dm)

@@ -104,3 +104,9 @@ def _stack(key: str, values: list[Any], sources: list[str]) -> torch.Tensor:
     for i, tensor in present:
         out[i] = tensor
     return out
+
+
+def select_samples(batch: dict[str, Any], mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The tensors of ``batch`` with one row per sample, restricted to the rows where ``mask`` (B,) is true
+    (e.g. ``batch["task_mask"][task]``: the sub-batch a task's loss and metrics see)."""
+    return {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}
