@@ -5,23 +5,22 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
-from facexformer.data import MultiTaskDataModule, SyntheticFaces
+from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces, collate_multitask
 from facexformer.data.collate import select_samples
 from facexformer.tasks import Landmarks
 
 
-def mixed_batch(tasks_per_sample):
-    samples = SyntheticFaces(len(tasks_per_sample), 64, seed=0)
-    from facexformer.data import collate_multitask
+def quiet_trainer(**kwargs) -> L.Trainer:
+    """A CPU Trainer without logging, checkpoints or progress bars (the datamodule's sampler shards itself)."""
+    options = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    return L.Trainer(use_distributed_sampler=False, **{**options, **kwargs})
 
-    batch = collate_multitask(
-        [
-            {k: v for k, v in samples[i].items() if k in ("image", "box", "source")}
-            | {"tasks": t}
-            | {key: samples[i][key] for key in samples[i] if any(key.startswith(n) for n in t)}
-            for i, t in enumerate(tasks_per_sample)
-        ]
-    )
+
+def mixed_batch(tasks_per_sample):
+    """A collated batch of synthetic faces where sample i keeps only the labels of ``tasks_per_sample[i]``."""
+    faces = SyntheticFaces(len(tasks_per_sample), 64, seed=0, tasks=["landmarks", "gender", "parsing"])
+    samples = [SelectTasks(faces, tasks)[i] for i, tasks in enumerate(tasks_per_sample)]
+    batch = collate_multitask(samples)
     batch["image"] = batch["image"].float() / 255
     return batch
 
@@ -65,14 +64,7 @@ def test_head_only_fine_tuning_keeps_everything_else_bit_identical(tmp_path, tin
     before = {k: v.clone() for k, v in model.state_dict().items()}
     assert all(torch.equal(before[f"net.{k}"], v) for k, v in source.net.state_dict().items())
     dm = MultiTaskDataModule(train={"s": SyntheticFaces(16, 64, seed=1)}, batch_size=4, augment={})
-    trainer = L.Trainer(
-        max_steps=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        use_distributed_sampler=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(max_steps=3, default_root_dir=tmp_path)
     trainer.fit(model, dm)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("net.heads.landmarks.") for k in changed), sorted(changed)[:5]
@@ -96,14 +88,7 @@ def test_wandb_logger_works_offline(tmp_path, tiny_kwargs, monkeypatch):
 
     logger = WandbLogger(project="facexformer-test", save_dir=str(tmp_path), offline=True)
     dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64)}, val={"s": SyntheticFaces(4, 64, seed=2)}, batch_size=4)
-    trainer = L.Trainer(
-        max_steps=2,
-        logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        use_distributed_sampler=False,
-        limit_val_batches=1,
-    )
+    trainer = quiet_trainer(max_steps=2, logger=logger, limit_val_batches=1)
     trainer.fit(FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs), dm)
     assert list((tmp_path / "wandb").glob("offline-run-*"))
 
@@ -111,7 +96,7 @@ def test_wandb_logger_works_offline(tmp_path, tiny_kwargs, monkeypatch):
 def test_metrics_per_dataset_when_evaluated_separately(tiny_kwargs):
     test = {"common": SyntheticFaces(4, 64, seed=5), "challenge": SyntheticFaces(3, 64, seed=6)}
     dm = MultiTaskDataModule(test=test, batch_size=4, evaluate_separately=True)
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, use_distributed_sampler=False)
+    trainer = quiet_trainer()
     results = trainer.test(FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs), dm, verbose=False)
     keys = set().union(*results)
     assert {"test/common/landmarks/nme", "test/challenge/landmarks/nme", "test/challenge/gender/accuracy"} <= keys
@@ -122,14 +107,7 @@ def test_mixed_precision_training_steps(tiny_kwargs, precision):
     dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64)}, batch_size=4, augment={})
     model = FaceXFormer(tasks=["landmarks", "parsing", "gender"], **tiny_kwargs)
     try:
-        trainer = L.Trainer(
-            max_steps=2,
-            precision=precision,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            use_distributed_sampler=False,
-        )
+        trainer = quiet_trainer(max_steps=2, precision=precision)
     except (ValueError, RuntimeError) as err:  # e.g. 16-mixed where the hardware lacks it
         pytest.skip(f"{precision} unavailable here: {err}")
     trainer.fit(model, dm)
