@@ -20,9 +20,9 @@ from facexformer.module import FaceXFormer
 from facexformer.tasks import OFFICIAL_TASKS
 
 
-def median_seconds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median wall time of each case; the cases take turns in every round, so a change in machine load
-    during the run affects all of them alike (their ratios stay fair)."""
+def timed_rounds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Wall times of each case in ``repeats`` rounds; the cases take turns in every round, so a change in
+    machine load during the run affects all of them alike."""
     for fn in cases.values():
         for _ in range(warmup):
             fn()
@@ -32,7 +32,23 @@ def median_seconds(cases: dict[str, Callable[[], object]], repeats: int, warmup:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def median_seconds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each case over interleaved rounds (see ``timed_rounds``)."""
+    return {name: statistics.median(t) for name, t in timed_rounds(cases, repeats, warmup).items()}
+
+
+def paired_speed_ratios(times: dict[str, list[float]], baseline: str) -> dict[str, float]:
+    """Each case's speed relative to ``baseline``: the median over rounds of the ratio within a round.
+
+    Cases timed seconds apart share the machine's state, so this ratio is steadier than a ratio of medians
+    when the machine's speed drifts during the run.
+    """
+    return {
+        name: statistics.median(b / t for b, t in zip(times[baseline], ts, strict=True)) for name, ts in times.items()
+    }
 
 
 def print_table(title: str, rows: Sequence[tuple[str, float, float]], unit: str) -> None:
@@ -67,16 +83,16 @@ def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float]]:
         return call
 
     cases = {f"{dtype} {name}": run(fn, dtype) for dtype in args.dtype for name, fn in parts.items()}
-    seconds = median_seconds(cases, args.repeats, args.warmup)
-    rates = {name: args.batch_size / t for name, t in seconds.items()}
-    baseline = rates[f"{args.dtype[0]} backbone only"]
-    rows = [(name, rate, rate / baseline) for name, rate in rates.items()]
+    times = timed_rounds(cases, args.repeats, args.warmup)
+    ratios = paired_speed_ratios(times, f"{args.dtype[0]} backbone only")
+    rows = [(name, args.batch_size / statistics.median(t), ratios[name]) for name, t in times.items()]
     for dtype in args.dtype:
-        post = 1 - rates[f"{dtype} all tasks"] / rates[f"{dtype} backbone only"]
-        print(f"[{dtype}] time after the backbone: {100 * post:.1f}% of the all-task time")
+        share = 1 - paired_speed_ratios(times, f"{dtype} backbone only")[f"{dtype} all tasks"]
+        print(f"[{dtype}] time after the backbone: {100 * share:.1f}% of the all-task time")
     if len(args.dtype) > 1:
-        first, second = (rates[f"{d} all tasks"] for d in args.dtype[:2])
-        print(f"{args.dtype[1]} / {args.dtype[0]} all-task speed: {second / first:.2f}x")
+        first, second = (f"{d} all tasks" for d in args.dtype[:2])
+        speedup = paired_speed_ratios(times, first)[second]
+        print(f"{args.dtype[1]} / {args.dtype[0]} all-task speed: {speedup:.2f}x")
     print_table(
         f"inference, {args.backbone}, batch {args.batch_size}, {args.image_size} px, {device} "
         f"(ratio: to {args.dtype[0]} backbone only)",

@@ -25,15 +25,27 @@ class MultiScaleFusion(nn.Module):
         self.fuse = nn.Conv2d(dim * len(in_channels), dim, kernel_size=1, bias=False)
         self.dim = dim
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        """List of (B, C_i, H_i, W_i) maps, finest first -> (B, dim, H_0, W_0) face tokens."""
-        size = features[0].shape[-2:]
+    def folded_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per scale, finest first: the (dim, C_i) weight and (dim,) bias of ``fuse`` applied after ``proj[i]``."""
         fuse = self.fuse.weight.flatten(1)
-        n = len(features)
-        out = None
-        for i, (x, proj) in enumerate(zip(features, self.proj, strict=True)):
+        n = len(self.proj)
+        folded = []
+        for i, proj in enumerate(self.proj):
             block = fuse[:, (n - 1 - i) * self.dim : (n - i) * self.dim]  # concat order is deepest first
-            y = F.linear(x.permute(0, 2, 3, 1), block @ proj.weight, block @ proj.bias).permute(0, 3, 1, 2)
+            folded.append((block @ proj.weight, block @ proj.bias))
+        return folded
+
+    def forward(
+        self, features: Sequence[torch.Tensor], folded: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> torch.Tensor:
+        """List of (B, C_i, H_i, W_i) maps, finest first -> (B, dim, H_0, W_0) face tokens.
+
+        ``folded``: ``folded_weights()`` computed once by a caller that runs many chunks of a batch.
+        """
+        size = features[0].shape[-2:]
+        out = None
+        for x, (weight, bias) in zip(features, folded or self.folded_weights(), strict=True):
+            y = F.linear(x.permute(0, 2, 3, 1), weight, bias).permute(0, 3, 1, 2)
             if y.shape[-2:] != size:
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
             out = y if out is None else out + y

@@ -83,4 +83,5 @@ class ParsingHead(nn.Module):
         upscaled = self.upscaling(image)
         weights = self.hypernetwork(tokens)
         b, c, h, w = upscaled.shape
-        return torch.bmm(weights, upscaled.reshape(b, c, h * w)).reshape(b, -1, h, w)
+        pixels = upscaled.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view: the face tokens come channels-last
+        return torch.bmm(weights, pixels.transpose(1, 2)).view(b, -1, h, w)

@@ -18,6 +18,10 @@ class FaceXFormerNet(nn.Module):
 
     All configured tokens always enter the decoder (they attend to each other, so dropping one would change
     the others' outputs); only the heads of the requested tasks run.
+
+    ``cpu_inference_chunk``: on CPU without autograd, ``forward`` runs everything after the backbone on this
+    many samples at a time, so the (dim, 56, 56) face tokens and their intermediates stay in cache (about 15%
+    less time after the backbone at batch 8 on 2 cores; outputs equal to float rounding). ``None``: whole batch.
     """
 
     def __init__(
@@ -29,6 +33,7 @@ class FaceXFormerNet(nn.Module):
         depth: int = 2,
         num_heads: int = 8,
         mlp_dim: int = 2048,
+        cpu_inference_chunk: int | None = 2,
     ):
         super().__init__()
         if set(heads) != set(num_tokens):
@@ -39,22 +44,29 @@ class FaceXFormerNet(nn.Module):
         self.decoder = TwoWayDecoder(dim, depth, num_heads, mlp_dim)
         self.tokens = nn.ModuleDict({name: nn.Embedding(n, dim) for name, n in num_tokens.items()})
         self.heads = nn.ModuleDict(heads)
+        self.cpu_inference_chunk = cpu_inference_chunk
 
     @property
     def task_names(self) -> list[str]:
         return list(self.heads)
 
     def decode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, S, S) normalised images -> task tokens (B, T, dim) and face tokens (B, dim, S/4, S/4).
+        """(B, 3, S, S) normalised images -> task tokens (B, T, dim) and face tokens (B, dim, S/4, S/4)."""
+        return self.decode_features(self.backbone(images))
+
+    def decode_features(
+        self, features: list[torch.Tensor], folded_fusion: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's maps -> task tokens (B, T, dim) and face tokens (B, dim, h, w).
 
         Under autocast only the backbone and fusion run in reduced precision: the decoder, a small share of
         the time, stays in float32 (bf16 there moves landmark outputs by ~1e-2 on the parity fixture).
         """
-        image = self.fusion(self.backbone(images)).float()
+        image = self.fusion(features, folded_fusion).float()
         pe = self.position(*image.shape[-2:])
         tokens = torch.cat([emb.weight for emb in self.tokens.values()]).float()
-        tokens = tokens.unsqueeze(0).expand(images.shape[0], -1, -1)
-        with torch.autocast(images.device.type, enabled=False):
+        tokens = tokens.unsqueeze(0).expand(image.shape[0], -1, -1)
+        with torch.autocast(image.device.type, enabled=False):
             return self.decoder(image, pe, tokens)
 
     def run_head(self, name: str, queries: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -75,5 +87,19 @@ class FaceXFormerNet(nn.Module):
         unknown = [n for n in names if n not in self.heads]
         if unknown:
             raise KeyError(f"unknown task(s) {unknown}; this model has {self.task_names}")
-        queries, image = self.decode(images)
-        return {name: self.run_head(name, queries, image) for name in names}
+        features = self.backbone(images)
+        step = self._chunk_size(images)
+        if step >= images.shape[0]:
+            queries, image = self.decode_features(features)
+            return {name: self.run_head(name, queries, image) for name in names}
+        folded = self.fusion.folded_weights()
+        chunks = []
+        for start in range(0, images.shape[0], step):
+            queries, image = self.decode_features([f[start : start + step] for f in features], folded)
+            chunks.append({name: self.run_head(name, queries, image) for name in names})
+        return {name: torch.cat([c[name] for c in chunks]) for name in names}
+
+    def _chunk_size(self, images: torch.Tensor) -> int:
+        if self.cpu_inference_chunk and images.device.type == "cpu" and not torch.is_grad_enabled():
+            return self.cpu_inference_chunk
+        return images.shape[0]

@@ -55,3 +55,34 @@ def test_batch_of_one_matches_row_of_batch(model):
 def test_unknown_task(model):
     with pytest.raises(KeyError, match="unknown task"):
         model(torch.randn(1, 3, 64, 64), tasks=["nose_length"])
+
+
+def test_cpu_inference_in_chunks_equals_whole_batch(model):
+    x = torch.randn(5, 3, 64, 64)
+    net = model.net
+    assert net.cpu_inference_chunk == 2
+    calls = []
+    handle = net.decoder.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    try:
+        with torch.no_grad():
+            chunked = model(x)
+        net.cpu_inference_chunk = None
+        with torch.no_grad():
+            whole = model(x)
+    finally:
+        net.cpu_inference_chunk = 2
+        handle.remove()
+    assert calls == [2, 2, 1, 5]
+    for name in whole:
+        torch.testing.assert_close(chunked[name], whole[name], rtol=1e-4, atol=1e-5)
+
+
+def test_training_forward_runs_the_whole_batch_at_once(model):
+    calls = []
+    handle = model.net.decoder.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    try:
+        model(torch.randn(5, 3, 64, 64), tasks=["landmarks"])["landmarks"].sum().backward()
+    finally:
+        handle.remove()
+        model.zero_grad()
+    assert calls == [5]
