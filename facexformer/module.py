@@ -29,8 +29,9 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         backbone_pretrained: load timm's ImageNet weights (needs the Hub or its cache).
         backbone_weights: a local weights file for the backbone (implies pretrained).
         image_size: input side in pixels.
-        dim, decoder_depth, decoder_mlp_dim: width of the face/task tokens, number of two-way blocks and
-            width of the token MLP inside them.
+        dim, decoder_depth, decoder_mlp_dim, decoder_heads: width of the face/task tokens, number of two-way
+            blocks, width of the token MLP inside them and number of attention heads (8 as released; on a
+            CPU, fewer and wider heads attend much faster at a small ``dim``).
         lr, weight_decay, milestones, gamma: AdamW and MultiStepLR (epochs), the paper's recipe by default.
         trainable: if given, only parameters whose names start with one of these prefixes train (e.g.
             ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
@@ -48,6 +49,7 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         dim: int = 256,
         decoder_depth: int = 2,
         decoder_mlp_dim: int = 2048,
+        decoder_heads: int = 8,
         lr: float = 1e-4,
         weight_decay: float = 1e-5,
         milestones: Sequence[int] = (6, 10),
@@ -87,6 +89,7 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
             dim=hp.dim,
             depth=hp.decoder_depth,
             mlp_dim=hp.decoder_mlp_dim,
+            num_heads=hp.decoder_heads,
         )
 
     def configure_losses(self) -> None:
@@ -268,7 +271,11 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        # one fused kernel for all tensors: ~3x faster steps than the per-tensor loop on a CPU
+        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+        optimizer = torch.optim.AdamW(
+            params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=fused or None
+        )
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(self.hparams.milestones), gamma=self.hparams.gamma
         )

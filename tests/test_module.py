@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
+from facexformer.model.decoder import Attention
 from facexformer.tasks import Landmarks
 
 
@@ -48,3 +49,20 @@ def test_checkpoints_do_not_reload_the_starting_weights(tmp_path, tiny_kwargs):
     (tmp_path / "start" / "model.safetensors").unlink()  # gone: reloading must not need it
     assert "init_weights" not in model.hparams
     FaceXFormer.from_pretrained(tmp_path / "tuned")
+
+
+def test_decoder_heads_reach_every_attention_and_survive_a_round_trip(tmp_path, tiny_kwargs):
+    model = FaceXFormer(tasks=["landmarks"], decoder_heads=2, **tiny_kwargs).eval()
+    attentions = [m for m in model.net.decoder.modules() if isinstance(m, Attention)]
+    assert len(attentions) == 7 and {m.num_heads for m in attentions} == {2}
+    model.save_pretrained(tmp_path / "m")
+    loaded = FaceXFormer.from_pretrained(tmp_path / "m")
+    assert loaded.hparams.decoder_heads == 2
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)["landmarks"], model(x)["landmarks"])
+
+
+def test_cpu_optimizer_is_the_fused_adamw(tiny_kwargs):
+    optimizer = FaceXFormer(tasks=["gender"], **tiny_kwargs).configure_optimizers()["optimizer"]
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True

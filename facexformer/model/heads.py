@@ -62,19 +62,24 @@ class LayerNorm2d(nn.Module):
 
 class ParsingHead(nn.Module):
     """Per-class masks: a shared hypernetwork MLP maps each class token to ``up_channels[-1]`` weights, dotted
-    with the face tokens upscaled 4x by two transposed convolutions.
+    with the face tokens upscaled by two steps (transposed 2x2 convolutions with stride 2, as released).
 
-    forward(tokens (B, K, dim), image (B, dim, h, w)) -> logits (B, K, 4h, 4w).
+    ``upscale`` (4, 2 or 1): how many of the two steps double the resolution; a step that does not is a 1x1
+    convolution instead (same layer layout, so cheaper heads keep the released structure and names).
+
+    forward(tokens (B, K, dim), image (B, dim, h, w)) -> logits (B, K, upscale·h, upscale·w).
     """
 
-    def __init__(self, dim: int = 256, up_channels: tuple[int, int] = (64, 32)):
+    def __init__(self, dim: int = 256, up_channels: tuple[int, int] = (64, 32), upscale: int = 4):
         super().__init__()
+        if upscale not in (1, 2, 4):
+            raise ValueError(f"ParsingHead: upscale must be 1, 2 or 4, got {upscale}")
         c1, c2 = up_channels
         self.upscaling = nn.Sequential(
-            nn.ConvTranspose2d(dim, c1, kernel_size=2, stride=2),
+            _upscaling_step(dim, c1, upscale >= 2),
             LayerNorm2d(c1),
             nn.GELU(),
-            nn.ConvTranspose2d(c1, c2, kernel_size=2, stride=2),
+            _upscaling_step(c1, c2, upscale == 4),
             nn.GELU(),
         )
         self.hypernetwork = MLP(dim, dim, c2)
@@ -85,3 +90,9 @@ class ParsingHead(nn.Module):
         b, c, h, w = upscaled.shape
         pixels = upscaled.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view: the face tokens come channels-last
         return torch.bmm(weights, pixels.transpose(1, 2)).view(b, -1, h, w)
+
+
+def _upscaling_step(in_channels: int, out_channels: int, double: bool) -> nn.Module:
+    if double:
+        return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1)

@@ -19,11 +19,13 @@ _MASS_FLOOR = 1e-6
 
 class HeatmapHead(nn.Module):
     """One heatmap per landmark token: a hypernetwork MLP on each token dotted with the face tokens upscaled
-    4x (the parsing head's design), then refined by an hourglass that sees those maps, the features and two
-    coordinate channels (x, y in [-1, 1], as in CoordConv: the face tokens carry position only weakly).
+    ``upscale`` times (the parsing head's design, 4x there), then refined by an hourglass that sees those
+    maps, the features and two coordinate channels (x, y in [-1, 1], as in CoordConv: the face tokens carry
+    position only weakly).
 
     forward(tokens (B, N, dim), image (B, dim, h, w)) -> heatmaps (B, N, H, W) with H = W = ``heatmap_size``,
-    or 4h when None (the input resolution). ``activation``: "softmax" makes each map a distribution over its
+    or upscale·h when None. Choose ``upscale`` no larger than ``heatmap_size`` needs: the maps are computed
+    at upscale·h and then resized. ``activation``: "softmax" makes each map a distribution over its
     pixels (non-negative, sums to 1; for STAR); "none" leaves the maps raw, for regression onto Gaussian
     targets (a ReLU there can die on all-zero maps and a sigmoid saturates in that trivial solution).
     The refinement's last convolution starts at zero, so a fresh head outputs the hypernetwork maps.
@@ -36,6 +38,7 @@ class HeatmapHead(nn.Module):
         heatmap_size: int | None = None,
         activation: str = "softmax",
         up_channels: tuple[int, int] = (64, 32),
+        upscale: int = 4,
         hourglass_channels: int = 64,
         hourglass_depth: int = 3,
     ):
@@ -46,7 +49,7 @@ class HeatmapHead(nn.Module):
             raise ValueError(f"HeatmapHead: heatmap_size must be at least 2, got {heatmap_size}")
         self.heatmap_size = heatmap_size
         self.activation = activation
-        self.maps = ParsingHead(dim, up_channels)
+        self.maps = ParsingHead(dim, up_channels, upscale)
         features = up_channels[1]
         self.refine_in = nn.Conv2d(num_points + features + 2, hourglass_channels, kernel_size=1)
         self.hourglass = Hourglass(hourglass_channels, hourglass_depth)

@@ -62,7 +62,8 @@ class Landmarks(Task):
     ``"smoothl1"``, ``"l1"``.
 
     ``head="heatmap"``: one token per point; raw output (B, N, H, W) heatmaps with H = W = ``heatmap_size``
-    (None: S, the input resolution), heatmap pixel grid as in ``pixels_to_heatmap``. Losses: ``"star"``
+    (None: the face-token grid times ``heatmap_upscale``, S for a stride-4 backbone), heatmap pixel grid as
+    in ``pixels_to_heatmap``; the maps are computed at that upscaled grid and resized. Losses: ``"star"``
     (STAR v2 on softmax-normalised maps, targets from ``pixels_to_star``), ``"awing"`` (Adaptive Wing) or
     ``"l2"`` (mean squared error) on raw maps against Gaussians of ``sigma`` heatmap pixels with peak 1.
     ``decode`` takes the soft-argmax of the maps' positive part (differentiable), within ±``decode_window``
@@ -96,6 +97,7 @@ class Landmarks(Task):
         heatmap_size: int | None = None,
         sigma: float = 1.5,
         decode_window: int | None = None,
+        heatmap_upscale: int = 4,
     ):
         super().__init__(weight)
         if head not in self.losses:
@@ -105,13 +107,15 @@ class Landmarks(Task):
             hint = f" ({loss!r} is a {other}-head loss)" if loss in self.losses[other] else ""
             choices = sorted(self.losses[head])
             raise ValueError(f"landmarks: loss {loss!r} does not fit head={head!r}{hint}; choose from {choices}")
-        if head == "regression" and (heatmap_size is not None or decode_window is not None):
-            raise ValueError("landmarks: heatmap_size and decode_window only apply to head='heatmap'")
+        if head == "regression" and (heatmap_size is not None or decode_window is not None or heatmap_upscale != 4):
+            raise ValueError("landmarks: heatmap_size, heatmap_upscale and decode_window only apply to head='heatmap'")
+        if heatmap_upscale not in (1, 2, 4):
+            raise ValueError(f"landmarks: heatmap_upscale must be 1, 2 or 4, got {heatmap_upscale}")
         if sigma <= 0:
             raise ValueError(f"landmarks: sigma must be positive, got {sigma}")
         self.num_points, self.loss_name, self.threshold = num_points, loss, threshold
         self.head, self.heatmap_size = head, heatmap_size
-        self.sigma, self.decode_window = sigma, decode_window
+        self.sigma, self.decode_window, self.heatmap_upscale = sigma, decode_window, heatmap_upscale
         if head == "heatmap":
             self.official_prefixes = {}
         self.remember(
@@ -122,6 +126,7 @@ class Landmarks(Task):
             heatmap_size=heatmap_size,
             sigma=sigma,
             decode_window=decode_window,
+            heatmap_upscale=heatmap_upscale,
         )
 
     @property
@@ -131,7 +136,7 @@ class Landmarks(Task):
     def build_head(self, dim: int) -> nn.Module:
         if self.head == "heatmap":
             activation = "softmax" if self.loss_name == "star" else "none"
-            return HeatmapHead(dim, self.num_points, self.heatmap_size, activation)
+            return HeatmapHead(dim, self.num_points, self.heatmap_size, activation, upscale=self.heatmap_upscale)
         return TokenHead(dim, (self.num_points, 2))
 
     def build_loss(self) -> nn.Module:

@@ -118,6 +118,26 @@ def test_transform_is_applied() -> None:
     assert item["marker"] == 1
 
 
+def test_cache_renders_each_item_once_and_returns_the_same_item(monkeypatch) -> None:
+    plain, cached = SyntheticFaces(3, SIZE, seed=4), SyntheticFaces(3, SIZE, seed=4, cache=True)
+    made = []
+    make = cached._make
+    monkeypatch.setattr(cached, "_make", lambda index: made.append(index) or make(index))
+    first = [cached[i] for i in (0, 1, 0, -3, 1)]
+    assert made == [0, 1]
+    for item, index in zip(first, (0, 1, 0, 0, 1), strict=True):
+        expected = plain[index]
+        assert item["source"] == expected["source"]
+        torch.testing.assert_close(item["image"], expected["image"])
+        torch.testing.assert_close(item["landmarks"], expected["landmarks"])
+
+
+def test_a_transform_cannot_replace_cached_entries() -> None:
+    faces = SyntheticFaces(1, SIZE, cache=True, transform=lambda s: s.update(image=None) or s)
+    assert faces[0]["image"] is None
+    assert faces._cache[0]["image"] is not None
+
+
 def test_landmarks_lie_inside_the_image_for_most_samples(samples: list[dict]) -> None:
     inside = [bool(((s["landmarks"] >= 0) & (s["landmarks"] <= SIZE - 1)).all()) for s in samples]
     assert np.mean(inside) >= 0.9

@@ -17,6 +17,12 @@ def test_head_shapes_and_softmax_maps(num_points, heatmap_size):
     torch.testing.assert_close(maps.sum(dim=(-2, -1)), torch.ones(2, num_points))
 
 
+@pytest.mark.parametrize("upscale", [1, 2])
+def test_upscale_sets_the_native_map_size(upscale):
+    head = HeatmapHead(16, 19, upscale=upscale)
+    assert head(torch.randn(2, 19, 16), torch.randn(2, 16, 5, 5)).shape == (2, 19, 5 * upscale, 5 * upscale)
+
+
 def test_fresh_head_outputs_the_hypernetwork_maps_and_raw_maps_stay_raw():
     torch.manual_seed(0)
     head = HeatmapHead(16, 5, activation="none")

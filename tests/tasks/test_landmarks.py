@@ -89,6 +89,15 @@ def test_heatmap_size_sets_the_map_resolution(tiny_kwargs):
         assert model.eval()(torch.randn(1, 3, 64, 64))["landmarks"].shape == (1, 68, 16, 16)
 
 
+def test_heatmap_upscale_one_computes_maps_on_the_token_grid(tiny_kwargs):
+    task = Landmarks(head="heatmap", loss="star", heatmap_upscale=1)
+    model = FaceXFormer(tasks=[task], **tiny_kwargs).eval()
+    assert not isinstance(model.net.heads["landmarks"].maps.upscaling[0], torch.nn.ConvTranspose2d)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64))["landmarks"].shape == (1, 68, 16, 16)
+    assert Landmarks(**task.to_config()["init_args"]).heatmap_upscale == 1
+
+
 def test_gradients_reach_every_landmark_token(tiny_kwargs):
     torch.manual_seed(0)
     model = FaceXFormer(tasks=[Landmarks(head="heatmap", loss="star")], **tiny_kwargs).train()
@@ -111,6 +120,10 @@ def test_wrong_head_or_loss_is_refused():
         Landmarks(heatmap_size=64)
     with pytest.raises(ValueError, match="sigma"):
         Landmarks(head="heatmap", loss="awing", sigma=0)
+    with pytest.raises(ValueError, match="only apply to head='heatmap'"):
+        Landmarks(heatmap_upscale=2)
+    with pytest.raises(ValueError, match="heatmap_upscale must be 1, 2 or 4"):
+        Landmarks(head="heatmap", loss="star", heatmap_upscale=8)
 
 
 @pytest.mark.parametrize("scheme,num_points", [("300w", 68), ("wflw", 98)])

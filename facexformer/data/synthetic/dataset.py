@@ -46,6 +46,9 @@ class SyntheticFaces(Dataset):
         seed: base seed; different seeds give different faces.
         tasks: subset of ``ALL_TASKS`` to label.
         transform: optional callable applied to each item dict.
+        cache: keep every rendered item in memory (in each DataLoader worker, which persists across
+            epochs), so a training run renders each face once per worker instead of once per visit. Costs
+            about 45 KB per item at 64 px (the int64 parsing map dominates), 0.5 MB at 224 px.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class SyntheticFaces(Dataset):
         seed: int = 0,
         tasks: Sequence[str] | None = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        cache: bool = False,
     ) -> None:
         if num_samples < 0:
             raise ValueError(f"SyntheticFaces: num_samples must be >= 0, got {num_samples}")
@@ -65,6 +69,7 @@ class SyntheticFaces(Dataset):
         if unknown:
             raise ValueError(f"SyntheticFaces: unknown task(s) {unknown}; known: {list(ALL_TASKS)}")
         self.num_samples, self.size, self.seed, self.transform = num_samples, size, seed, transform
+        self._cache: dict[int, dict[str, Any]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return self.num_samples
@@ -73,7 +78,12 @@ class SyntheticFaces(Dataset):
         if not -self.num_samples <= index < self.num_samples:
             raise IndexError(f"SyntheticFaces: index {index} out of range for {self.num_samples} samples")
         index %= self.num_samples
-        sample = self._make(index)
+        if self._cache is None:
+            sample = self._make(index)
+        else:
+            if index not in self._cache:
+                self._cache[index] = self._make(index)
+            sample = dict(self._cache[index])  # a transform may replace entries, never the cached ones
         return self.transform(sample) if self.transform is not None else sample
 
     def _make(self, index: int) -> dict[str, Any]:
