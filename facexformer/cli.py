@@ -78,5 +78,12 @@ def main(args: ArgsType = None) -> LightningCLI | None:
     )
 
 
-if __name__ == "__main__":
+def console_main() -> int:
+    """The ``facexformer`` console script: ``main()`` with exit status 0 on success (the script passes the
+    return value to ``sys.exit``, which would print a returned CLI object and exit with status 1)."""
     main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(console_main())

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,12 @@ def test_benchmark_subcommand_prints_a_table(capsys):
     main(["benchmark", "--backbone", "test_convnext", "--image-size", "64", "--batch-size", "2", "--repeats", "1"])
     out = capsys.readouterr().out
     assert "backbone only" in out and "landmarks only" in out and "ratio" in out
+
+
+def test_console_script_exits_with_status_zero_after_a_fit(tmp_path):
+    script = Path(sys.executable).parent / "facexformer"
+    args = ["fit", "--config", "quickstart", "--data", SYNTHETIC_DATA, *TINY_MODEL, "--trainer.fast_dev_run", "1",
+            "--data.num_workers", "0", "--trainer.logger", "false", "--test_after_fit", "false"]
+    done = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "FaceXFormerCLI object" not in done.stderr
