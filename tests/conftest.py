@@ -17,14 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # multiprocessing gives them this process's sys.path
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-SHARED = Path(os.environ.get("FACEXFORMER_SHARED", ROOT.parent / "shared"))
+# a copy of the reference material tests read (provenance: tests/fixtures/PROVENANCE.md)
+SHARED = Path(os.environ.get("FACEXFORMER_SHARED", ROOT / "tests" / "fixtures" / "shared"))
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The reference material beside the repository; tests that need it skip when it is absent."""
-    if not SHARED.is_dir():
-        pytest.skip(f"reference material not found at {SHARED}")
+    """The reference material the fidelity tests compare against; a missing copy fails them, never skips."""
+    if not (SHARED / "reference").is_dir():
+        pytest.fail(f"test fixtures not found at {SHARED}/reference (see tests/fixtures/PROVENANCE.md)")
     return SHARED
 
 
