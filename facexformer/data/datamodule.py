@@ -99,6 +99,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         self.num_workers, self.seed = num_workers, seed
         self.evaluate_separately = evaluate_separately
         self._augment: FaceAugment | None = None
+        self._trained = (0, 0)  # (epoch, training batches handed to the model in it): saved for mid-epoch resume
+        self._resume: tuple[int, int] | None = None
 
     def eval_names(self, stage: str) -> list[str] | None:
         """Names of the separately evaluated datasets of ``stage`` ("val"/"test"), in loader order; None when
@@ -126,6 +128,9 @@ class MultiTaskDataModule(L.LightningDataModule):
             sampler = BalancedTaskSampler(
                 sizes, self.batch_size, weights, num_batches=self.batches_per_epoch, seed=self.seed
             )
+            if self._resume is not None:
+                sampler.resume_at(*self._resume)
+                self._resume = None
         else:
             sampler = BalancedTaskSampler.for_evaluation(sizes, self.batch_size)
         return DataLoader(
@@ -153,12 +158,32 @@ class MultiTaskDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict")
 
+    def state_dict(self) -> dict[str, int]:
+        """Where training is within its epoch, so a run resumed from a mid-epoch checkpoint continues with the
+        next batch instead of restarting the epoch."""
+        epoch, batches = self._trained
+        return {"epoch": epoch, "batches_done": batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Restore :meth:`state_dict`; the next training loader skips the batches already trained on."""
+        self._trained = (state["epoch"], state["batches_done"])
+        self._resume = self._trained
+
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """uint8 images -> float [0, 1]; training batches are then augmented on the device."""
+        """uint8 images -> float [0, 1]; training batches are then augmented on the device.
+
+        The augmentation of a training step depends only on the seed, the step and the rank: every rank draws
+        its own augmentations, and a resumed run draws those of the uninterrupted one."""
         if not batch["image"].is_floating_point():
             batch["image"] = batch["image"].float() / 255
-        if self.trainer is not None and self.trainer.training and self.augment_options is not None:
+        trainer = self.trainer
+        if trainer is None or not trainer.training:
+            return batch
+        epoch, batches = self._trained
+        self._trained = (trainer.current_epoch, batches + 1 if epoch == trainer.current_epoch else 1)
+        if self.augment_options is not None:
             if self._augment is None:
-                self._augment = FaceAugment(self.trainer.lightning_module.tasks, **self.augment_options)
-            batch = self._augment(batch, seed=self.seed * 1_000_003 + self.trainer.global_step)
+                self._augment = FaceAugment(trainer.lightning_module.tasks, **self.augment_options)
+            step = trainer.global_step * trainer.world_size + trainer.global_rank
+            batch = self._augment(batch, seed=self.seed * 1_000_003 + step)
         return batch

@@ -171,6 +171,7 @@ class BalancedTaskSampler(Sampler[list[int]]):
         self.drop_last = drop_last
         self.num_replicas, self.rank = distributed_world(num_replicas, rank)
         self.sampler = TaskStreams(self.sizes, seed)
+        self._resume: tuple[int, int] | None = None
         if shuffle:
             self.quotas = self._training_quotas(proportions)
             self.num_batches = self._training_length(num_batches)
@@ -232,6 +233,14 @@ class BalancedTaskSampler(Sampler[list[int]]):
         """Reshuffle for ``epoch`` (deterministic from ``seed + epoch``); no effect in evaluation."""
         self.sampler.set_epoch(epoch)
 
+    def resume_at(self, epoch: int, batches_done: int) -> None:
+        """Training: the next pass over ``epoch`` starts after its first ``batches_done`` batches (those a run
+        killed mid-epoch had already trained on); later epochs are whole. ``len`` stays the full epoch, as
+        Lightning counts the restored batches itself."""
+        if not 0 <= batches_done <= self.num_batches:
+            raise ValueError(f"BalancedTaskSampler: cannot resume after {batches_done} of {self.num_batches} batches")
+        self._resume = (epoch, batches_done) if self.shuffle and batches_done else None
+
     def __len__(self) -> int:
         """Batches this rank yields per epoch."""
         return self.num_batches
@@ -240,10 +249,13 @@ class BalancedTaskSampler(Sampler[list[int]]):
         if not self.shuffle:
             yield from self._evaluation_batches()
             return
+        skip = 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            skip, self._resume = self._resume[1], None
         global_batches = self.num_batches * self.num_replicas
         streams = self.sampler.draw(self.draws_per_epoch)
         columns = [s.view(global_batches, q) for s, q in zip(streams, self.quotas, strict=True)]
-        yield from torch.cat(columns, dim=1)[self.rank :: self.num_replicas].tolist()
+        yield from torch.cat(columns, dim=1)[self.rank :: self.num_replicas][skip:].tolist()
 
     def _evaluation_batches(self) -> Iterator[list[int]]:
         total = sum(self.sizes)

@@ -51,3 +51,42 @@ def test_separate_evaluation_gives_one_loader_per_dataset():
     assert dm.eval_names("test") == ["common", "challenge"]
     assert [sum(len(b["source"]) for b in loader) for loader in loaders] == [3, 2]
     assert MultiTaskDataModule(test=test, batch_size=4).eval_names("test") is None
+
+
+def augmented_by(rank: int, world_size: int, step: int) -> torch.Tensor:
+    """The training batch's images as rank ``rank`` of ``world_size`` augments them at ``step``."""
+    from types import SimpleNamespace
+
+    from facexformer.tasks import task_from_config
+
+    faces = SyntheticFaces(4, 32, seed=5)
+    dm = MultiTaskDataModule(train={"a": faces}, batch_size=4, augment={"flip": 0.5, "affine": 1.0})
+    dm.trainer = SimpleNamespace(
+        training=True, current_epoch=0, global_step=step, world_size=world_size, global_rank=rank,
+        lightning_module=SimpleNamespace(tasks=[task_from_config("landmarks")]),
+    )
+    return dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)["image"]
+
+
+def test_each_rank_draws_its_own_augmentation_and_a_step_draws_the_same_on_rerun():
+    assert torch.equal(augmented_by(0, 2, 5), augmented_by(0, 2, 5))
+    assert not torch.equal(augmented_by(0, 2, 5), augmented_by(1, 2, 5))
+    assert not torch.equal(augmented_by(0, 1, 5), augmented_by(0, 1, 6))
+
+
+def test_state_dict_counts_the_trained_batches_of_the_epoch():
+    from types import SimpleNamespace
+
+    dm = MultiTaskDataModule(train={"a": SyntheticFaces(8, 32, seed=5)}, batch_size=2, batches_per_epoch=4)
+    dm.trainer = SimpleNamespace(training=True, current_epoch=1, global_step=0, world_size=1, global_rank=0)
+    loader = dm.train_dataloader()
+    loader.batch_sampler.set_epoch(1)
+    batches = list(loader)
+    for batch in batches[:3]:
+        dm.on_after_batch_transfer(batch, 0)
+    assert dm.state_dict() == {"epoch": 1, "batches_done": 3}
+    resumed = MultiTaskDataModule(train={"a": SyntheticFaces(8, 32, seed=5)}, batch_size=2, batches_per_epoch=4)
+    resumed.load_state_dict(dm.state_dict())
+    loader = resumed.train_dataloader()
+    loader.batch_sampler.set_epoch(1)
+    assert [b["source"] for b in loader] == [b["source"] for b in batches[3:]]

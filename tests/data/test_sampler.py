@@ -257,3 +257,20 @@ def test_lightning_sampler_injection_fails_with_a_clear_message() -> None:
         _update_dataloader(
             loader, DistributedSampler(concat, num_replicas=2, rank=0), mode=RunningStage.TRAINING
         )
+
+
+def test_resume_at_skips_the_trained_batches_of_that_epoch_only() -> None:
+    whole = BalancedTaskSampler(SIZES, 8, PROPORTIONS, num_batches=6, seed=3)
+    whole.set_epoch(2)
+    full_epoch2 = list(whole)
+    whole.set_epoch(3)
+    full_epoch3 = list(whole)
+    resumed = BalancedTaskSampler(SIZES, 8, PROPORTIONS, num_batches=6, seed=3)
+    resumed.resume_at(2, 4)
+    resumed.set_epoch(2)
+    assert len(resumed) == 6
+    assert list(resumed) == full_epoch2[4:]
+    resumed.set_epoch(3)
+    assert list(resumed) == full_epoch3
+    with pytest.raises(ValueError, match="cannot resume after 7 of 6"):
+        resumed.resume_at(2, 7)
