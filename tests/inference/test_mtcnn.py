@@ -6,6 +6,8 @@ import pytest
 from PIL import Image
 
 from facexformer.inference.mtcnn import MTCNNFaceDetector, rgb_uint8
+from facexformer.module import FaceXFormer
+from facexformer.predict import predict
 
 REFERENCE = Path(__file__).parents[1] / "fixtures/mtcnn/facenet_pytorch_detect.json"
 ENTRIES = json.loads(REFERENCE.read_text())["images"]
@@ -87,3 +89,10 @@ def test_rgb_uint8_conversions_and_errors():
         rgb_uint8([[0, 1]])
     with pytest.raises(ValueError, match="min_face_size > 0"):
         MTCNNFaceDetector(factor=1.2)
+
+
+def test_predict_crops_the_largest_mtcnn_face_by_default(shared_dir, tiny_kwargs):
+    entry = ENTRIES[2]  # three faces
+    model = FaceXFormer(**tiny_kwargs).eval()
+    preds = predict(model, shared_dir / "reference/landmarks/samples" / entry["image"], tasks=["landmarks"])
+    np.testing.assert_allclose([p.box for p in preds], entry["boxes"], rtol=0, atol=0.5)
