@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--checkpoint", default=None, help="weights to load (default: a small untrained model)")
     parser.add_argument("--out", type=Path, default=Path("predictions"), help="output folder")
     parser.add_argument("--tasks", nargs="+", default=None, help="task names (default: all the model's)")
-    parser.add_argument("--detector", default="auto", choices=("auto", "haar", "none"),
-                        help="face finder when no box is known (default auto: OpenCV Haar if installed)")
+    parser.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar", "none", "auto"),
+                        help="face finder when no box is known (default mtcnn, as the released model)")
     args = parser.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,13 @@
-"""Face boxes for ``predict`` when none are given: OpenCV's Haar cascade, or the whole image.
+"""Face boxes for ``predict`` when none are given: MTCNN (the default), OpenCV's Haar cascade, or the whole image.
 
-The frontal-face Haar cascade ships inside ``opencv-python`` / ``opencv-python-headless`` 4.x
+``"mtcnn"`` (also ``"auto"``) is the detector the released FaceXFormer ``inference.py`` uses: facenet-pytorch's
+MTCNN with its weights, re-implemented in ``facexformer.inference.mtcnn`` (no extra dependency; the weights
+ship in the package). Its boxes are what the released model saw, so they are the ones to use with it.
+
+``"haar"``: the frontal-face Haar cascade inside ``opencv-python`` / ``opencv-python-headless`` 4.x
 (``cv2.data.haarcascades``; OpenCV 5 dropped ``CascadeClassifier`` from the main package). Install it with
 ``pip install "opencv-python-headless<5"`` (the ``detect`` extra). Haar boxes are square and cover brows to
-chin, tighter than most detectors': for the best accuracy pass the boxes of the detector your model was
-trained with. A detector is any callable ``(H, W, 3) uint8 RGB -> (K, 4) (x0, y0, x1, y1) pixels``.
+chin, tighter than MTCNN's. A detector is any callable ``(H, W, 3) uint8 RGB -> (K, 4) (x0, y0, x1, y1) pixels``.
 """
 
 from __future__ import annotations
@@ -84,20 +87,27 @@ def _default_haar() -> HaarFaceDetector:
     return HaarFaceDetector()
 
 
+@lru_cache(maxsize=1)
+def _default_mtcnn() -> Detector:
+    from facexformer.inference.mtcnn import MTCNNFaceDetector
+
+    return MTCNNFaceDetector()
+
+
 def resolve_detector(detector: str | Detector | None) -> Detector | None:
-    """``"auto"``: Haar if OpenCV is there, else None; ``"haar"``: Haar or ImportError; ``"none"``/None: None;
-    a callable is returned as it is."""
+    """``"mtcnn"`` or ``"auto"``: MTCNN (``facexformer.inference.mtcnn``, on the CPU); ``"haar"``: OpenCV's
+    Haar cascade or ImportError; ``"none"``/None: None; a callable is returned as it is."""
     if detector is None or callable(detector):
         return detector
     if detector == "none":
         return None
-    if detector in ("auto", "haar"):
+    if detector in ("mtcnn", "auto"):
+        return _default_mtcnn()
+    if detector == "haar":
         if haar_available():
             return _default_haar()
-        if detector == "haar":
-            raise ImportError(MISSING_OPENCV)
-        return None
-    raise ValueError(f"unknown detector {detector!r}; use 'auto', 'haar', 'none' or a callable")
+        raise ImportError(MISSING_OPENCV)
+    raise ValueError(f"unknown detector {detector!r}; use 'mtcnn', 'haar', 'none' or a callable")
 
 
 def whole_image_box(image: np.ndarray) -> np.ndarray:
@@ -117,8 +127,7 @@ def find_faces(
     if detector is None:
         if detector_requested:
             warnings.warn(
-                f"{source}: no face detector available (pip install \"opencv-python-headless<5\"); "
-                "using the whole image as the face box",
+                f"{source}: no face detector given; using the whole image as the face box",
                 stacklevel=3,
             )
         return whole_image_box(image)

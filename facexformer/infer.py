@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass (default 16)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default)")
     parser.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
-    parser.add_argument("--detector", default="auto", choices=("auto", "haar", "none"),
-                        help="face finder; 'none' = the whole image is the face (default auto)")
+    parser.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar", "none", "auto"),
+                        help="face finder: mtcnn (as the released model; default), haar (OpenCV), "
+                        "'none' = the whole image is the face; auto = mtcnn")
     parser.add_argument("--margin", type=float, default=0.25, help="box growth per side (default 0.25)")
     parser.add_argument("--recursive", action="store_true", help="also scan sub-folders")
     return parser

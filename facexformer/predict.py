@@ -212,7 +212,7 @@ def predict(
     boxes: Any = None,
     batch_size: int = 16,
     margin: float = 0.25,
-    detector: str | Callable[[np.ndarray], np.ndarray] | None = "auto",
+    detector: str | Callable[[np.ndarray], np.ndarray] | None = "mtcnn",
     square: bool = False,
     names: Sequence[str] | None = None,
 ) -> list[FacePrediction]:
@@ -220,7 +220,7 @@ def predict(
 
     ``inputs``: one image or a list (paths, PIL images, (H, W, 3) uint8 arrays, (3, H, W) uint8 or [0, 1]
     float tensors; a (B, 3, H, W) tensor counts as a list). ``boxes``: None (find faces with ``detector``:
-    "auto", "haar", "none" or a callable, see ``facexformer.detect``), or per image a (4,) or (K, 4) array of
+    "mtcnn", "haar", "none" or a callable, see ``facexformer.detect``), or per image a (4,) or (K, 4) array of
     (x0, y0, x1, y1) pixels (for a single image, that array itself). Returns one ``FacePrediction`` per
     face, images in input order, faces largest first within an image (``image_index`` tells them apart).
     ``names``: one label per image for ``source`` and warnings (default: the path, or ``<input i>``).

@@ -3,6 +3,7 @@ import pytest
 from PIL import Image
 
 from facexformer import detect
+from facexformer.inference.mtcnn import MTCNNFaceDetector
 
 
 def test_haar_finds_a_real_face(shared_dir):
@@ -36,10 +37,12 @@ def test_resolve_detector(monkeypatch):
 
     assert detect.resolve_detector("none") is None and detect.resolve_detector(None) is None
     assert detect.resolve_detector(custom) is custom
-    with pytest.raises(ValueError, match="unknown detector 'mtcnn'"):
-        detect.resolve_detector("mtcnn")
+    with pytest.raises(ValueError, match="unknown detector 'retinaface'"):
+        detect.resolve_detector("retinaface")
+    mtcnn = detect.resolve_detector("mtcnn")
+    assert isinstance(mtcnn, MTCNNFaceDetector) and detect.resolve_detector("auto") is mtcnn
     monkeypatch.setattr(detect, "_cv2", lambda: None)
-    assert detect.resolve_detector("auto") is None
+    assert detect.resolve_detector("auto") is mtcnn
     with pytest.raises(ImportError, match="opencv-python-headless"):
         detect.resolve_detector("haar")
 
@@ -49,7 +52,7 @@ def test_find_faces_falls_back_with_a_warning():
     with pytest.warns(UserWarning, match="img.png: no face found"):
         boxes = detect.find_faces(image, lambda rgb: np.zeros((0, 4)), "img.png")
     np.testing.assert_array_equal(boxes, [[0, 0, 40, 30]])
-    with pytest.warns(UserWarning, match="no face detector available"):
+    with pytest.warns(UserWarning, match="no face detector given"):
         detect.find_faces(image, None, "img.png")
     found = detect.find_faces(image, lambda rgb: [[1, 1, 5, 5], [0, 0, 20, 20]], "img.png")
     np.testing.assert_array_equal(found, [[0, 0, 20, 20], [1, 1, 5, 5]])

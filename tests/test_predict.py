@@ -124,9 +124,11 @@ def test_missing_faces_and_detector_fall_back_to_the_whole_image(model, face, mo
     with pytest.warns(UserWarning, match="me.png: no face found"):
         (pred,) = predict(model, image, detector=lambda x: [], tasks=["age"], names=["me.png"])
     assert pred.box == (0.0, 0.0, 96.0, 96.0) and pred.crop == (0, 0, 96, 96) and pred.source == "me.png"
-    monkeypatch.setattr("facexformer.detect._cv2", lambda: None)
-    with pytest.warns(UserWarning, match="no face detector available"):
+    asked = []
+    monkeypatch.setattr("facexformer.detect._default_mtcnn", lambda: lambda rgb: asked.append(rgb.shape) or [])
+    with pytest.warns(UserWarning, match="no face found"):  # the default detector is MTCNN
         predict(model, image, tasks=["landmarks"])
+    assert asked == [image.shape]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         predict(model, image, detector="none", tasks=["landmarks"])

@@ -1,0 +1,1 @@
+"""Inference-time components: the MTCNN face detector the released ``inference.py`` uses."""
