@@ -220,6 +220,23 @@ class FaceCrop:
         return (..., rows, cols), (..., *in_region)
 
 
+def crop_faces(
+    image: torch.Tensor | Image.Image, boxes: Sequence[Sequence[float]], settings: CropSettings = CropSettings()
+) -> tuple[torch.Tensor, list[FaceCrop]]:
+    """Crop every face of one image: uint8 (3, H, W) tensor or RGB PIL image and (x0, y0, x1, y1) ``boxes``
+    -> uint8 (F, 3, size, size) crops and their ``FaceCrop`` (F = len(boxes), may be 0): the crop a
+    prediction pipeline needs, the same as training's ``CropFace`` for the same settings."""
+    if isinstance(image, torch.Tensor):
+        if not (image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3):
+            raise TypeError(f"crop_faces: image must be a uint8 tensor (3, H, W), got {image.dtype} "
+                            f"{tuple(image.shape)}")
+        image = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy()))
+    crops = [settings.crop(box, image.size) for box in boxes]
+    pixels = [crop.apply_image(image) for crop in crops]
+    stacked = torch.stack(pixels) if pixels else torch.empty(0, 3, settings.size, settings.size, dtype=torch.uint8)
+    return stacked, crops
+
+
 def _resize(maps: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     """Resize the last two dims of ``maps`` (any leading dims, any dtype) to ``size`` (rows, columns)."""
     flat = maps.reshape(-1, 1, *maps.shape[-2:]).double()

@@ -76,3 +76,20 @@ def test_paste_mask_identity_crop_and_bilinear_maps():
     torch.testing.assert_close(crop.paste_mask(logits, mode="bilinear"), logits)
     with pytest.raises(ValueError, match="mode"):
         crop.paste_mask(logits, mode="bicubic")
+
+
+def test_crop_faces_is_the_training_crop_for_every_face():
+    from facexformer.data.crop import CropFace
+    from facexformer.geometry import crop_faces
+
+    image = _image()
+    boxes = [(10.0, 10.0, 50.0, 70.0), (60.5, 5.0, 118.0, 60.0)]
+    settings = CropSettings(size=40, square=True, interpolation="bilinear")
+    pixels, crops = crop_faces(image, boxes, settings)
+    assert pixels.shape == (2, 3, 40, 40) and pixels.dtype == torch.uint8
+    transform = CropFace(size=40, square=True, interpolation="bilinear")
+    for box, face, crop in zip(boxes, pixels, crops, strict=True):
+        expected = transform({"image": image, "box": torch.tensor(box)})
+        assert torch.equal(face, expected["image"]) and torch.equal(crop.as_tensor(), expected["crop"])
+    empty, none = crop_faces(image, [], settings)
+    assert empty.shape == (0, 3, 40, 40) and none == []
