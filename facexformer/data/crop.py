@@ -56,8 +56,6 @@ class CropFace:
             raise ValueError(f"CropFace: unknown box source {box!r}; choose one of {BOX_SOURCES}")
         if channels not in CHANNEL_ORDERS:
             raise ValueError(f"CropFace: unknown channel order {channels!r}; choose one of {CHANNEL_ORDERS}")
-        if size <= 0 or (isinstance(margin, int | float) and margin < 0):
-            raise ValueError(f"CropFace: size must be positive and margin non-negative, got {size}, {margin}")
         try:
             margin = margin if isinstance(margin, int | float) else tuple(margin)
             self.settings = CropSettings(size, margin, square, zoom, interpolation, clip)

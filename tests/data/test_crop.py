@@ -127,3 +127,10 @@ def test_box_source_channel_order_and_recorded_crop():
         CropFace(channels="bgra")
     with pytest.raises(KeyError, match="hand"):
         CropFace(box="landmarks")(_sample())
+
+
+def test_bad_settings_are_refused_naming_the_option():
+    for kwargs, message in (({"size": 0}, "size"), ({"margin": -0.1}, "margin"), ({"margin": [0.1, 0.2]}, "margin"),
+                            ({"square": "round"}, "square"), ({"zoom": 0.0}, "zoom")):
+        with pytest.raises(ValueError, match=f"CropFace: .*{message}"):
+            CropFace(**kwargs)
