@@ -51,6 +51,15 @@ SCHEMES: dict[int, LandmarkScheme] = {
 }
 
 
+def default_normalization(num_points: int) -> str:
+    """The default NME normalisation of a scheme: ``"inter_ocular"`` (outer eye corners; 300W, WFLW, and
+    COFW, whose STAR tables use ``"inter_pupil"``: set it on the task) where the scheme has eye corners,
+    else ``"bbox"`` (AFLW-19, whose reader gives the csv box size as ``landmarks_norm``).
+    """
+    scheme = SCHEMES.get(num_points)
+    return "inter_ocular" if scheme is not None and scheme.ocular else "bbox"
+
+
 def scheme_for(num_points: int) -> LandmarkScheme:
     """The known scheme with ``num_points`` points; a clear error for other counts."""
     if num_points not in SCHEMES:

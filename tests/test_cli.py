@@ -27,7 +27,7 @@ def test_every_shipped_config_runs(name, tmp_path, tiny_weights, monkeypatch):
     args = ["fit", "--config", name, "--data", SYNTHETIC_DATA, *TINY_MODEL, "--trainer.fast_dev_run", "1",
             "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.strategy", "auto",
             "--trainer.precision", "32-true", "--trainer.default_root_dir", str(tmp_path),
-            "--data.crop", "null", "--data.tasks", "null", "--data.num_workers", "0"]
+            "--data.crop", "null", "--data.crops", "null", "--data.tasks", "null", "--data.num_workers", "0"]
     text = Path(shipped_configs()[name]).read_text()
     if "init_weights" in text:
         args += ["--model.init_weights", tiny_weights]

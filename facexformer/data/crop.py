@@ -1,148 +1,103 @@
-"""The face crop between a dataset (original frame) and a batch (a fixed-size crop), and its inverse.
+"""``CropFace``: the sample transform between a dataset (original frame) and a batch (a fixed-size crop).
 
-Pixel convention: pixel centres sit at integer coordinates, pixel ``i`` covers ``[i - 0.5, i + 0.5]``
-(the convention of kornia and OpenCV, and of every dataset reader here). A crop of ``crop_w`` original pixels
-starting at column ``left``, resized to ``size`` columns, maps ``u`` to
-``u' = (u - left + 0.5) * size / crop_w - 0.5``; rows likewise.
-
-Default crop = the released FaceXFormer ``inference.py`` (``adjust_bbox`` + ``Image.crop`` + bicubic
-``Resize``): each side of the face box moves out by 25% of the box's width (left/right) or height
-(top/bottom), the result is clipped to the image, the four floats are truncated with ``int()`` and the region
-is resized, not squared, to 224 x 224 with PIL's (antialiased) bicubic filter.
+The geometry is ``facexformer.geometry.crop`` (``FaceCrop``); this module chooses, per dataset, where the face
+box comes from and in which channel order the source stores its pixels, and moves every task's labels.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
-import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
-from facexformer.data.datasets.base import Sample
+from facexformer.data.datasets.base import Sample, box_from_points, whole_image_box
+from facexformer.geometry.crop import CropSettings, FaceCrop, Margin, crop_box, crop_points, uncrop_points
+from facexformer.tasks import TASKS
 
-_RESAMPLE = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-}
+__all__ = ["BOX_SOURCES", "CHANNEL_ORDERS", "CropFace", "crop_box", "crop_points", "uncrop_points"]
 
-
-def crop_box(
-    box: Sequence[float],
-    image_size: tuple[int, int],
-    margin: float = 0.25,
-    square: bool = False,
-    clip: bool = True,
-) -> tuple[int, int, int, int]:
-    """The crop region ``(left, top, width, height)`` in whole original pixels for a face box.
-
-    ``box``: (x0, y0, x1, y1) pixels; ``image_size``: (width, height) of the image. Each side moves out by
-    ``margin`` times the box's width or height; ``square`` then grows the shorter side about the centre to the
-    longer one; ``clip`` clips to ``[0, width] x [0, height]`` (so a square crop near a border is no longer
-    square). The edges are rounded down (``math.floor``,
-    the same as the released code's ``int()`` on the non-negative clipped values). A region outside the image
-    is allowed when ``clip=False`` (the crop pads with zeros).
-    """
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 < x0 or y1 < y0:
-        raise ValueError(f"crop_box: box {box} is not a finite (x0, y0, x1, y1) with x1 >= x0, y1 >= y0")
-    dx, dy = margin * (x1 - x0), margin * (y1 - y0)
-    x0, y0, x1, y1 = x0 - dx, y0 - dy, x1 + dx, y1 + dy
-    if square:
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        half = max(x1 - x0, y1 - y0) / 2
-        x0, y0, x1, y1 = cx - half, cy - half, cx + half, cy + half
-    if clip:
-        width, height = image_size
-        x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
-    left, top, right, bottom = (math.floor(v) for v in (x0, y0, x1, y1))
-    if right <= left or bottom <= top:
-        raise ValueError(
-            f"crop_box: box {box} gives an empty crop ({left}, {top}, {right}, {bottom}) "
-            f"in an image of (width, height) {image_size}"
-        )
-    return left, top, right - left, bottom - top
+BOX_SOURCES = ("box", "image", "landmarks")
+CHANNEL_ORDERS = ("rgb", "bgr")
 
 
-def crop_points(points: torch.Tensor, crop: torch.Tensor, size: int) -> torch.Tensor:
-    """Original-image pixels (..., N, 2) -> pixels of the ``size`` x ``size`` crop ``crop`` (..., 4)."""
-    origin, extent = crop[..., None, :2], crop[..., None, 2:]
-    return (points - origin + 0.5) * (size / extent) - 0.5
-
-
-def uncrop_points(points: torch.Tensor, crop: torch.Tensor, size: int) -> torch.Tensor:
-    """Crop pixels (..., N, 2) -> original-image pixels; ``crop`` (..., 4) = (left, top, crop_w, crop_h).
-
-    The exact inverse of :func:`crop_points`: ``u = (u' + 0.5) * crop_w / size - 0.5 + left``.
-    """
-    origin, extent = crop[..., None, :2], crop[..., None, 2:]
-    return (points + 0.5) * (extent / size) - 0.5 + origin
-
-
-def _crop_mask(mask: torch.Tensor, left: int, top: int, width: int, height: int, size: int) -> torch.Tensor:
-    """Cut (H, W) ``mask`` to the region (zero outside the image) and resize it to (size, size), nearest."""
-    out = mask.new_zeros((height, width))
-    rows = slice(max(top, 0), min(top + height, mask.shape[0]))
-    cols = slice(max(left, 0), min(left + width, mask.shape[1]))
-    if rows.start < rows.stop and cols.start < cols.stop:
-        out[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left] = mask[rows, cols]
-    resized = F.interpolate(out[None, None].double(), size=(size, size), mode="nearest-exact")
-    return resized[0, 0].to(mask.dtype)
+def _task_keys(kind: str) -> set[str]:
+    """Label keys of every registered task declared as ``kind`` ("keypoint_keys" or "mask_keys")."""
+    return {key for task in TASKS.values() for key in getattr(task, kind)}
 
 
 class CropFace:
-    """Crop a sample to its face box and resize it: ``image`` -> (3, size, size) uint8.
+    """Crop a sample to its face and resize it: ``image`` -> (3, size, size) uint8 RGB.
 
-    ``landmarks`` move to crop pixels (NaN rows stay NaN), ``parsing`` is cut the same way and resized with
-    nearest-neighbour sampling at pixel centres (zero = background outside the image), ``box`` and every other
-    key stay as they are (original frame). The crop is stored as ``crop``: float32 (4,) = (left, top, crop_w,
-    crop_h) in original pixels, for :func:`uncrop_points`.
+    Crop options (``size``, ``margin``, ``square``, ``zoom``, ``interpolation``, ``clip``): see
+    ``facexformer.geometry.crop.crop_box``; the defaults are the released ``inference.py`` crop.
+    ``box``: where the face box comes from: ``"box"`` (the sample's ``box``), ``"image"`` (the whole image,
+    e.g. parsing datasets scored on whole images) or ``"landmarks"`` (tight box of the sample's ``landmarks``).
+    ``channels``: the order the source stores its pixels in; ``"bgr"`` sources (OpenCV-written arrays such
+    as FSA-Net's BIWI crops) are swapped to RGB.
+
+    Every task's keypoint labels (``Task.keypoint_keys``, e.g. ``landmarks``) move to crop pixels (NaN rows
+    stay NaN) and its mask labels (``Task.mask_keys``, e.g. ``parsing``) are cut and resized with
+    nearest-neighbour sampling (0 = background outside the image). ``box`` and every other key stay in the
+    original frame. Recorded per sample, so results can be mapped back (``FaceCrop.invert_points``,
+    ``uncrop_points``): ``crop`` float32 (4,) = (left, top, crop_w, crop_h) original pixels and
+    ``image_size`` int64 (2,) = the original (width, height).
     """
 
     def __init__(
         self,
         size: int = 224,
-        margin: float = 0.25,
-        square: bool = False,
+        margin: Margin = 0.25,
+        square: bool | str = False,
         interpolation: str = "bicubic",
         clip: bool = True,
+        zoom: float = 1.0,
+        box: str = "box",
+        channels: str = "rgb",
     ):
-        if interpolation not in _RESAMPLE:
-            choices = tuple(_RESAMPLE)
-            raise ValueError(f"CropFace: unknown interpolation {interpolation!r}; choose one of {choices}")
-        if size <= 0 or margin < 0:
-            raise ValueError(f"CropFace: size must be positive and margin non-negative, got {size}, {margin}")
-        self.size = size
-        self.margin = margin
-        self.square = square
-        self.clip = clip
-        self.interpolation = interpolation
+        if box not in BOX_SOURCES:
+            raise ValueError(f"CropFace: unknown box source {box!r}; choose one of {BOX_SOURCES}")
+        if channels not in CHANNEL_ORDERS:
+            raise ValueError(f"CropFace: unknown channel order {channels!r}; choose one of {CHANNEL_ORDERS}")
+        try:
+            margin = margin if isinstance(margin, int | float) else tuple(margin)
+            self.settings = CropSettings(size, margin, square, zoom, interpolation, clip)
+        except ValueError as err:
+            raise ValueError(f"CropFace: {err}") from err
+        self.box_source, self.channels = box, channels
 
-    def __call__(self, sample: Sample) -> Sample:
+    @property
+    def size(self) -> int:
+        return self.settings.size
+
+    def face_box(self, sample: Sample) -> list[float]:
+        """The (x0, y0, x1, y1) box this crop is built around, from ``box_source``."""
+        if self.box_source == "image":
+            return whole_image_box(sample["image"]).tolist()
+        if self.box_source == "landmarks":
+            if "landmarks" not in sample:
+                raise KeyError("CropFace(box='landmarks'): the sample has no 'landmarks'")
+            return box_from_points(sample["landmarks"].float()).tolist()
+        return sample["box"].tolist()
+
+    def crop_for(self, sample: Sample) -> FaceCrop:
+        """The ``FaceCrop`` of ``sample`` (its image must be uint8 (3, H, W))."""
         image, where = sample["image"], sample.get("source", "sample")
         if not (isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.ndim == 3
                 and image.shape[0] == 3):
             raise TypeError(f"CropFace: {where}: 'image' must be a uint8 tensor (3, H, W)")
         height, width = image.shape[1:]
         try:
-            left, top, crop_w, crop_h = crop_box(
-                sample["box"].tolist(), (width, height), self.margin, self.square, self.clip
-            )
-        except ValueError as err:
-            raise ValueError(f"CropFace: {where}: {err}") from err
-        pil = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy()))
-        region = pil.crop((left, top, left + crop_w, top + crop_h))
-        resized = region.resize((self.size, self.size), _RESAMPLE[self.interpolation])
-        crop = torch.tensor([left, top, crop_w, crop_h], dtype=torch.float32)
+            return self.settings.crop(self.face_box(sample), (width, height))
+        except (ValueError, KeyError) as err:
+            raise type(err)(f"CropFace: {where}: {err}") from err
 
+    def __call__(self, sample: Sample) -> Sample:
+        crop = self.crop_for(sample)
+        image = sample["image"].flip(0) if self.channels == "bgr" else sample["image"]
         out = dict(sample)
-        out["image"] = torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).contiguous()
-        out["crop"] = crop
-        if "landmarks" in sample:
-            out["landmarks"] = crop_points(sample["landmarks"].float(), crop, self.size)
-        if "parsing" in sample:
-            out["parsing"] = _crop_mask(sample["parsing"], left, top, crop_w, crop_h, self.size)
+        out["image"] = crop.apply_image(image)
+        out["crop"] = crop.as_tensor()
+        out["image_size"] = torch.tensor(crop.image_size, dtype=torch.int64)
+        for key in _task_keys("keypoint_keys") & set(sample):
+            out[key] = crop.apply_points(sample[key].float())
+        for key in _task_keys("mask_keys") & set(sample):
+            out[key] = crop.apply_mask(sample[key])
         return out

@@ -65,6 +65,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         batches_per_epoch: training batches per epoch and process (default: the largest dataset once).
         tasks: ``{name: [task, ...]}``: train only these tasks from that dataset (others' labels dropped).
         crop: the face crop applied to every item (``None`` when items are already network-sized).
+        crops: ``{name: CropFace or None}``: the crop (box source, margin, square, size, channel order) of
+            the datasets with that name in any stage, in place of ``crop`` (None: no crop for that dataset).
         augment: ``FaceAugment`` options for training (``None`` disables augmentation).
         evaluate_separately: one validation/test loader per named dataset, so metrics are reported per
             dataset (``test/common/landmarks/nme``) instead of pooled (a single dataset keeps plain names).
@@ -85,6 +87,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         batches_per_epoch: int | None = None,
         tasks: Mapping[str, Sequence[str]] | None = None,
         crop: CropFace | None = None,
+        crops: Mapping[str, CropFace | None] | None = None,
         augment: Mapping[str, Any] | None = None,
         evaluate_separately: bool = False,
         num_workers: int = 0,
@@ -96,6 +99,10 @@ class MultiTaskDataModule(L.LightningDataModule):
             raise ValueError(f"proportions name datasets {sorted(set(proportions) - set(train))} not in train")
         self.batch_size, self.proportions, self.batches_per_epoch = batch_size, proportions, batches_per_epoch
         self.tasks, self.crop, self.augment_options = tasks or {}, crop, augment
+        self.crops = dict(crops or {})
+        named = {name for stage in self.datasets.values() for name in (stage or {})}
+        if set(self.crops) - named:
+            raise ValueError(f"crops name datasets {sorted(set(self.crops) - named)} not given in any stage")
         self.num_workers, self.seed = num_workers, seed
         self.evaluate_separately = evaluate_separately
         self._augment: FaceAugment | None = None
@@ -117,7 +124,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         parts = []
         for name in names:
             dataset = SelectTasks(named[name], self.tasks[name]) if name in self.tasks else named[name]
-            parts.append(Transformed(dataset, self.crop) if self.crop is not None else dataset)
+            crop = self.crops.get(name, self.crop)
+            parts.append(Transformed(dataset, crop) if crop is not None else dataset)
         return ConcatDataset(parts), names
 
     def _loader(self, stage: str, only: str | None = None) -> DataLoader:

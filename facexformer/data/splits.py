@@ -2,16 +2,21 @@
 
 The seed study split 7,674 images (300W train + full, 3,837, each with a mirrored copy) at random into
 6000 / 666 / 1008. Such splits are not the benchmarks' official splits: numbers measured on them are not
-comparable with published ones, and every call says so in a warning.
+comparable with published ones, and every call of ``random_split_with_mirrors`` says so in a warning.
+
+``HeldOut`` is the recipes' validation split: a seeded part of a training set, so that checkpoints are chosen
+without looking at the test set.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 
 import torch
+from torch.utils.data import Dataset
 
 
 def _target_sizes(fractions: Sequence[int] | Sequence[float], total: int) -> list[int]:
@@ -46,19 +51,7 @@ def random_split_with_mirrors(
     less than its size (a warning gives the sizes reached). Indices in each part are sorted.
     """
     targets = _target_sizes(fractions, len(names))
-    groups: dict[str, list[int]] = {}
-    for index, name in enumerate(names):
-        groups.setdefault(mirror_of(name) or name, []).append(index)
-    keys = sorted(groups)
-    order = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
-
-    parts: list[list[int]] = [[] for _ in targets]
-    current = 0
-    for position in order:
-        while current < len(targets) - 1 and len(parts[current]) >= targets[current]:
-            current += 1
-        parts[current].extend(groups[keys[position]])
-
+    parts = _grouped_split(names, targets, seed, mirror_of)
     sizes = [len(part) for part in parts]
     warnings.warn(
         f"random split (seed {seed}) into sizes {sizes}: not the official benchmark split; numbers "
@@ -72,4 +65,86 @@ def random_split_with_mirrors(
             UserWarning,
             stacklevel=2,
         )
+    return parts
+
+
+def _grouped_split(
+    names: Sequence[str], targets: Sequence[int], seed: int, group_of: Callable[[str], str | None]
+) -> tuple[list[int], ...]:
+    """Deal the groups of ``names`` (``group_of(name) or name``), in a ``seed``-shuffled order of their sorted
+    keys, into parts of ``targets`` sizes (a part may overshoot by less than one group); sorted indices."""
+    groups: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        groups.setdefault(group_of(name) or name, []).append(index)
+    keys = sorted(groups)
+    order = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
+    parts: list[list[int]] = [[] for _ in targets]
+    current = 0
+    for position in order:
+        while current < len(targets) - 1 and len(parts[current]) >= targets[current]:
+            current += 1
+        parts[current].extend(groups[keys[position]])
     return tuple(sorted(part) for part in parts)
+
+
+class HeldOut(Dataset):
+    """One part of a seeded split of ``dataset`` into training data and a held-out validation set.
+
+    ``part``: "train" (the rest) or "held_out" (``fraction`` of the samples, at least one). The split depends
+    only on ``seed``, ``fraction``, the dataset's length and its index entries, so two ``HeldOut`` of the same
+    dataset and arguments (one per part) are disjoint and together cover it.
+    ``group_pattern``: a regular expression searched in ``str(dataset.records[i])`` (the file-based
+    readers' index entry, which names the image file); samples whose matches (first group, else the whole
+    match) agree stay in the same part, e.g. the poses and mirrored copies synthesised from one 300W-LP
+    photo, or the faces of one WFLW image. Without it each sample is its own group.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        part: str = "train",
+        fraction: float = 0.05,
+        seed: int = 0,
+        group_pattern: str | None = None,
+    ):
+        if part not in ("train", "held_out"):
+            raise ValueError(f"HeldOut: part must be 'train' or 'held_out', got {part!r}")
+        if not 0 < fraction < 1:
+            raise ValueError(f"HeldOut: fraction must be in (0, 1), got {fraction}")
+        size = len(dataset)  # type: ignore[arg-type]
+        held = max(1, round(fraction * size))
+        if held >= size:
+            raise ValueError(f"HeldOut: {size} samples cannot give {held} held-out samples and leave any to train")
+        names, group_of = [str(i) for i in range(size)], _ungrouped
+        if group_pattern is not None:
+            records = getattr(dataset, "records", None)
+            if records is None:
+                raise TypeError(f"HeldOut: group_pattern needs a dataset with 'records'; {type(dataset).__name__} "
+                                "has none")
+            names = [str(record) for record in records]
+            group_of = _group_key(re.compile(group_pattern))
+        train, held_out = _grouped_split(names, (size - held, held), seed, group_of)
+        if not held_out:
+            raise ValueError(f"HeldOut: the groups of group_pattern {group_pattern!r} leave no sample to hold out")
+        self.dataset, self.part = dataset, part
+        self.indices = train if part == "train" else held_out
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset[self.indices[index]]
+
+
+def _ungrouped(name: str) -> None:
+    return None
+
+
+def _group_key(pattern: re.Pattern[str]) -> Callable[[str], str | None]:
+    def key(name: str) -> str | None:
+        match = pattern.search(name)
+        if match is None:
+            raise ValueError(f"HeldOut: group_pattern {pattern.pattern!r} does not match index entry {name!r}")
+        return match.group(1) if pattern.groups else match.group(0)
+
+    return key

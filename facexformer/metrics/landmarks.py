@@ -17,6 +17,9 @@ annotations). Values are fractions (0.0402, not 4.02). Normalisations (``D_i``):
 - ``diagonal``: sqrt(w² + h²) of the same box (or extent).
 - ``none``: D_i = 1, the mean point error in input units.
 
+``distance`` (B,) passed to ``update`` overrides D_i for the rows where it is finite: a dataset's own
+normaliser, such as AFLW-19's csv ``box_size`` (HRNet, mmpose); NaN rows use the normalisation above.
+
 ``indices`` overrides the two points (or point groups) for ``inter_ocular`` / ``inter_pupil``: a pair whose
 sides are an int or a sequence of ints (each side is averaged).
 
@@ -104,14 +107,24 @@ def _box_sides(target: Tensor, box: Tensor | None) -> tuple[Tensor, Tensor]:
     return box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
 
 
+def _override(scale: Tensor, distance: Tensor) -> Tensor:
+    """``scale`` (B,) with the finite entries of ``distance`` (B,) in their place."""
+    distance = distance.to(device=scale.device, dtype=scale.dtype).reshape(-1)
+    if distance.shape != scale.shape:
+        raise ValueError(f"NME distance must be (B,) with B = {scale.shape[0]}, got {tuple(distance.shape)}")
+    return torch.where(distance.isfinite(), distance, scale)
+
+
 def nme_per_image(
     preds: Tensor,
     target: Tensor,
     normalization: str = "inter_ocular",
     indices: tuple[IndexSide, IndexSide] | None = None,
     box: Tensor | None = None,
+    distance: Tensor | None = None,
 ) -> Tensor:
-    """Per-image NME (B,) float64 for ``preds`` and ``target`` (B, N, 2) pixels; ``box`` (B, 4) pixels.
+    """Per-image NME (B,) float64 for ``preds`` and ``target`` (B, N, 2) pixels; ``box`` (B, 4) pixels;
+    ``distance`` (B,) pixels: per-image normalising distances that replace the normalisation where finite.
 
     See the module docstring for the normalisations. A non-positive normalising distance raises
     ``ValueError``.
@@ -132,6 +145,8 @@ def nme_per_image(
     else:
         width, height = _box_sides(target, box)
         scale = (width * height).sqrt() if normalization == "bbox" else torch.hypot(width, height)
+    if distance is not None:
+        scale = _override(scale, distance)
     bad = ~(scale > 0)
     if bad.any():
         rows = bad.nonzero().flatten().tolist()
@@ -199,14 +214,17 @@ class _LandmarkErrors(Metric):
         # float64 also for the empty placeholder torchmetrics gathers from a process that saw no batch.
         self.set_dtype(torch.float64)
 
-    def update(self, preds: Tensor, target: Tensor, box: Tensor | None = None) -> None:
-        """Add a batch: ``preds``, ``target`` (B, N, 2) pixels; ``box`` (B, 4) (x0, y0, x1, y1) or None."""
+    def update(
+        self, preds: Tensor, target: Tensor, box: Tensor | None = None, distance: Tensor | None = None
+    ) -> None:
+        """Add a batch: ``preds``, ``target`` (B, N, 2) pixels; ``box`` (B, 4) (x0, y0, x1, y1) or None;
+        ``distance`` (B,) per-image normalising distances in pixels (NaN: use the normalisation) or None."""
         if target.ndim != 3 or target.shape[1] != self.num_landmarks:
             raise ValueError(
                 f"{type(self).__name__} was built for {self.num_landmarks} landmarks, got target "
                 f"{tuple(target.shape)}"
             )
-        self.errors.append(nme_per_image(preds, target, self.normalization, self.indices, box))
+        self.errors.append(nme_per_image(preds, target, self.normalization, self.indices, box, distance))
 
     def per_image(self) -> Tensor:
         """All per-image NMEs seen so far (M,) float64, in update order (after a sync: all processes')."""

@@ -8,11 +8,12 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
-from facexformer.landmark_schemes import SCHEMES, scheme_for
+from facexformer.geometry.crop import uncrop_points
+from facexformer.landmark_schemes import default_normalization, scheme_for
 from facexformer.losses.awing import AdaptiveWingLoss
 from facexformer.losses.star import STARLoss
 from facexformer.losses.wing import SmoothL1Loss, WingLoss
-from facexformer.metrics.landmarks import AUC, NME, FailureRate
+from facexformer.metrics.landmarks import AUC, NME, FailureRate, resolve_groups
 from facexformer.model.heads import TokenHead
 from facexformer.model.heatmap_head import HeatmapHead, render_gaussians, soft_argmax
 from facexformer.tasks.base import Batch, Task
@@ -71,8 +72,13 @@ class Landmarks(Task):
     mean) and round(3 sigma) for the Gaussian-target losses (their maps keep small values far from the
     peak). The heatmap head has no released weights.
 
-    Metrics (on decoded pixels): NME with the scheme's default normalisation, failure rate and AUC at
-    ``threshold``.
+    Metrics: NME, failure rate and AUC at ``threshold``, measured in original-image pixels, so the number
+    does not depend on the crop: where the batch records the crop (``crop`` (B, 4), see
+    ``facexformer.data.crop.CropFace``), predictions and labels are mapped back through it first (rows without
+    one are scored in crop pixels). ``normalization``: ``"inter_ocular"`` (outer eye corners), ``"inter_pupil"``,
+    ``"bbox"``, ``"diagonal"`` (of the landmark extent) or ``"none"``; None takes the scheme's default
+    (``landmark_schemes.default_normalization``). A batch key ``landmarks_norm`` (B,) pixels, where finite,
+    is the dataset's own normalising distance and wins (AFLW-19's csv ``box_size``).
     """
 
     name = "landmarks"
@@ -98,6 +104,7 @@ class Landmarks(Task):
         sigma: float = 1.5,
         decode_window: int | None = None,
         heatmap_upscale: int = 4,
+        normalization: str | None = None,
     ):
         super().__init__(weight)
         if head not in self.losses:
@@ -113,6 +120,11 @@ class Landmarks(Task):
             raise ValueError(f"landmarks: heatmap_upscale must be 1, 2 or 4, got {heatmap_upscale}")
         if sigma <= 0:
             raise ValueError(f"landmarks: sigma must be positive, got {sigma}")
+        self.normalization = normalization or default_normalization(num_points)
+        try:
+            resolve_groups(self.normalization, num_points)
+        except ValueError as err:
+            raise ValueError(f"landmarks: {err}") from err
         self.num_points, self.loss_name, self.threshold = num_points, loss, threshold
         self.head, self.heatmap_size = head, heatmap_size
         self.sigma, self.decode_window, self.heatmap_upscale = sigma, decode_window, heatmap_upscale
@@ -127,6 +139,7 @@ class Landmarks(Task):
             sigma=sigma,
             decode_window=decode_window,
             heatmap_upscale=heatmap_upscale,
+            normalization=normalization,
         )
 
     @property
@@ -155,9 +168,7 @@ class Landmarks(Task):
         return criterion(output.float(), target)
 
     def build_metrics(self) -> MetricCollection:
-        scheme = SCHEMES.get(self.num_points)
-        norm = "inter_ocular" if scheme is not None and scheme.ocular else "bbox"
-        kwargs = {"normalization": norm, "num_landmarks": self.num_points}
+        kwargs = {"normalization": self.normalization, "num_landmarks": self.num_points}
         return MetricCollection(
             {
                 "nme": NME(**kwargs),
@@ -168,7 +179,14 @@ class Landmarks(Task):
         )
 
     def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
-        metrics.update(self.decode(output.detach().float(), batch["image"].shape[-1]), batch["landmarks"])
+        size = batch["image"].shape[-1]
+        preds = self.decode(output.detach().double(), size)
+        target = batch["landmarks"].double()
+        if batch.get("crop") is not None:
+            crop = batch["crop"].to(device=preds.device, dtype=torch.float64)
+            crop = torch.where(crop.isfinite().all(-1, keepdim=True), crop, crop.new_tensor([0, 0, size, size]))
+            preds, target = uncrop_points(preds, crop, size), uncrop_points(target, crop, size)
+        metrics.update(preds, target, distance=batch.get("landmarks_norm"))
 
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
         index = torch.tensor(scheme_for(self.num_points).flip_index, device=flipped.device)

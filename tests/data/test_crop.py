@@ -109,3 +109,28 @@ def test_real_sample_round_trip(shared_dir):
         assert out["landmarks"].min() > -1 and out["landmarks"].max() < 224  # the face lies inside its crop
         restored = uncrop_points(out["landmarks"].double(), out["crop"].double(), 224)
         torch.testing.assert_close(restored.float(), original["landmarks"], atol=1e-4, rtol=0)
+
+
+def test_box_source_channel_order_and_recorded_crop():
+    sample = _sample(width=100, height=90)
+    sample["landmarks"] = torch.tensor([[20.0, 30.0], [60.0, 70.0]])
+    whole = CropFace(size=50, margin=0.0, box="image")(sample)
+    torch.testing.assert_close(whole["crop"], torch.tensor([0.0, 0.0, 100.0, 90.0]))
+    assert whole["image_size"].tolist() == [100, 90]
+    tight = CropFace(size=50, margin=0.0, box="landmarks")(sample)
+    torch.testing.assert_close(tight["crop"], torch.tensor([20.0, 30.0, 40.0, 40.0]))
+    rgb, bgr = CropFace(size=50)(sample), CropFace(size=50, channels="bgr")(sample)
+    assert torch.equal(bgr["image"], rgb["image"].flip(0))
+    with pytest.raises(ValueError, match="box source"):
+        CropFace(box="detector")
+    with pytest.raises(ValueError, match="channel order"):
+        CropFace(channels="bgra")
+    with pytest.raises(KeyError, match="hand"):
+        CropFace(box="landmarks")(_sample())
+
+
+def test_bad_settings_are_refused_naming_the_option():
+    for kwargs, message in (({"size": 0}, "size"), ({"margin": -0.1}, "margin"), ({"margin": [0.1, 0.2]}, "margin"),
+                            ({"square": "round"}, "square"), ({"zoom": 0.0}, "zoom")):
+        with pytest.raises(ValueError, match=f"CropFace: .*{message}"):
+            CropFace(**kwargs)

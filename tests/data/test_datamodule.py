@@ -90,3 +90,27 @@ def test_state_dict_counts_the_trained_batches_of_the_epoch():
     loader = resumed.train_dataloader()
     loader.batch_sampler.set_epoch(1)
     assert [b["source"] for b in loader] == [b["source"] for b in batches[3:]]
+
+
+def test_each_dataset_can_carry_its_own_crop_and_channel_order():
+    from facexformer.data.crop import CropFace
+
+    val = {"boxed": SyntheticFaces(2, 32, seed=7), "whole_bgr": SyntheticFaces(2, 32, seed=9),
+           "as_is": SyntheticFaces(2, 16, seed=8)}
+    crops = {"whole_bgr": CropFace(size=16, box="image", channels="bgr"), "as_is": None}
+    dm = MultiTaskDataModule(val=val, crop=CropFace(size=16, margin=0.0), crops=crops, batch_size=6)
+    batch = next(iter(dm.val_dataloader()))
+    by_source = dict(zip(batch["source"], range(6), strict=True))
+    boxed = [by_source[val["boxed"][i]["source"]] for i in range(2)]
+    whole = [by_source[val["whole_bgr"][i]["source"]] for i in range(2)]
+    as_is = [by_source[val["as_is"][i]["source"]] for i in range(2)]
+    for i, row in enumerate(boxed):
+        expected = CropFace(size=16, margin=0.0)(val["boxed"][i])
+        assert torch.equal(batch["crop"][row], expected["crop"]) and torch.equal(batch["image"][row], expected["image"])
+    for i, row in enumerate(whole):
+        assert batch["crop"][row].tolist() == [0.0, 0.0, 32.0, 32.0]
+        rgb = CropFace(size=16, box="image")(val["whole_bgr"][i])["image"]
+        assert torch.equal(batch["image"][row], rgb.flip(0))
+    assert batch["crop"][as_is].isnan().all()
+    with pytest.raises(ValueError, match="crops name datasets"):
+        MultiTaskDataModule(val=val, crops={"missing": None})

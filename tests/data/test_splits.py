@@ -58,3 +58,38 @@ def test_odd_sizes_overshoot_with_a_warning():
 def test_bad_fractions(fractions):
     with pytest.raises(ValueError, match="fractions|sum to"):
         _split(_names(5), fractions)
+
+
+def test_held_out_parts_are_seeded_disjoint_and_cover_the_dataset():
+    from facexformer.data.splits import HeldOut
+
+    data = list(range(40))
+    train, held = HeldOut(data, "train", 0.1, seed=3), HeldOut(data, "held_out", 0.1, seed=3)
+    assert len(held) == 4 and len(train) == 36
+    assert sorted([*train, *held]) == data and not set(train) & set(held)
+    assert list(HeldOut(data, "held_out", 0.1, seed=3)) == list(held)  # seeded: the same every time
+    assert list(HeldOut(data, "held_out", 0.1, seed=4)) != list(held)
+    assert len(HeldOut(list(range(5)), "held_out", 0.01)) == 1  # at least one sample
+    with pytest.raises(ValueError, match="part must be"):
+        HeldOut(data, "test")
+    with pytest.raises(ValueError, match="leave any to train"):
+        HeldOut([0], "train", 0.5)
+
+
+def test_held_out_keeps_groups_together():
+    from facexformer.data.splits import HeldOut
+
+    class Records(list):
+        @property
+        def records(self):
+            return [f"/data/300W_LP/{'AFW_Flip' if i % 2 else 'AFW'}/AFW_{i // 6}_1_{i % 3}.jpg" for i in range(60)]
+
+    data = Records(range(60))
+    held = HeldOut(data, "held_out", 0.2, seed=0, group_pattern=r"(AFW_\d+)_1_\d+\.jpg")
+    train = HeldOut(data, "train", 0.2, seed=0, group_pattern=r"(AFW_\d+)_1_\d+\.jpg")
+    photos = {i // 6 for i in held}
+    assert photos and photos.isdisjoint({i // 6 for i in train}) and len(held) == 12
+    with pytest.raises(ValueError, match="does not match"):
+        HeldOut(data, "train", 0.2, group_pattern=r"LFPW_\d+")
+    with pytest.raises(TypeError, match="records"):
+        HeldOut(list(range(10)), "train", 0.2, group_pattern="x")

@@ -253,3 +253,16 @@ def test_ddp_two_processes_equal_single_process(reference, tmp_path):
         for key in ("nme", "fr", "auc"):
             assert values[key].item() == pytest.approx(expected[key].item(), rel=1e-12, abs=1e-12)
         torch.testing.assert_close(values["ced"], expected["ced"], rtol=0, atol=0)
+
+
+def test_distance_overrides_the_normalisation_where_finite():
+    target = torch.tensor([[[0.0, 0.0], [10.0, 40.0]], [[0.0, 0.0], [4.0, 9.0]]], dtype=torch.float64)
+    preds = target + torch.tensor([3.0, 4.0], dtype=torch.float64)  # every point 5 px off
+    errors = nme_per_image(preds, target, "bbox", distance=torch.tensor([25.0, float("nan")]))
+    # row 0: the given 25 px; row 1 (NaN): the landmark extent's sqrt(4 * 9) = 6 px
+    torch.testing.assert_close(errors, torch.tensor([5 / 25, 5 / 6], dtype=torch.float64))
+    metric = NME(normalization="inter_ocular", num_landmarks=2, indices=(0, 1))
+    metric.update(preds, target, distance=torch.tensor([50.0, 2.5]))
+    assert metric.compute().item() == pytest.approx((5 / 50 + 5 / 2.5) / 2)
+    with pytest.raises(ValueError, match="distance must be"):
+        nme_per_image(preds, target, "bbox", distance=torch.ones(3))

@@ -84,7 +84,8 @@ class AFLW19(FaceDataset):
 
     Coordinates are used as written (as HRNet and mmpose do): ``landmarks`` float32 (19, 2) pixels, treated
     as 0-based with pixel centres at integer coordinates. ``box``: see :func:`parse_row`. ``box_size``
-    float32 scalar pixels, the NME normaliser. ``source`` is ``<csv path>:<line>`` (1-based).
+    float32 scalar pixels, the NME normaliser, also given as ``landmarks_norm`` (the key the landmark
+    task's metrics read). ``source`` is ``<csv path>:<line>`` (1-based).
     """
 
     name = "AFLW-19"
@@ -128,6 +129,7 @@ class AFLW19(FaceDataset):
             "box": record.box.clone(),
             "landmarks": record.landmarks.clone(),
             "box_size": torch.tensor(record.box_size, dtype=torch.float32),
+            "landmarks_norm": torch.tensor(record.box_size, dtype=torch.float32),
             "tasks": ("landmarks",),
             "source": f"{self.csv_path}:{record.line}",
         }
