@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchmetrics.utilities import dim_zero_cat
 
-from facexformer.checkpoints import write_atomically
+from facexformer.io.atomic import write_atomically
 from facexformer.data.collate import collate_multitask, select_samples
 from facexformer.metrics.landmarks import ced_curve
 
