@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ from torch import nn
 
 from facexformer.data.collate import select_samples
 from facexformer.io import weights
-from facexformer.io.checkpoint import read_checkpoint
+from facexformer.io.checkpoint import read_checkpoint, task_configs
 from facexformer.io.errors import CheckpointError
+from facexformer.io.model_card import task_name
 from facexformer.model.backbone import TimmBackbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, Task, task_from_config
@@ -292,12 +292,12 @@ class FaceXFormer(L.LightningModule):
         saved = (checkpoint.get("hyper_parameters") or {}).get("tasks")
         if not self.check_checkpoint_tasks or saved is None:
             return
-        if _plain(saved) != _plain(self.hparams.tasks):
+        if task_configs(saved) != task_configs(self.hparams.tasks):
             raise CheckpointError(
-                f"the checkpoint was trained for other tasks than this model: checkpoint {_plain(saved)}, model "
-                f"{_plain(self.hparams.tasks)}. Build the model with the checkpoint's tasks (on the command line: "
-                "--tasks_from_checkpoint true), start a new run from its weights with init_weights, or set "
-                "model.check_checkpoint_tasks = False to load it anyway"
+                "the checkpoint was trained for other tasks than this model: checkpoint "
+                f"{[task_name(t) for t in saved]}, model {self.task_names}. Build the model with the checkpoint's "
+                "tasks (on the command line: --tasks_from_checkpoint true), start a new run from its weights with "
+                "init_weights, or set model.check_checkpoint_tasks = False to load it anyway"
             )
 
     # ----------------------------------------------------------------------------------------- training
@@ -396,7 +396,3 @@ class FaceXFormer(L.LightningModule):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
-
-def _plain(value: Any) -> Any:
-    """``value`` as JSON would give it back (tuples become lists), for comparing saved and built configs."""
-    return json.loads(json.dumps(value, default=str))

@@ -156,7 +156,9 @@ def _torch_load(path: Path, trusted: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trusted)
     except pickle.UnpicklingError as err:
-        detail = str(err).split("\n\n")[-1].strip().splitlines()[0] if str(err) else ""
+        lines = [line.strip() for line in str(err).splitlines()]
+        detail = next((line for line in lines if "Unsupported global" in line), lines[0] if lines else "")
+        detail = detail.split(". Please use")[0]
         raise CheckpointError(
             f"refusing to load {path}: it holds pickled Python objects beyond tensors and plain containers, which "
             "could run code when loaded. If you trust the file, pass trusted=True (or sha256=<its published "
@@ -216,3 +218,40 @@ def check_task_spec(spec: Any, path: str | Path, trusted: bool = False) -> None:
     cls = getattr(module, attribute, None)
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise CheckpointError(f"{path}: task class_path {class_path!r} does not name a facexformer Task")
+
+
+def task_configs(tasks: Any) -> list[dict[str, Any]]:
+    """``[{"class_path", "init_args"}, ...]`` of a task list as configs and checkpoints hold it (``None``: the
+    released tasks), in JSON form, for comparing a saved list with a configured one."""
+    from facexformer.tasks import OFFICIAL_TASKS, task_from_config
+
+    specs = []
+    for spec in OFFICIAL_TASKS if tasks is None else tasks:
+        spec = spec.as_dict() if hasattr(spec, "as_dict") else spec
+        specs.append(spec if isinstance(spec, dict) and "init_args" in spec else task_from_config(spec).to_config())
+    return json.loads(json.dumps(specs, default=str))
+
+
+def check_checkpoint_tasks(ckpt_path: str | Path | None, tasks: Any) -> None:
+    """Raise ``CheckpointError`` if the Lightning file ``ckpt_path`` was trained for other tasks than ``tasks``
+    (a configured task list); names like ``"last"`` and files without saved tasks pass."""
+    if ckpt_path is None or not Path(ckpt_path).is_file():
+        return
+    path = Path(ckpt_path)
+    content = _torch_load(path, trusted=False)
+    saved = (content.get("hyper_parameters") or {}).get("tasks") if isinstance(content, dict) else None
+    if saved is None:
+        return
+    for spec in saved:
+        check_task_spec(spec, path)
+    saved, wanted = task_configs(saved), task_configs(tasks)
+    if saved != wanted:
+        raise CheckpointError(
+            f"{path} was trained for other tasks than the config's: checkpoint {_summary(saved)}, config "
+            f"{_summary(wanted)}. Pass --tasks_from_checkpoint true to continue with the checkpoint's tasks, or start "
+            "a new run from its weights with --model.init_weights"
+        )
+
+
+def _summary(configs: list[dict[str, Any]]) -> str:
+    return "[" + ", ".join(f"{c['class_path'].rpartition('.')[2]}({c.get('init_args') or {}})" for c in configs) + "]"

@@ -62,12 +62,18 @@ def hub_download(
 
 
 def _manual_download_hint(repo_id: str, filename: str, reason: str) -> str:
+    """The one-paragraph error: what failed and the ``hf download`` command that fetches the weights by hand."""
+    if filename.endswith((".json", ".safetensors")):  # a save_pretrained repo: the whole folder is needed
+        folder = repo_id.replace("/", "--")
+        command, target = f"hf download {repo_id} --local-dir ./{folder}", f"./{folder}"
+    else:
+        command, target = f"hf download {repo_id} {filename} --local-dir ./facexformer-weights", (
+            f"./facexformer-weights/{filename}"
+        )
     return (
         f"cannot get {filename!r} of the Hugging Face Hub repo {repo_id!r} ({reason}) and it is not in the local "
-        f"cache. On a machine with internet access run\n"
-        f"    hf download {repo_id} {filename} --local-dir ./facexformer-weights\n"
-        f"copy the folder here and load the file by path: FaceXFormer.from_pretrained('./facexformer-weights/"
-        f"{filename}')"
+        f"cache. On a machine with internet access run\n    {command}\ncopy the result here and load it by path: "
+        f"FaceXFormer.from_pretrained({target!r})"
     )
 
 
