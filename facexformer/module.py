@@ -183,7 +183,7 @@ class FaceXFormer(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------- inference
     def forward(self, images: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """(B, 3, S, S) ImageNet-normalised images -> raw head outputs of the requested tasks.
+        """(B, 3, S, S) images normalised by ``normalize`` -> raw head outputs of the requested tasks.
 
         Shapes for the released tasks: landmarks (B, 68, 2) in [-1, 1], headpose (B, 3) radians,
         attributes (B, 40), visibility (B, 29), age (B, 8), gender (B, 2), race (B, 5) logits,

@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from facexformer.io import released
 from facexformer.io.errors import CheckpointError, CheckpointNotFoundError
 from facexformer.io.hub import hub_download, looks_like_hub_id
 from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, OFFICIAL_HUB_FILES, OFFICIAL_KEY, RELEASED_CONFIG
@@ -80,7 +81,8 @@ def read_checkpoint(
     """Read ``source`` (folder, ``.ckpt``, released ``model.pt`` or Hub id) on the CPU.
 
     ``trusted=True``, or ``sha256`` equal to the file's SHA-256, opens a pickle in full (``weights_only=False``:
-    it may run code, so only for files you trust) and lets task class paths import their modules.
+    it may run code, so only for files you trust) and lets task class paths import their modules. The published
+    released file (``RELEASED_SHA256``) is opened in full when ``weights_only`` refuses it.
     """
     path = resolve_source(source, revision=revision, token=token, cache_dir=cache_dir)
     if path.is_file() and path.name == WEIGHTS_NAME:
@@ -131,6 +133,12 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def is_published_release(path: str | Path) -> bool:
+    """Whether ``path`` is the published released file: its size, then its SHA-256, equal the published ones."""
+    path = Path(path)
+    return path.stat().st_size == released.RELEASED_SIZE and file_sha256(path) == released.RELEASED_SHA256
+
+
 def _read_folder(path: Path, trusted: bool) -> Checkpoint:
     config_file, weights_file = path / CONFIG_NAME, path / WEIGHTS_NAME
     for needed in (config_file, weights_file):
@@ -156,6 +164,8 @@ def _torch_load(path: Path, trusted: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trusted)
     except pickle.UnpicklingError as err:
+        if is_published_release(path):  # the authors' file, byte for byte: trusted as published
+            return torch.load(path, map_location="cpu", weights_only=False)
         lines = [line.strip() for line in str(err).splitlines()]
         detail = next((line for line in lines if "Unsupported global" in line), lines[0] if lines else "")
         detail = detail.split(". Please use")[0]

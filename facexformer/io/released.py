@@ -18,6 +18,10 @@ from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task
 OFFICIAL_KEY = "state_dict_backbone"
 #: HF Hub ids whose weights are a released FaceXFormer file (repo id -> file in the repo)
 OFFICIAL_HUB_FILES = {"kartiknarayan/facexformer": "ckpts/model.pt"}
+#: size and SHA-256 of the published ``ckpts/model.pt`` (Hub revision ``fd12148d0b19``): the Git-LFS pointer's
+#: values, as several independent reproductions record them; a file matching both is opened in full
+RELEASED_SIZE = 1_104_869_851
+RELEASED_SHA256 = "327a755849ba64d336fb96589ff87b27e84a12be1ecf8bcfaa503d66f803286d"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: constructor arguments of the released architecture (Swin-B at 224 px, ImageNet normalisation)

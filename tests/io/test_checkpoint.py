@@ -226,3 +226,29 @@ def test_cli_fit_refuses_a_checkpoint_of_other_tasks_unless_asked(cli_checkpoint
     resumed = cli_fit(tmp_path, *config_tasks, "--ckpt_path", str(cli_checkpoint), "--tasks_from_checkpoint", "true",
                       "--trainer.max_steps", "2")
     assert read_checkpoint(resumed).config["tasks"] == read_checkpoint(cli_checkpoint).config["tasks"]
+
+
+def test_the_published_release_opens_in_full_by_its_checksum(tmp_path, monkeypatch):
+    """The released file may hold objects beyond tensors; the one with the published size and SHA-256 opens."""
+    from facexformer.io import released
+    from facexformer.io.checkpoint import file_sha256
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict_backbone": {"w": torch.ones(2)}, "args": Payload(marker)}, path)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        read_checkpoint(path)
+    monkeypatch.setattr(released, "RELEASED_SIZE", path.stat().st_size)
+    with pytest.raises(CheckpointError, match="refusing to load"):  # same size, another checksum
+        read_checkpoint(path)
+    assert not marker.exists()
+    monkeypatch.setattr(released, "RELEASED_SHA256", file_sha256(path))
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.kind == "released" and torch.equal(checkpoint.state["w"], torch.ones(2)) and marker.exists()
+
+
+def test_the_published_checksum_is_the_one_the_reference_notes_abbreviate():
+    from facexformer.io.released import RELEASED_SHA256, RELEASED_SIZE
+
+    assert RELEASED_SHA256.startswith("327a7558") and RELEASED_SHA256.endswith("03286d") and len(RELEASED_SHA256) == 64
+    assert RELEASED_SIZE == 1_104_869_851
