@@ -81,14 +81,15 @@ def read_checkpoint(
     """Read ``source`` (folder, ``.ckpt``, released ``model.pt`` or Hub id) on the CPU.
 
     ``trusted=True``, or ``sha256`` equal to the file's SHA-256, opens a pickle in full (``weights_only=False``:
-    it may run code, so only for files you trust) and lets task class paths import their modules. The published
+    it may run code, so only for files you trust). Task class paths in ``config`` are not checked here:
+    ``check_task_spec`` does it before a model is built from them. The published
     released file (``RELEASED_SHA256``) is opened in full when ``weights_only`` refuses it.
     """
     path = resolve_source(source, revision=revision, token=token, cache_dir=cache_dir)
     if path.is_file() and path.name == WEIGHTS_NAME:
         path = path.parent
     if path.is_dir():
-        return _read_folder(path, trusted)
+        return _read_folder(path)
     if sha256 is not None:
         actual = file_sha256(path)
         if actual.lower() != sha256.lower():
@@ -104,7 +105,7 @@ def read_checkpoint(
     if "state_dict" in content:
         _check_state(content["state_dict"], path, "state_dict")
         hparams = content.get("hyper_parameters")
-        config = None if not hparams else _config(dict(hparams), path, trusted)
+        config = None if not hparams else _config(dict(hparams))
         return Checkpoint("lightning", config, content["state_dict"], path)
     raise CheckpointError(
         f"{path}: not a FaceXFormer checkpoint: no {OFFICIAL_KEY!r} (released file) nor 'state_dict' (Lightning) "
@@ -139,7 +140,7 @@ def is_published_release(path: str | Path) -> bool:
     return path.stat().st_size == released.RELEASED_SIZE and file_sha256(path) == released.RELEASED_SHA256
 
 
-def _read_folder(path: Path, trusted: bool) -> Checkpoint:
+def _read_folder(path: Path) -> Checkpoint:
     config_file, weights_file = path / CONFIG_NAME, path / WEIGHTS_NAME
     for needed in (config_file, weights_file):
         if not needed.is_file():
@@ -156,7 +157,7 @@ def _read_folder(path: Path, trusted: bool) -> Checkpoint:
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{weights_file}: not a readable safetensors file, truncated or corrupt ({err})") \
             from None
-    return Checkpoint("folder", _config(config, config_file, trusted), state, path)
+    return Checkpoint("folder", _config(config), state, path)
 
 
 def _torch_load(path: Path, trusted: bool) -> Any:
@@ -190,11 +191,9 @@ def _check_state(state: Any, path: Path, key: str) -> None:
         raise CheckpointError(f"{path}: its {key!r} entry is not a dict of tensors")
 
 
-def _config(config: dict[str, Any], path: Path, trusted: bool) -> dict[str, Any]:
-    """Constructor arguments without private keys, tasks checked, ImageNet normalisation for older files."""
+def _config(config: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments without private keys, ImageNet normalisation for older files."""
     config = {k: v for k, v in config.items() if not str(k).startswith("_")}
-    for task in config.get("tasks") or []:
-        check_task_spec(task, path, trusted)
     # files written before the normalisation was saved were all trained with ImageNet's
     config.setdefault("pixel_mean", list(IMAGENET_MEAN))
     config.setdefault("pixel_std", list(IMAGENET_STD))

@@ -19,7 +19,15 @@ from safetensors.torch import save_file
 from torch import nn
 
 from facexformer.io.atomic import write_folder_atomically
-from facexformer.io.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, Checkpoint, network_state, read_checkpoint
+from facexformer.io.checkpoint import (
+    CARD_NAME,
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    Checkpoint,
+    check_task_spec,
+    network_state,
+    read_checkpoint,
+)
 from facexformer.io.errors import CheckpointError
 from facexformer.io.hub import upload_folder
 from facexformer.io.model_card import model_card, task_name
@@ -30,13 +38,20 @@ ModelT = TypeVar("ModelT", bound=nn.Module)
 _DERIVED = ("attn_mask", "relative_position_index")
 
 
-def build_model(cls: type[ModelT], checkpoint: Checkpoint, **overrides: Any) -> ModelT:
-    """``cls(**config, **overrides)`` from a checkpoint's config; keys ``cls`` does not take are ignored."""
+def build_model(cls: type[ModelT], checkpoint: Checkpoint, *, trusted: bool = False, **overrides: Any) -> ModelT:
+    """``cls(**config, **overrides)`` from a checkpoint's config; keys ``cls`` does not take are ignored.
+
+    The file's task class paths must name registered tasks (``check_task_spec``) unless ``trusted`` or
+    ``overrides`` replace the tasks.
+    """
     if checkpoint.config is None:
         raise CheckpointError(
             f"{checkpoint.path}: holds no hyper_parameters, so the model cannot be rebuilt from it; build the "
             "FaceXFormer yourself and pass the file as init_weights"
         )
+    if "tasks" not in overrides:
+        for spec in checkpoint.config.get("tasks") or []:
+            check_task_spec(spec, checkpoint.path, trusted)
     accepted = inspect.signature(cls.__init__).parameters
     config = {k: v for k, v in checkpoint.config.items() if k in accepted}
     ignored = sorted(set(checkpoint.config) - set(config))
@@ -63,7 +78,7 @@ def load_pretrained(
     checkpoint = read_checkpoint(
         source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir
     )
-    model = build_model(cls, checkpoint, **overrides)
+    model = build_model(cls, checkpoint, trusted=trusted, **overrides)
     if checkpoint.kind == "released":
         load_released_state(model, checkpoint.state, checkpoint.path)
     else:

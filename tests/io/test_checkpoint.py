@@ -252,3 +252,16 @@ def test_the_published_checksum_is_the_one_the_reference_notes_abbreviate():
 
     assert RELEASED_SHA256.startswith("327a7558") and RELEASED_SHA256.endswith("03286d") and len(RELEASED_SHA256) == 64
     assert RELEASED_SIZE == 1_104_869_851
+
+
+def test_init_weights_needs_no_task_class_from_the_file(tmp_path, tiny_kwargs):
+    """Partial loading uses tensors only: a file naming a task class that is not importable here still serves."""
+    folder = FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs).save_pretrained(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["tasks"][1] = {"class_path": "somebody_elses.tasks.Smile", "init_args": {}}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="'somebody_elses.tasks.Smile' is not a registered"):
+        FaceXFormer.from_pretrained(folder)
+    model = FaceXFormer(tasks=["landmarks"], init_weights=str(folder), **tiny_kwargs)
+    assert FaceXFormer.from_pretrained(folder, tasks=["landmarks", "gender"]).task_names == ["landmarks", "gender"]
+    assert model.task_names == ["landmarks"]
