@@ -221,18 +221,20 @@ class FaceXFormer(L.LightningModule):
         revision: str | None = None,
         token: str | bool | None = None,
         cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
         **overrides: Any,
     ) -> FaceXFormer:
         """Load a ``save_pretrained`` folder, a Lightning ``.ckpt``, a released ``model.pt`` or a Hub repo id.
 
         Hub ids: ``kartiknarayan/facexformer`` (the released file) or a repo written by ``save_pretrained``
-        or ``push_to_hub`` (``revision``, ``token``, ``cache_dir`` go to ``hf_hub_download``). ``trusted=True``
+        or ``push_to_hub`` (``revision``, ``token``, ``cache_dir``, ``local_files_only`` go to
+        ``hf_hub_download``). ``trusted=True``
         (or ``sha256`` equal to the file's) opens a full pickle, which may run code. ``overrides`` replace
         constructor arguments. Returns the model in eval mode; failures raise ``CheckpointError``.
         """
         return weights.load_pretrained(
             cls, source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir,
-            **overrides,
+            local_files_only=local_files_only, **overrides,
         )
 
     @classmethod

@@ -51,6 +51,7 @@ def resolve_source(
     revision: str | None = None,
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
 ) -> Path:
     """A local file or ``save_pretrained`` folder for ``source`` (a path, or a Hub repo id that is downloaded).
 
@@ -62,7 +63,7 @@ def resolve_source(
         return path
     if not looks_like_hub_id(str(source)):
         raise CheckpointNotFoundError(f"{source}: no such file or folder")
-    options = {"revision": revision, "token": token, "cache_dir": cache_dir}
+    options = {"revision": revision, "token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
     if source in OFFICIAL_HUB_FILES:
         return hub_download(str(source), OFFICIAL_HUB_FILES[str(source)], **options)
     hub_download(str(source), CONFIG_NAME, **options)
@@ -77,6 +78,7 @@ def read_checkpoint(
     revision: str | None = None,
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
 ) -> Checkpoint:
     """Read ``source`` (folder, ``.ckpt``, released ``model.pt`` or Hub id) on the CPU.
 
@@ -85,7 +87,9 @@ def read_checkpoint(
     ``check_task_spec`` does it before a model is built from them. The published
     released file (``RELEASED_SHA256``) is opened in full when ``weights_only`` refuses it.
     """
-    path = resolve_source(source, revision=revision, token=token, cache_dir=cache_dir)
+    path = resolve_source(
+        source, revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only
+    )
     if path.is_file() and path.name == WEIGHTS_NAME:
         path = path.parent
     if path.is_dir():

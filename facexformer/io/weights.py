@@ -72,11 +72,13 @@ def load_pretrained(
     revision: str | None = None,
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
     **overrides: Any,
 ) -> ModelT:
     """A model of class ``cls`` with the weights of ``source`` (anything ``read_checkpoint`` reads), in eval mode."""
     checkpoint = read_checkpoint(
-        source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir
+        source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir,
+        local_files_only=local_files_only,
     )
     model = build_model(cls, checkpoint, trusted=trusted, **overrides)
     if checkpoint.kind == "released":

@@ -106,6 +106,13 @@ def test_push_to_hub_then_from_pretrained_with_revision_token_and_cache(fake_hub
         torch.testing.assert_close(loaded(x), model(x))
 
 
+def test_local_files_only_uses_the_cache_only(fake_hub, tmp_path, tiny_kwargs):
+    FaceXFormer(tasks=["gender"], **tiny_kwargs).push_to_hub("me/tiny")
+    fake_hub.clear()
+    assert FaceXFormer.from_pretrained("me/tiny", local_files_only=True).task_names == ["gender"]
+    assert [c[3]["local_files_only"] for c in fake_hub if c[0] == "download"] == [True, True]
+
+
 def test_a_missing_hub_file_is_one_clear_error(fake_hub):
     with pytest.raises(CheckpointNotFoundError, match=r"'config.json' of the Hugging Face Hub repo 'me/none'.*Entry"):
         FaceXFormer.from_pretrained("me/none")
