@@ -104,8 +104,9 @@ class FaceXFormer(L.LightningModule):
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"pixel_mean and pixel_std need 3 values each, std > 0; got {mean}, {std}")
         self.hparams["pixel_mean"], self.hparams["pixel_std"] = mean, std
-        self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        device = self.pixel_mean.device if isinstance(getattr(self, "pixel_mean", None), torch.Tensor) else None
+        self.register_buffer("pixel_mean", torch.tensor(mean, device=device).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(std, device=device).view(1, 3, 1, 1), persistent=False)
 
     def configure_losses(self) -> None:
         """One criterion module per task (some hold parameters)."""
@@ -291,7 +292,13 @@ class FaceXFormer(L.LightningModule):
     check_checkpoint_tasks: bool = True
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = (checkpoint.get("hyper_parameters") or {}).get("tasks")
+        """Refuse a checkpoint of other tasks; take its pixel normalisation, which its weights were trained with
+        (ImageNet's for files older than the saved normalisation)."""
+        hparams = checkpoint.get("hyper_parameters") or {}
+        self._set_normalization(
+            hparams.get("pixel_mean", IMAGENET_DEFAULT_MEAN), hparams.get("pixel_std", IMAGENET_DEFAULT_STD)
+        )
+        saved = hparams.get("tasks")
         if not self.check_checkpoint_tasks or saved is None:
             return
         if task_configs(saved) != task_configs(self.hparams.tasks):

@@ -83,3 +83,19 @@ def test_pixel_normalisation_follows_the_backbone_unless_given(tiny_kwargs):
     assert given.normalization == {"mean": [0.1, 0.2, 0.3], "std": [1.0, 2.0, 4.0]}
     with pytest.raises(ValueError, match="3 values each"):
         FaceXFormer(tasks=["gender"], pixel_mean=[0.5], **tiny_kwargs)
+
+
+def test_a_lightning_checkpoint_brings_its_normalisation(tmp_path, tiny_kwargs):
+    model = FaceXFormer(tasks=["gender"], pixel_mean=[0.1, 0.2, 0.3], pixel_std=[0.4, 0.5, 0.6], **tiny_kwargs)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=0, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    fresh = FaceXFormer(tasks=["gender"], **tiny_kwargs)
+    fresh.on_load_checkpoint(torch.load(tmp_path / "m.ckpt", weights_only=True))
+    assert fresh.normalization == model.normalization
+    assert torch.equal(fresh.pixel_std, model.pixel_std)
+    legacy = torch.load(tmp_path / "m.ckpt", weights_only=True)
+    del legacy["hyper_parameters"]["pixel_mean"], legacy["hyper_parameters"]["pixel_std"]
+    torch.save(legacy, tmp_path / "legacy.ckpt")  # written before the normalisation was saved: ImageNet's
+    loaded = FaceXFormer.load_from_checkpoint(tmp_path / "legacy.ckpt", weights_only=True)
+    assert loaded.normalization["mean"] == pytest.approx([0.485, 0.456, 0.406])

@@ -46,6 +46,7 @@ def test_a_checkpoint_the_cli_wrote_loads_everywhere(cli_checkpoint, tmp_path):
     assert "_instantiator" in raw["hyper_parameters"]  # what broke from_pretrained before
     checkpoint = read_checkpoint(cli_checkpoint)
     assert checkpoint.kind == "lightning" and "_instantiator" not in checkpoint.config
+    assert raw["hyper_parameters"]["pixel_mean"] == [0.5, 0.5, 0.5]  # test_convnext's normalisation, stored
     model = FaceXFormer.from_pretrained(cli_checkpoint)
     assert model.task_names == ["landmarks", "gender"] and not model.training
     state = raw["state_dict"]
