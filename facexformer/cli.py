@@ -13,6 +13,7 @@ from pathlib import Path
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
 from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.io.checkpoint import check_checkpoint_tasks
 from facexformer.module import FaceXFormer
 
 #: subcommands outside LightningCLI, each a module ``facexformer.<name>`` with ``main(argv)``
@@ -51,6 +52,17 @@ class FaceXFormerCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False, help="run `test` after `fit`")
+        parser.add_argument(
+            "--tasks_from_checkpoint", type=bool, default=False,
+            help="with --ckpt_path, take the checkpoint's tasks instead of refusing one whose tasks differ",
+        )
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI replaces the config's model settings by the checkpoint's, tasks included: refuse other tasks
+        subcommand = self.config.get("subcommand")
+        if subcommand and not self.config[subcommand].get("tasks_from_checkpoint"):
+            check_checkpoint_tasks(self.config[subcommand].get("ckpt_path"), self.config[subcommand].model.tasks)
+        super()._parse_ckpt_path()
 
     def after_fit(self) -> None:
         if self.config.fit.get("test_after_fit") and self.datamodule.datasets.get("test"):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from facexformer.checkpoints import write_atomically
+from facexformer.io.atomic import write_atomically
 
 FORMATS = ("onnx", "torchscript")
 METADATA_NAME = "facexformer.json"

@@ -26,7 +26,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torchvision.utils import make_grid
 
-from facexformer.checkpoints import write_atomically
+from facexformer.io.atomic import write_atomically
 from facexformer.visualize import draw_landmarks, draw_parsing, plot_ced
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facexformer.checkpoints import write_atomically, write_json
+from facexformer.io.atomic import write_atomically, write_json
 from facexformer.predict import FacePrediction, predict, to_rgb_array
 from facexformer.visualize import draw_overlay
 

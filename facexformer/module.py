@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 from facexformer.data.collate import select_samples
+from facexformer.io import weights
+from facexformer.io.checkpoint import read_checkpoint, task_configs
+from facexformer.io.errors import CheckpointError
+from facexformer.io.model_card import task_name
 from facexformer.model.backbone import TimmBackbone
 from facexformer.model.network import FaceXFormerNet
-from facexformer.pretrained import PretrainedWeights
 from facexformer.tasks import OFFICIAL_TASKS, Task, task_from_config
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
-
-class FaceXFormer(PretrainedWeights, L.LightningModule):
+class FaceXFormer(L.LightningModule):
     """One transformer for many face tasks; each task is a set of learnable tokens and a head.
 
     Args:
@@ -35,6 +37,8 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         lr, weight_decay, milestones, gamma: AdamW and MultiStepLR (epochs), the paper's recipe by default.
         trainable: if given, only parameters whose names start with one of these prefixes train (e.g.
             ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
+        pixel_mean, pixel_std: RGB normalisation of [0, 1] inputs; default the backbone's own (timm's
+            ``pretrained_cfg``). Saved with the model, so inference normalises as training did.
         init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
             shape differ (e.g. a landmark head with another point count) keep their fresh initialisation.
     """
@@ -56,6 +60,8 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         gamma: float = 0.1,
         trainable: Sequence[str] | None = None,
         init_weights: str | None = None,
+        pixel_mean: Sequence[float] | None = None,
+        pixel_std: Sequence[float] | None = None,
     ):
         super().__init__()
         self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
@@ -66,9 +72,8 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         self.save_hyperparameters(ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights"])
         self.hparams["tasks"] = [t.to_config() for t in self.tasks]
         self._backbone_pretrained, self._backbone_weights = backbone_pretrained, backbone_weights
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.configure_models()
+        self._set_normalization(pixel_mean, pixel_std)
         self.configure_losses()
         self.configure_metrics()
         if init_weights is not None:
@@ -91,6 +96,17 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
             mlp_dim=hp.decoder_mlp_dim,
             num_heads=hp.decoder_heads,
         )
+
+    def _set_normalization(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
+        backbone = self.net.backbone
+        mean = [float(v) for v in (mean if mean is not None else getattr(backbone, "mean", IMAGENET_DEFAULT_MEAN))]
+        std = [float(v) for v in (std if std is not None else getattr(backbone, "std", IMAGENET_DEFAULT_STD))]
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(f"pixel_mean and pixel_std need 3 values each, std > 0; got {mean}, {std}")
+        self.hparams["pixel_mean"], self.hparams["pixel_std"] = mean, std
+        device = self.pixel_mean.device if isinstance(getattr(self, "pixel_mean", None), torch.Tensor) else None
+        self.register_buffer("pixel_mean", torch.tensor(mean, device=device).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(std, device=device).view(1, 3, 1, 1), persistent=False)
 
     def configure_losses(self) -> None:
         """One criterion module per task (some hold parameters)."""
@@ -124,6 +140,11 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         prefixes = self.hparams.trainable
         if prefixes is None:
             return
+        if not prefixes:
+            raise ValueError(
+                "trainable is empty, so nothing would train; list parameter prefixes (e.g. "
+                "['net.heads.landmarks']) or leave it null to train everything"
+            )
         names = {n for n, _ in self.named_parameters()}
         for prefix in prefixes:
             if not any(n.startswith(prefix) for n in names):
@@ -163,7 +184,7 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
 
     # ----------------------------------------------------------------------------------------- inference
     def forward(self, images: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """(B, 3, S, S) ImageNet-normalised images -> raw head outputs of the requested tasks.
+        """(B, 3, S, S) images normalised by ``normalize`` -> raw head outputs of the requested tasks.
 
         Shapes for the released tasks: landmarks (B, 68, 2) in [-1, 1], headpose (B, 3) radians,
         attributes (B, 40), visibility (B, 29), age (B, 8), gender (B, 2), race (B, 5) logits,
@@ -182,8 +203,111 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         return predict(self, inputs, tasks=tasks, boxes=boxes, **kwargs)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) RGB in [0, 1] -> ImageNet-normalised network input."""
+        """(B, 3, H, W) RGB in [0, 1] -> network input, ``(x - pixel_mean) / pixel_std`` per channel."""
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
+
+    @property
+    def normalization(self) -> dict[str, list[float]]:
+        """``{"mean": [r, g, b], "std": [r, g, b]}`` applied by ``normalize`` to [0, 1] RGB inputs."""
+        return {"mean": list(self.hparams.pixel_mean), "std": list(self.hparams.pixel_std)}
+
+    # ----------------------------------------------------------------------------------------- weights
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        *,
+        trusted: bool = False,
+        sha256: str | None = None,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        **overrides: Any,
+    ) -> FaceXFormer:
+        """Load a ``save_pretrained`` folder, a Lightning ``.ckpt``, a released ``model.pt`` or a Hub repo id.
+
+        Hub ids: ``kartiknarayan/facexformer`` (the released file) or a repo written by ``save_pretrained``
+        or ``push_to_hub`` (``revision``, ``token``, ``cache_dir``, ``local_files_only`` go to
+        ``hf_hub_download``). ``trusted=True``
+        (or ``sha256`` equal to the file's) opens a full pickle, which may run code. ``overrides`` replace
+        constructor arguments. Returns the model in eval mode; failures raise ``CheckpointError``.
+        """
+        return weights.load_pretrained(
+            cls, source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir,
+            local_files_only=local_files_only, **overrides,
+        )
+
+    @classmethod
+    def from_official_checkpoint(
+        cls, path: str | Path, tasks: Sequence[Task | str | dict[str, Any]] | None = None, *, trusted: bool = False,
+        **kwargs: Any,
+    ) -> FaceXFormer:
+        """Build the released architecture (Swin-B, 224) and load the released ``ckpts/model.pt``.
+
+        ``tasks`` defaults to the eight released tasks; extra tasks (e.g. ``"expression"``) keep their fresh
+        initialisation. Returns the model in eval mode.
+        """
+        checkpoint = read_checkpoint(path, trusted=trusted)
+        if checkpoint.kind != "released":
+            raise CheckpointError(f"{checkpoint.path} is not a released FaceXFormer file (it is a {checkpoint.kind})")
+        if tasks is not None:
+            kwargs["tasks"] = tasks
+        return weights.released_model(cls, checkpoint.state, checkpoint.path, **kwargs)
+
+    def load_official_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load released-format weights; every released tensor this model has must fit exactly."""
+        weights.load_released_state(self, state)
+
+    def load_matching_weights(self, source: str | Path, trusted: bool = False) -> list[str]:
+        """Copy every tensor of ``source`` whose name and shape match this model; return the names left as they
+        were."""
+        return weights.load_matching_weights(self, source, trusted=trusted)
+
+    def save_pretrained(
+        self, directory: str | Path, overwrite: bool = False, metrics: Mapping[str, float] | None = None
+    ) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card to ``directory`` as one
+        folder (``huggingface_hub``'s ``PyTorchModelHubMixin`` layout); see ``facexformer.io.weights``."""
+        return weights.save_pretrained(self, directory, overwrite=overwrite, metrics=metrics)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        branch: str | None = None,
+        commit_message: str = "Upload FaceXFormer",
+        create_pr: bool = False,
+    ) -> str:
+        """Upload a ``save_pretrained`` folder to the Hub repo ``repo_id`` (created if needed); returns the
+        commit URL."""
+        return weights.push_to_hub(
+            self, repo_id, token=token, private=private, branch=branch, commit_message=commit_message,
+            create_pr=create_pr,
+        )
+
+    #: refuse (in ``on_load_checkpoint``) a Lightning checkpoint whose tasks differ from this model's
+    check_checkpoint_tasks: bool = True
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint of other tasks; take its pixel normalisation, which its weights were trained with
+        (ImageNet's for files older than the saved normalisation)."""
+        hparams = checkpoint.get("hyper_parameters") or {}
+        self._set_normalization(
+            hparams.get("pixel_mean", IMAGENET_DEFAULT_MEAN), hparams.get("pixel_std", IMAGENET_DEFAULT_STD)
+        )
+        saved = hparams.get("tasks")
+        if not self.check_checkpoint_tasks or saved is None:
+            return
+        if task_configs(saved) != task_configs(self.hparams.tasks):
+            raise CheckpointError(
+                "the checkpoint was trained for other tasks than this model: checkpoint "
+                f"{[task_name(t) for t in saved]}, model {self.task_names}. Build the model with the checkpoint's "
+                "tasks (on the command line: --tasks_from_checkpoint true), start a new run from its weights with "
+                "init_weights, or set model.check_checkpoint_tasks = False to load it anyway"
+            )
 
     # ----------------------------------------------------------------------------------------- training
     def _shared_step(self, batch: dict[str, Any], stage: str, dataloader_idx: int = 0) -> torch.Tensor:
@@ -280,3 +404,4 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
             optimizer, milestones=list(self.hparams.milestones), gamma=self.hparams.gamma
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+

@@ -40,5 +40,6 @@ def test_site_builds_strictly(tmp_path):
     example = re.sub(r"<[^>]+>", "", (site / "tasks" / "custom" / "index.html").read_text())
     assert "class HeadTurn(Task):" in example
     module_page = (site / "api" / "module" / "index.html").read_text()
-    assert "facexformer.pretrained.PretrainedWeights.from_pretrained" in module_page
+    assert "facexformer.module.FaceXFormer.from_pretrained" in module_page
+    assert "facexformer.io.checkpoint.read_checkpoint" in (site / "api" / "io" / "index.html").read_text()
 

@@ -66,3 +66,36 @@ def test_decoder_heads_reach_every_attention_and_survive_a_round_trip(tmp_path, 
 def test_cpu_optimizer_is_the_fused_adamw(tiny_kwargs):
     optimizer = FaceXFormer(tasks=["gender"], **tiny_kwargs).configure_optimizers()["optimizer"]
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+
+
+def test_an_empty_trainable_list_is_a_clear_error(tiny_kwargs):
+    with pytest.raises(ValueError, match="trainable is empty, so nothing would train"):
+        FaceXFormer(tasks=["gender"], trainable=[], **tiny_kwargs)
+
+
+def test_pixel_normalisation_follows_the_backbone_unless_given(tiny_kwargs):
+    model = FaceXFormer(tasks=["gender"], **tiny_kwargs)
+    x = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(model.normalize(x), (x - 0.5) / 0.5)  # test_convnext's pretrained_cfg
+    given = FaceXFormer(tasks=["gender"], pixel_mean=[0.1, 0.2, 0.3], pixel_std=[1, 2, 4], **tiny_kwargs)
+    expected = (x - torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)) / torch.tensor([1.0, 2, 4]).view(1, 3, 1, 1)
+    torch.testing.assert_close(given.normalize(x), expected)
+    assert given.normalization == {"mean": [0.1, 0.2, 0.3], "std": [1.0, 2.0, 4.0]}
+    with pytest.raises(ValueError, match="3 values each"):
+        FaceXFormer(tasks=["gender"], pixel_mean=[0.5], **tiny_kwargs)
+
+
+def test_a_lightning_checkpoint_brings_its_normalisation(tmp_path, tiny_kwargs):
+    model = FaceXFormer(tasks=["gender"], pixel_mean=[0.1, 0.2, 0.3], pixel_std=[0.4, 0.5, 0.6], **tiny_kwargs)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=0, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    fresh = FaceXFormer(tasks=["gender"], **tiny_kwargs)
+    fresh.on_load_checkpoint(torch.load(tmp_path / "m.ckpt", weights_only=True))
+    assert fresh.normalization == model.normalization
+    assert torch.equal(fresh.pixel_std, model.pixel_std)
+    legacy = torch.load(tmp_path / "m.ckpt", weights_only=True)
+    del legacy["hyper_parameters"]["pixel_mean"], legacy["hyper_parameters"]["pixel_std"]
+    torch.save(legacy, tmp_path / "legacy.ckpt")  # written before the normalisation was saved: ImageNet's
+    loaded = FaceXFormer.load_from_checkpoint(tmp_path / "legacy.ckpt", weights_only=True)
+    assert loaded.normalization["mean"] == pytest.approx([0.485, 0.456, 0.406])

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from facexformer.data.datasets.verification_bin import VerificationPairs
-from facexformer.module import IMAGENET_MEAN, IMAGENET_STD, FaceXFormer
+from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD
+from facexformer.module import FaceXFormer
 from facexformer.recognition import evaluate_verification
 from facexformer.tasks.recognition import Recognition
 
@@ -75,7 +76,8 @@ def _hand_kfold(distance: np.ndarray, same: np.ndarray) -> tuple[float, float]:
 @pytest.fixture
 def model(tiny_kwargs):
     torch.manual_seed(0)
-    return FaceXFormer(tasks=["landmarks", Recognition(num_identities=5, embedding_dim=16)], **tiny_kwargs)
+    tasks = ["landmarks", Recognition(num_identities=5, embedding_dim=16)]
+    return FaceXFormer(tasks=tasks, pixel_mean=IMAGENET_MEAN, pixel_std=IMAGENET_STD, **tiny_kwargs)
 
 
 def test_matches_a_hand_computation_with_controlled_embeddings(tmp_path, model, monkeypatch):

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 _OFFLINE_HINT = (
     "could not load ImageNet weights for timm model {name!r}: {err}\n"
     "This machine cannot download them. Either build the backbone with pretrained=False (the default; use this "
     "when you load a FaceXFormer checkpoint afterwards), or download the weights elsewhere with\n"
-    "    huggingface-cli download timm/{name}.<tag> model.safetensors\n"
+    "    hf download timm/{name}.<tag> model.safetensors\n"
     "and pass weights_file=/path/to/model.safetensors (or copy the Hugging Face cache to $HF_HOME)."
 )
 
@@ -21,7 +22,9 @@ class TimmBackbone(nn.Module):
     """Wraps ``timm.create_model(name, features_only=True)``; forward gives ``num_scales`` NCHW maps, finest first.
 
     Swin-like models emit NHWC maps: they are permuted here, the only place where layouts change. The last
-    ``num_scales`` feature levels are used (e.g. strides 4, 8, 16, 32). ``channels`` lists their widths.
+    ``num_scales`` feature levels are used (e.g. strides 4, 8, 16, 32). ``channels`` lists their widths;
+    ``mean`` and ``std`` are the RGB normalisation (inputs in [0, 1]) the timm model declares in its
+    ``pretrained_cfg`` (ImageNet's for most, others for e.g. CLIP or Inception weights).
     """
 
     def __init__(
@@ -44,6 +47,9 @@ class TimmBackbone(nn.Module):
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.reductions: list[int] = list(self.body.feature_info.reduction())
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
+        cfg = getattr(self.body, "pretrained_cfg", None) or {}
+        self.mean: tuple[float, ...] = tuple(float(v) for v in cfg.get("mean", IMAGENET_DEFAULT_MEAN))
+        self.std: tuple[float, ...] = tuple(float(v) for v in cfg.get("std", IMAGENET_DEFAULT_STD))
 
     @staticmethod
     def _create(name: str, pretrained: bool, image_size: int, kwargs: dict) -> nn.Module:

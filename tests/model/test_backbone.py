@@ -30,7 +30,7 @@ def test_swin_layout_is_permuted():
 
 
 def test_pretrained_offline_says_what_to_download():
-    with pytest.raises(RuntimeError, match="huggingface-cli download timm/test_convnext"):
+    with pytest.raises(RuntimeError, match="hf download timm/test_convnext"):
         TimmBackbone("test_convnext", pretrained=True)
 
 
@@ -39,3 +39,16 @@ def test_unknown_model_and_missing_weights_file(tmp_path):
         TimmBackbone("no_such_model_xyz")
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
         TimmBackbone("test_convnext", weights_file=tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("name", "mean", "std"),
+    [
+        ("resnet18", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's, like the released Swin
+        ("test_convnext", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        ("vit_base_patch16_clip_224.openai", (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+    ],
+)
+def test_normalisation_comes_from_the_timm_pretrained_cfg(name, mean, std):
+    backbone = TimmBackbone(name, image_size=224 if "vit" in name else 64)
+    assert backbone.mean == pytest.approx(mean) and backbone.std == pytest.approx(std)

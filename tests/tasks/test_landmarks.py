@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
-from facexformer.checkpoints import convert_official_state_dict
+from facexformer.io.released import convert_official_state_dict
 from facexformer.model.heatmap_head import render_gaussians
 from facexformer.tasks.landmarks import (
     Landmarks,

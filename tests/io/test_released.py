@@ -5,7 +5,8 @@ import torch
 import torchvision
 
 from facexformer import FaceXFormer
-from facexformer.checkpoints import convert_official_state_dict, safe_torch_load, write_atomically
+from facexformer.io.errors import CheckpointError
+from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, convert_official_state_dict
 from facexformer.model.backbone import TimmBackbone
 
 
@@ -31,6 +32,7 @@ def official(shared_dir, tmp_path_factory):
 def test_released_checkpoint_gives_released_outputs(official):
     path, images, expected = official
     model = FaceXFormer.from_pretrained(path)
+    assert model.normalization == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     with torch.no_grad():
         outputs = model(images)
         landmarks_only = model(images, tasks=["landmarks"])
@@ -86,36 +88,7 @@ def test_unknown_released_key_is_reported():
         convert_official_state_dict({"face_decoder.smile_token.weight": torch.zeros(1, 4)}, tasks=[])
 
 
-class NotATensor:
-    pass
-
-
-def test_pickles_that_need_code_are_refused(tmp_path):
-    path = tmp_path / "evil.pt"
-    torch.save({"state_dict_backbone": NotATensor()}, path)
-    with pytest.raises(ValueError, match="refusing to load"):
-        safe_torch_load(path)
-    with pytest.raises(ValueError, match="refusing to load"):
-        FaceXFormer.from_pretrained(path)
-
-
-def test_offline_hub_id_says_how_to_download():
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download kartiknarayan/facexformer ckpts/model.pt"):
-        FaceXFormer.from_pretrained("kartiknarayan/facexformer")
-
-
-def test_atomic_write_never_overwrites_silently(tmp_path):
-    target = tmp_path / "x.txt"
-    target.write_text("mine")
-    with pytest.raises(FileExistsError):
-        write_atomically(target, lambda tmp: tmp.write_text("new"))
-    assert target.read_text() == "mine"
-
-    def failing(tmp):
-        tmp.write_text("partial")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        write_atomically(target, failing, overwrite=True)
-    assert target.read_text() == "mine"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+def test_other_kinds_are_not_taken_for_the_released_file(tmp_path, tiny_kwargs):
+    folder = FaceXFormer(tasks=["gender"], **tiny_kwargs).save_pretrained(tmp_path / "m")
+    with pytest.raises(CheckpointError, match="is not a released FaceXFormer file"):
+        FaceXFormer.from_official_checkpoint(folder)
