@@ -13,7 +13,7 @@ from facexformer.data.collate import select_samples
 from facexformer.model.backbone import TimmBackbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.pretrained import PretrainedWeights
-from facexformer.tasks import OFFICIAL_TASKS, Task, task_from_config
+from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,6 +37,11 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
             ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
         init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
             shape differ (e.g. a landmark head with another point count) keep their fresh initialisation.
+        released_tokens: official mode: the task names whose tokens form the released model's token set
+            (``from_official_checkpoint`` sets the eight released tasks). Those tokens and the face tokens never
+            attend to the tokens of other tasks, so new tasks leave the released outputs bit-for-bit unchanged;
+            a released task missing from ``tasks`` keeps its tokens in the decoder as context, without a head.
+            ``None``: all tokens attend to each other.
     """
 
     def __init__(
@@ -56,12 +61,18 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         gamma: float = 0.1,
         trainable: Sequence[str] | None = None,
         init_weights: str | None = None,
+        released_tokens: Sequence[str] | None = None,
     ):
         super().__init__()
         self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate task names in {names}")
+        if released_tokens is not None:
+            released_tokens = list(released_tokens)
+            unknown = [n for n in released_tokens if n not in TASKS]
+            if unknown or len(set(released_tokens)) != len(released_tokens):
+                raise ValueError(f"released_tokens {released_tokens}: names must be distinct registered tasks")
         # where the starting weights came from is not saved: a checkpoint already holds the weights
         self.save_hyperparameters(ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights"])
         self.hparams["tasks"] = [t.to_config() for t in self.tasks]
@@ -85,12 +96,22 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         self.net = FaceXFormerNet(
             backbone,
             heads={t.name: t.build_head(hp.dim) for t in self.tasks},
-            num_tokens={t.name: t.num_tokens for t in self.tasks},
+            num_tokens={t.name: t.num_tokens for t in self.token_tasks},
             dim=hp.dim,
             depth=hp.decoder_depth,
             mlp_dim=hp.decoder_mlp_dim,
             num_heads=hp.decoder_heads,
+            released_tokens=hp.get("released_tokens"),
         )
+
+    @property
+    def token_tasks(self) -> list[Task]:
+        """The tasks whose tokens enter the decoder: the released ones in released order (those not in
+        ``tasks`` with their default configuration, as context), then the other configured tasks."""
+        released = self.hparams.get("released_tokens") or []
+        configured = {t.name: t for t in self.tasks}
+        context = [configured.get(name) or TASKS[name]() for name in released]
+        return context + [t for t in self.tasks if t.name not in released]
 
     def configure_losses(self) -> None:
         """One criterion module per task (some hold parameters)."""

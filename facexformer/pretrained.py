@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from safetensors.torch import load_file, save_file
 
 from facexformer import checkpoints
-from facexformer.tasks import Task
+from facexformer.tasks import OFFICIAL_TASKS, Task, task_from_config
 
 if TYPE_CHECKING:
     from facexformer.module import FaceXFormer
@@ -32,20 +32,26 @@ class PretrainedWeights:
         """Build the released architecture (Swin-B, 224) and load the released ``ckpts/model.pt``.
 
         ``tasks`` defaults to the eight released tasks; extra tasks (e.g. ``"expression"``) keep their fresh
-        initialisation. Returns the model in eval mode.
+        initialisation. The model is in official mode (``released_tokens``): whatever ``tasks`` lists, the
+        released heads give the released outputs. Returns the model in eval mode.
         """
         return cls._from_official_state(checkpoints.read_official_state_dict(path), tasks=tasks, **kwargs)
 
     @classmethod
     def _from_official_state(cls, state: dict[str, torch.Tensor], **kwargs: Any) -> FaceXFormer:
         kwargs.setdefault("backbone", "swin_base_patch4_window7_224")
+        listed = [task_from_config(t) for t in kwargs.get("tasks") or ()]
+        replaced = {t.name for t in listed if not t.official_prefixes}  # e.g. a heatmap landmark head
+        kwargs.setdefault("released_tokens", [n for n in OFFICIAL_TASKS if n not in replaced])
         model = cls(**kwargs)
         model.load_official_state_dict(state)
         return model.eval()
 
     def load_official_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Load released-format weights; every released tensor this model has must fit exactly."""
-        converted = checkpoints.convert_official_state_dict(state, self.tasks)
+        converted = checkpoints.convert_official_state_dict(state, self.token_tasks)
+        unused_heads = tuple(f"heads.{t.name}." for t in self.token_tasks if t not in self.tasks)
+        converted = {k: v for k, v in converted.items() if not k.startswith(unused_heads)}
         own = self.net.state_dict()
         for key, value in converted.items():
             if key not in own:
@@ -79,7 +85,7 @@ class PretrainedWeights:
 
     def load_matching_weights(self, source: str | Path) -> list[str]:
         """Copy every tensor of ``source`` whose name and shape match this model; return the names left as they were."""
-        state = _network_state(resolve_source(source), self.tasks)
+        state = _network_state(resolve_source(source), self.token_tasks)
         own = self.net.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         self.net.load_state_dict(usable, strict=False)

@@ -7,6 +7,7 @@ import torchvision
 from facexformer import FaceXFormer
 from facexformer.checkpoints import convert_official_state_dict, safe_torch_load, write_atomically
 from facexformer.model.backbone import TimmBackbone
+from facexformer.tasks import OFFICIAL_TASKS
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,38 @@ def test_extra_task_gets_fresh_weights(official):
     assert out["expression"].shape == (2, 7)
     released = FaceXFormer.from_official_checkpoint(path)
     torch.testing.assert_close(model.net.heads["gender"].state_dict(), released.net.heads["gender"].state_dict())
+
+
+@pytest.fixture(scope="module")
+def released_outputs(official):
+    """Our outputs of the released checkpoint loaded with the released task list."""
+    path, images, _ = official
+    with torch.no_grad():
+        return FaceXFormer.from_official_checkpoint(path)(images)
+
+
+@pytest.mark.parametrize(
+    "tasks",
+    [
+        [*OFFICIAL_TASKS, "expression"],
+        ["landmarks", "gender"],
+        ["gender", "landmarks", "expression"],
+        ["parsing"],
+        ["race", "headpose", "expression"],
+    ],
+)
+def test_released_outputs_do_not_depend_on_the_task_list(official, released_outputs, tasks):
+    """New tasks and subsets of the released ones: the released heads' outputs stay bit-for-bit the same."""
+    path, images, expected = official
+    released = released_outputs
+    with torch.no_grad():
+        model = FaceXFormer.from_official_checkpoint(path, tasks=tasks)
+        outputs = model(images)
+    assert list(outputs) == tasks
+    for name in set(tasks) & set(OFFICIAL_TASKS):
+        assert torch.equal(outputs[name], released[name]), (name, (outputs[name] - released[name]).abs().max())
+        assert (outputs[name] - expected[name].reshape(outputs[name].shape)).abs().max() <= 1e-4, name
+    assert model.hparams.released_tokens == list(OFFICIAL_TASKS)
 
 
 def test_torchvision_swin_converts_exactly():
