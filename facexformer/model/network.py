@@ -45,7 +45,7 @@ class FaceXFormerNet(nn.Module):
         super().__init__()
         released = list(num_tokens) if released_tokens is None else [n for n in num_tokens if n in released_tokens]
         unknown = set(released_tokens or ()) - set(num_tokens)
-        headless = set(num_tokens) - set(heads) - set(released)
+        headless = set(num_tokens) - set(heads) - set(released_tokens or ())
         if set(heads) - set(num_tokens) or headless or unknown:
             raise ValueError(
                 f"heads {sorted(heads)}, tokens {sorted(num_tokens)} and released tokens {released_tokens} do not "
