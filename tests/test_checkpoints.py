@@ -152,3 +152,15 @@ def test_atomic_write_never_overwrites_silently(tmp_path):
         write_atomically(target, failing, overwrite=True)
     assert target.read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_init_weights_fill_the_context_tokens_of_left_out_released_tasks(tmp_path, tiny_kwargs):
+    source = FaceXFormer(**tiny_kwargs).eval()
+    source.save_pretrained(tmp_path / "released")
+    model = FaceXFormer(
+        tasks=["landmarks"], released_tokens=OFFICIAL_TASKS, init_weights=str(tmp_path / "released"), **tiny_kwargs
+    ).eval()
+    assert list(model.net.tokens) == list(OFFICIAL_TASKS) and list(model.net.heads) == ["landmarks"]
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(images)["landmarks"], source(images)["landmarks"])
