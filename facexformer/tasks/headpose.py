@@ -88,8 +88,9 @@ class HeadPose(Task):
         Through the rotation matrix, as 6DRepNet evaluates: yaw in [-90, 90], pitch and roll in (-180, 180].
         Euler outputs on another branch (e.g. pitch + 180, 180 - yaw, roll + 180, or any angle + 360) are the
         same rotation, to which the geodesic loss is blind; they decode to the same angles. Outputs already on
-        the canonical branch come back unchanged (float64 round trip, ~1e-12 degrees).
+        the canonical branch come back unchanged (float64 round trip, ~1e-12 degrees; float32 on MPS).
         """
+        precise = output.to(torch.float32 if output.device.type == "mps" else torch.float64)
         if self.head == "euler":
-            output = euler_to_matrix(output.double(), degrees=False)
-        return matrix_to_euler(output.double()).float()
+            precise = euler_to_matrix(precise, degrees=False)
+        return matrix_to_euler(precise).float()
