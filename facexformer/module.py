@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
+from torchmetrics import MeanMetric
 
 from facexformer.data.collate import select_samples
+from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.io import weights
 from facexformer.io.checkpoint import read_checkpoint, task_configs
 from facexformer.io.errors import CheckpointError
 from facexformer.io.model_card import task_name
 from facexformer.model.backbone import TimmBackbone
 from facexformer.model.network import FaceXFormerNet
-from facexformer.tasks import OFFICIAL_TASKS, Task, task_from_config
+from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
 
 
 class FaceXFormer(L.LightningModule):
@@ -41,6 +45,11 @@ class FaceXFormer(L.LightningModule):
             ``pretrained_cfg``). Saved with the model, so inference normalises as training did.
         init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
             shape differ (e.g. a landmark head with another point count) keep their fresh initialisation.
+        released_tokens: official mode: the task names whose tokens form the released model's token set
+            (``from_official_checkpoint`` sets the eight released tasks). Those tokens and the face tokens never
+            attend to the tokens of other tasks, so new tasks leave the released outputs bit-for-bit unchanged;
+            a released task missing from ``tasks`` keeps its tokens in the decoder as context, without a head.
+            ``None``: all tokens attend to each other.
     """
 
     def __init__(
@@ -62,12 +71,21 @@ class FaceXFormer(L.LightningModule):
         init_weights: str | None = None,
         pixel_mean: Sequence[float] | None = None,
         pixel_std: Sequence[float] | None = None,
+        released_tokens: Sequence[str] | None = None,
     ):
         super().__init__()
+        # under DDP a short evaluation dataset leaves some processes without a batch of it; they still take
+        # part in every epoch-end synchronisation (see _log_epoch_metrics)
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate task names in {names}")
+        if released_tokens is not None:
+            released_tokens = list(released_tokens)
+            unknown = [n for n in released_tokens if n not in TASKS]
+            if unknown or len(set(released_tokens)) != len(released_tokens):
+                raise ValueError(f"released_tokens {released_tokens}: names must be distinct registered tasks")
         # where the starting weights came from is not saved: a checkpoint already holds the weights
         self.save_hyperparameters(ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights"])
         self.hparams["tasks"] = [t.to_config() for t in self.tasks]
@@ -90,11 +108,12 @@ class FaceXFormer(L.LightningModule):
         self.net = FaceXFormerNet(
             backbone,
             heads={t.name: t.build_head(hp.dim) for t in self.tasks},
-            num_tokens={t.name: t.num_tokens for t in self.tasks},
+            num_tokens={t.name: t.num_tokens for t in self.token_tasks},
             dim=hp.dim,
             depth=hp.decoder_depth,
             mlp_dim=hp.decoder_mlp_dim,
             num_heads=hp.decoder_heads,
+            released_tokens=hp.get("released_tokens"),
         )
 
     def _set_normalization(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
@@ -108,33 +127,64 @@ class FaceXFormer(L.LightningModule):
         self.register_buffer("pixel_mean", torch.tensor(mean, device=device).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(std, device=device).view(1, 3, 1, 1), persistent=False)
 
+    @property
+    def token_tasks(self) -> list[Task]:
+        """The tasks whose tokens enter the decoder: the released ones in released order (those not in
+        ``tasks`` with their default configuration, as context), then the other configured tasks."""
+        released = self.hparams.get("released_tokens") or []
+        configured = {t.name: t for t in self.tasks}
+        context = [configured.get(name) or TASKS[name]() for name in released]
+        return context + [t for t in self.tasks if t.name not in released]
+
     def configure_losses(self) -> None:
         """One criterion module per task (some hold parameters)."""
         self.criteria = nn.ModuleDict({t.name: t.build_loss() for t in self.tasks})
 
     def configure_metrics(self) -> None:
         """Per-stage metric collections, logged as ``{stage}/{task}/{metric}``; with datasets evaluated
-        separately (``MultiTaskDataModule(evaluate_separately=True)``), ``{stage}/{dataset}/{task}/{metric}``."""
+        separately (``MultiTaskDataModule(evaluate_separately=True)``), ``{stage}/{dataset}/{task}/{metric}``.
+
+        Evaluation losses are averaged by ``MeanMetric``s (``{prefix}/{task}/loss`` and ``{prefix}/loss``), so
+        that, like the metrics, they are synchronised once per epoch on every process.
+        """
         for stage in ("train", "val", "test"):
             setattr(self, f"{stage}_metrics", self._build_metrics(stage))
         self.dataset_metrics = nn.ModuleDict()
+        self.eval_losses = nn.ModuleDict({stage: self._build_losses() for stage in ("val", "test")})
+        self._eval_names: dict[str, list[str]] = {}
+        self._warned_empty: set[str] = set()
 
     def _build_metrics(self, prefix: str) -> nn.ModuleDict:
         return nn.ModuleDict({t.name: t.build_metrics().clone(prefix=f"{prefix}/{t.name}/") for t in self.tasks})
 
+    def _build_losses(self) -> nn.ModuleDict:
+        """``{"tasks": {task: MeanMetric}, "total": MeanMetric}``: sample-weighted means of the losses."""
+        # "disable": a non-finite loss makes the mean NaN instead of being dropped
+        tasks = nn.ModuleDict({t.name: MeanMetric(nan_strategy="disable") for t in self.tasks})
+        return nn.ModuleDict({"tasks": tasks, "total": MeanMetric(nan_strategy="disable")})
+
+    def setup(self, stage: str) -> None:
+        """Create every evaluation metric collection now, from the datamodule's separately evaluated dataset
+        names, so that under DDP all processes hold, synchronise and log the same ones in the same order."""
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        for split in ("val", "test"):
+            names = datamodule.eval_names(split) if isinstance(datamodule, MultiTaskDataModule) else None
+            self._eval_names[split] = list(names or ())
+            for name in self._eval_names[split]:
+                key = f"{split}__{name}"
+                if key not in self.dataset_metrics:
+                    self.dataset_metrics[key] = self._build_metrics(f"{split}/{name}").to(self.device)
+                    self.eval_losses[key] = self._build_losses().to(self.device)
+
     def _log_prefix(self, stage: str, dataloader_idx: int) -> str:
         """``stage``, or ``stage/dataset`` when the datamodule evaluates its datasets separately."""
-        datamodule = self._trainer.datamodule if self._trainer is not None else None
-        names = datamodule.eval_names(stage) if hasattr(datamodule, "eval_names") else None
+        names = self._eval_names.get(stage)
         return f"{stage}/{names[dataloader_idx]}" if names else stage
 
     def _metrics(self, prefix: str) -> nn.ModuleDict:
         if "/" not in prefix:
             return getattr(self, f"{prefix}_metrics")
-        key = prefix.replace("/", "__")
-        if key not in self.dataset_metrics:
-            self.dataset_metrics[key] = self._build_metrics(prefix).to(self.device)
-        return self.dataset_metrics[key]
+        return self.dataset_metrics[prefix.replace("/", "__")]
 
     def _apply_trainable(self) -> None:
         prefixes = self.hparams.trainable
@@ -316,6 +366,7 @@ class FaceXFormer(L.LightningModule):
         queries, image = self.net.decode(images)
         masks: dict[str, torch.Tensor] = batch.get("task_mask", {})
         metrics = self._metrics(prefix)
+        losses = self.eval_losses[prefix.replace("/", "__")] if stage != "train" else None
         total = images.new_zeros(())
         batch_size = images.shape[0]
         for task in self.tasks:
@@ -328,22 +379,15 @@ class FaceXFormer(L.LightningModule):
             sub = select_samples(batch, mask)
             loss = task.loss(self.criteria[task.name], output, sub)
             total = total + task.weight * loss
-            self.log(
-                f"{prefix}/{task.name}/loss",
-                loss,
-                batch_size=int(mask.sum()),
-                sync_dist=stage != "train",
-                add_dataloader_idx=False,
-            )
+            if losses is None:
+                self.log(f"{prefix}/{task.name}/loss", loss, batch_size=int(mask.sum()), add_dataloader_idx=False)
+            else:
+                losses["tasks"][task.name].update(loss.detach(), int(mask.sum()))
             task.update_metrics(metrics[task.name], output, sub)
-        self.log(
-            f"{prefix}/loss",
-            total,
-            batch_size=batch_size,
-            prog_bar=True,
-            sync_dist=stage != "train",
-            add_dataloader_idx=False,
-        )
+        if losses is None:
+            self.log(f"{prefix}/loss", total, batch_size=batch_size, prog_bar=True, add_dataloader_idx=False)
+        else:
+            losses["total"].update(total.detach(), batch_size)
         return total
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -362,22 +406,57 @@ class FaceXFormer(L.LightningModule):
         return {"source": batch.get("source"), **decoded}
 
     def metric_collections(self, stage: str) -> dict[str, nn.ModuleDict]:
-        """``{log prefix: {task: MetricCollection}}`` of ``stage``: the pooled one and any per-dataset ones."""
-        groups = {stage: getattr(self, f"{stage}_metrics")}
-        groups.update({k.replace("__", "/"): g for k, g in self.dataset_metrics.items() if k.startswith(f"{stage}__")})
-        return groups
+        """``{log prefix: {task: MetricCollection}}`` of ``stage``: one per separately evaluated dataset (see
+        ``setup``), else the pooled one."""
+        names = self._eval_names.get(stage)
+        if not names:
+            return {stage: getattr(self, f"{stage}_metrics")}
+        return {f"{stage}/{name}": self.dataset_metrics[f"{stage}__{name}"] for name in names}
 
     def _log_epoch_metrics(self, stage: str) -> None:
-        for collection in [c for group in self.metric_collections(stage).values() for c in group.values()]:
-            if not any(m.update_called for m in collection.values()):
-                continue
-            for key, value in collection.compute().items():
-                if isinstance(value, dict):
-                    for sub, v in value.items():
-                        self._log_scalar(f"{key}/{sub}", v)
-                else:
-                    self._log_scalar(key, value)
-            collection.reset()
+        """Compute and log every collection of ``stage`` (and the evaluation losses), then reset them.
+
+        Every process takes the same steps in the same order, whatever data it saw, so DDP collectives match:
+        one all-reduce of the update counts, then each collection that some process updated is computed
+        (synchronised); one that no process updated is logged as NaN, with a warning, without computing.
+        """
+        entries: list[tuple[str, Any]] = []
+        for prefix, group in self.metric_collections(stage).items():
+            entries += [(f"{prefix}/{task}", collection) for task, collection in group.items()]
+            if stage != "train":
+                losses = self.eval_losses[prefix.replace("/", "__")]
+                entries += [(f"{prefix}/{task}/loss", mean) for task, mean in losses["tasks"].items()]
+                entries.append((f"{prefix}/loss", losses["total"]))
+        counts = torch.tensor([_update_count(metric) for _, metric in entries], device=self.device)
+        if self._trainer is not None:
+            counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
+        for (name, metric), count in zip(entries, counts.tolist(), strict=True):
+            if count == 0:
+                self._log_empty(name, metric)
+            else:
+                with warnings.catch_warnings():
+                    # this process may have seen no sample; the synchronised value covers the others'
+                    warnings.filterwarnings("ignore", "The ``compute`` method of metric", UserWarning)
+                    values = metric.compute()
+                for key, value in values.items() if isinstance(values, dict) else [(name, values)]:
+                    if isinstance(value, dict):
+                        for sub, v in value.items():
+                            self._log_scalar(f"{key}/{sub}", v)
+                    else:
+                        self._log_scalar(key, value)
+            metric.reset()
+
+    def _log_empty(self, name: str, metric: Any) -> None:
+        """Log NaN for the metrics (or loss) ``name`` that no process saw a sample of this epoch."""
+        if isinstance(metric, MeanMetric):
+            keys = [name]
+        else:
+            keys = list(metric.keys(keep_base=False))
+            if name not in self._warned_empty:
+                self._warned_empty.add(name)
+                rank_zero_warn(f"{name}: no sample of this task on any process this epoch; its metrics are NaN")
+        for key in keys:
+            self._log_scalar(key, torch.tensor(float("nan"), device=self.device))
 
     def _log_scalar(self, key: str, value: Any) -> None:
         if isinstance(value, torch.Tensor) and value.numel() != 1:
@@ -405,3 +484,9 @@ class FaceXFormer(L.LightningModule):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
+
+def _update_count(metric: Any) -> int:
+    """How many times ``metric`` (a Metric or MetricCollection) was updated since its last reset."""
+    if isinstance(metric, MeanMetric):
+        return metric.update_count
+    return max((m.update_count for m in metric.values()), default=0)

@@ -1,16 +1,22 @@
 """DDP on CPU (gloo) and resuming: slow, run by `pytest -m slow`."""
 
+import contextlib
 import csv
+import math
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.strategies import DDPStrategy
+from torch.utils.data import ConcatDataset
 
 from facexformer import FaceXFormer
 from facexformer.cli import main
+from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces
 
 CONFIG = str(Path(__file__).parent / "conf" / "tiny_multitask.yaml")
 pytestmark = pytest.mark.slow
@@ -26,24 +32,44 @@ def last_metrics(log_dir: Path) -> dict[str, float]:
 
 
 def run_cli(args: list[str], cwd: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "facexformer", *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "facexformer", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_two_process_ddp_test_metrics_equal_single_process(tmp_path):
-    model = FaceXFormer(tasks=["landmarks", "headpose", "gender", "parsing", "visibility"], backbone="test_convnext",
-                        image_size=64, dim=32, decoder_mlp_dim=64)
+    model = FaceXFormer(
+        tasks=["landmarks", "headpose", "gender", "parsing", "visibility"],
+        backbone="test_convnext",
+        image_size=64,
+        dim=32,
+        decoder_mlp_dim=64,
+    )
     trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=0)
     trainer.strategy.connect(model)
     trainer.save_checkpoint(tmp_path / "model.ckpt")
     results = {}
     for devices, strategy in ((1, "auto"), (2, "ddp")):
         out = tmp_path / f"devices{devices}"
-        run_cli(["test", "--config", CONFIG, "--ckpt_path", str(tmp_path / "model.ckpt"),
-                 "--trainer.devices", str(devices), "--trainer.strategy", strategy,
-                 "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
-                 "--trainer.logger.save_dir", str(out)], tmp_path)
+        run_cli(
+            [
+                "test",
+                "--config",
+                CONFIG,
+                "--ckpt_path",
+                str(tmp_path / "model.ckpt"),
+                "--trainer.devices",
+                str(devices),
+                "--trainer.strategy",
+                strategy,
+                "--trainer.logger",
+                "lightning.pytorch.loggers.CSVLogger",
+                "--trainer.logger.save_dir",
+                str(out),
+            ],
+            tmp_path,
+        )
         results[devices] = last_metrics(out)
     metric_keys = [k for k in results[1] if k.startswith("test/") and not k.endswith("/loss")]
     assert len(metric_keys) > 10
@@ -52,14 +78,35 @@ def test_two_process_ddp_test_metrics_equal_single_process(tmp_path):
 
 
 def test_two_process_ddp_fit_runs(tmp_path):
-    run_cli(["fit", "--config", CONFIG, "--trainer.devices", "2", "--trainer.strategy", "ddp",
-             "--trainer.default_root_dir", str(tmp_path)], tmp_path)
+    run_cli(
+        [
+            "fit",
+            "--config",
+            CONFIG,
+            "--trainer.devices",
+            "2",
+            "--trainer.strategy",
+            "ddp",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+        ],
+        tmp_path,
+    )
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     def fit(max_epochs: int, root: Path, ckpt: str | None = None):
-        args = ["fit", "--config", CONFIG, "--trainer.max_epochs", str(max_epochs), "--trainer.logger", "false",
-                "--trainer.default_root_dir", str(root)]
+        args = [
+            "fit",
+            "--config",
+            CONFIG,
+            "--trainer.max_epochs",
+            str(max_epochs),
+            "--trainer.logger",
+            "false",
+            "--trainer.default_root_dir",
+            str(root),
+        ]
         if ckpt:
             args += ["--ckpt_path", ckpt]
         return main(args)
@@ -70,3 +117,46 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     resumed = fit(3, tmp_path / "resumed", str(first)).model
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def uneven_evaluation_data() -> MultiTaskDataModule:
+    """Two test datasets in batches of 2 over 2 ranks: rank 0 gets the first batch of "mixed" (no gender
+    label) and all of "short" (one sample, fewer batches than ranks); rank 1 gets the second batch of
+    "mixed" and nothing of "short". No sample carries a head pose."""
+    mixed = ConcatDataset(
+        [
+            SelectTasks(SyntheticFaces(2, 64, seed=1), ["landmarks"]),
+            SelectTasks(SyntheticFaces(2, 64, seed=2), ["landmarks", "gender"]),
+        ]
+    )
+    short = SyntheticFaces(1, 64, seed=3, tasks=["landmarks", "gender"])
+    return MultiTaskDataModule(test={"mixed": mixed, "short": short}, batch_size=2, evaluate_separately=True)
+
+
+def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwargs):
+    torch.manual_seed(0)
+    model = FaceXFormer(tasks=["landmarks", "gender", "headpose"], **tiny_kwargs)
+    results = {}
+    for devices in (1, 2):
+        # a rank stuck in a collective fails after 60 s instead of hanging
+        strategy = DDPStrategy(start_method="spawn", timeout=timedelta(seconds=60)) if devices > 1 else "auto"
+        trainer = L.Trainer(
+            accelerator="cpu",
+            devices=devices,
+            strategy=strategy,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+        )
+        # (spawned processes warn in their own interpreter)
+        warns = pytest.warns(UserWarning, match="headpose: no sample") if devices == 1 else contextlib.nullcontext()
+        with warns:
+            output = trainer.test(model, uneven_evaluation_data(), verbose=False)
+        results[devices] = {k: v for loader in output for k, v in loader.items()}
+    assert {"test/mixed/gender/accuracy", "test/short/gender/accuracy", "test/short/landmarks/nme"} <= set(results[1])
+    assert math.isnan(results[1]["test/mixed/headpose/mae"])
+    assert results[2].keys() == results[1].keys()
+    for key, value in results[1].items():
+        assert results[2][key] == pytest.approx(value, rel=1e-5, abs=1e-6, nan_ok=True), key

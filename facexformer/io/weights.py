@@ -32,6 +32,7 @@ from facexformer.io.errors import CheckpointError
 from facexformer.io.hub import upload_folder
 from facexformer.io.model_card import model_card, task_name
 from facexformer.io.released import RELEASED_CONFIG, convert_official_state_dict
+from facexformer.tasks import OFFICIAL_TASKS, task_from_config
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
 # buffers every model rebuilds identically; released files may lack them
@@ -80,6 +81,8 @@ def load_pretrained(
         source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir,
         local_files_only=local_files_only,
     )
+    if checkpoint.kind == "released":
+        overrides = official_mode(overrides)
     model = build_model(cls, checkpoint, trusted=trusted, **overrides)
     if checkpoint.kind == "released":
         load_released_state(model, checkpoint.state, checkpoint.path)
@@ -118,9 +121,11 @@ def load_state(model: nn.Module, checkpoint: Checkpoint) -> None:
 def load_released_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path = "released file") -> None:
     """Load released-format weights; every released tensor this model has must fit exactly."""
     try:
-        converted = convert_official_state_dict(state, model.tasks)
+        converted = convert_official_state_dict(state, model.token_tasks)
     except KeyError as err:
         raise CheckpointError(f"{path}: {err.args[0]}") from None
+    context_heads = tuple(f"heads.{t.name}." for t in model.token_tasks if t not in model.tasks)
+    converted = {k: v for k, v in converted.items() if not k.startswith(context_heads)}
     own = model.net.state_dict()
     for key, value in converted.items():
         if key not in own:
@@ -143,7 +148,7 @@ def load_released_state(model: nn.Module, state: dict[str, torch.Tensor], path: 
 def load_matching_weights(model: nn.Module, source: str | Path, *, trusted: bool = False) -> list[str]:
     """Copy every tensor of ``source`` whose name and shape match ``model.net``; return the names left as they were."""
     checkpoint = read_checkpoint(source, trusted=trusted)
-    state = network_state(checkpoint, model.tasks)
+    state = network_state(checkpoint, model.token_tasks)
     own = model.net.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
@@ -204,10 +209,19 @@ def push_to_hub(
 
 
 def released_model(cls: type[ModelT], state: dict[str, torch.Tensor], path: str | Path, **kwargs: Any) -> ModelT:
-    """The released architecture (``RELEASED_CONFIG`` updated by ``kwargs``) with released-format weights."""
-    model = cls(**{**RELEASED_CONFIG, **kwargs})
+    """The released architecture (``RELEASED_CONFIG`` updated by ``kwargs``) with released-format weights, in
+    official mode (see ``official_mode``)."""
+    model = cls(**{**RELEASED_CONFIG, **official_mode(kwargs)})
     load_released_state(model, state, path)
     return model.eval()
+
+
+def official_mode(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with ``released_tokens`` defaulting to the released tasks, less those that ``kwargs["tasks"]``
+    replaces by a variant with other weights (e.g. a heatmap landmark head): whatever tasks are listed, the
+    released heads then give the released outputs."""
+    replaced = {t.name for t in map(task_from_config, kwargs.get("tasks") or ()) if not t.official_prefixes}
+    return {"released_tokens": [n for n in OFFICIAL_TASKS if n not in replaced], **kwargs}
 
 
 def _last_test_metrics(model: nn.Module) -> dict[str, float] | None:

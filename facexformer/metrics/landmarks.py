@@ -38,7 +38,7 @@ failure. ``CED`` returns a curve: log it as a table or plot it, not with ``log_d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -225,6 +225,13 @@ class _LandmarkErrors(Metric):
                 f"{tuple(target.shape)}"
             )
         self.errors.append(nme_per_image(preds, target, self.normalization, self.indices, box, distance))
+
+    def _apply(self, fn: Callable, exclude_state: Sequence[str] = "") -> torch.nn.Module:
+        # torchmetrics resets the dtype to float32 on every move (``.to(device)``); the errors stay float64, and
+        # so must the empty placeholder a process without updates contributes to the DDP gather
+        this = super()._apply(fn, exclude_state)
+        this._dtype = torch.float64
+        return this
 
     def per_image(self) -> Tensor:
         """All per-image NMEs seen so far (M,) float64, in update order (after a sync: all processes')."""

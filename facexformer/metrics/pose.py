@@ -2,7 +2,10 @@
 
 ``TASKS.md`` §3.6: MAE over test images for each angle separately; the reported "MAE" is the mean of the
 three. Inputs are (B, 3) degrees in (pitch, yaw, roll) order, or (B, 3, 3) rotation matrices, which are
-converted with ``facexformer.geometry.matrix_to_euler`` (R = Rz(roll) Ry(yaw) Rx(pitch)).
+converted with ``facexformer.geometry.matrix_to_euler`` (R = Rz(roll) Ry(yaw) Rx(pitch)), which returns the
+canonical Euler branch (yaw in [-90, 90]) as 6DRepNet evaluates. Angles are compared as given: predictions
+should be decoded to that branch first (``HeadPose.decode`` does), since one rotation has several Euler
+triples and a geodesic loss does not prefer any.
 
 ``wrap=True`` measures each difference on the circle, i.e. maps it into [-180, 180) before taking |·|
 (so 179° vs -179° counts 2°). It does not include 6DRepNet's extra ±180° candidates (``TASKS.md`` §3.6 ⚠);

@@ -54,20 +54,45 @@ class TwoWayAttentionBlock(nn.Module):
         self.skip_first_layer_pe = skip_first_layer_pe
 
     def forward(
-        self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """queries (B, T, dim) task tokens, keys (B, HW, dim) face tokens, with their positional terms."""
-        if self.skip_first_layer_pe:
-            queries = self.self_attn(queries, queries, queries)
-        else:
-            q = queries + query_pe
-            queries = queries + self.self_attn(q, q, queries)
-        queries = self.norm1(queries)
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        query_pe: torch.Tensor,
+        key_pe: torch.Tensor,
+        extra: torch.Tensor | None = None,
+        extra_pe: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """queries (B, T, dim) task tokens, keys (B, HW, dim) face tokens, with their positional terms.
+
+        ``extra`` (B, E, dim) with ``extra_pe``: tokens that read the task tokens, each other and the face
+        tokens, but that neither the task tokens nor the face tokens read; ``queries`` and ``keys`` come out
+        exactly as without them. Returns the new queries, keys and extra tokens.
+        """
         k = keys + key_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(queries + query_pe, k, keys))
-        queries = self.norm3(queries + self.mlp(queries))
-        keys = self.norm4(keys + self.cross_attn_image_to_token(k, queries + query_pe, queries))
-        return queries, keys
+        new_queries = self._update_tokens(queries, query_pe, queries, query_pe, keys, k)
+        if extra is not None:
+            context, context_pe = torch.cat([queries, extra], 1), torch.cat([query_pe, extra_pe], 1)
+            extra = self._update_tokens(extra, extra_pe, context, context_pe, keys, k)
+        keys = self.norm4(keys + self.cross_attn_image_to_token(k, new_queries + query_pe, new_queries))
+        return new_queries, keys, extra
+
+    def _update_tokens(
+        self,
+        tokens: torch.Tensor,
+        tokens_pe: torch.Tensor,
+        context: torch.Tensor,
+        context_pe: torch.Tensor,
+        keys: torch.Tensor,
+        keys_with_pe: torch.Tensor,
+    ) -> torch.Tensor:
+        """Self-attention of ``tokens`` over ``context`` (which includes them), then tokens -> image and MLP."""
+        if self.skip_first_layer_pe:
+            tokens = self.self_attn(tokens, context, context)
+        else:
+            tokens = tokens + self.self_attn(tokens + tokens_pe, context + context_pe, context)
+        tokens = self.norm1(tokens)
+        tokens = self.norm2(tokens + self.cross_attn_token_to_image(tokens + tokens_pe, keys_with_pe, keys))
+        return self.norm3(tokens + self.mlp(tokens))
 
 
 class TwoWayDecoder(nn.Module):
@@ -82,18 +107,23 @@ class TwoWayDecoder(nn.Module):
         self.norm_final_attn = nn.LayerNorm(dim)
 
     def forward(
-        self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor
+        self, image: torch.Tensor, image_pe: torch.Tensor, tokens: torch.Tensor, extra: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """image (B, dim, h, w) face tokens, image_pe (1, dim, h, w), tokens (B, T, dim).
 
-        Returns the refined task tokens (B, T, dim) and face tokens (B, dim, h, w).
+        ``extra`` (B, E, dim): tokens that attend to everything but that nothing attends to (new tasks on a
+        released model): the task tokens and face tokens come out bit-for-bit as without them.
+        Returns the refined task tokens (B, T + E, dim), extra ones last, and face tokens (B, dim, h, w).
         """
         height, width = image.shape[-2:]
         keys = image.flatten(2).transpose(1, 2)
         key_pe = image_pe.flatten(2).transpose(1, 2).to(keys.dtype)
-        queries = tokens
+        queries, extra_queries = tokens, extra
         for layer in self.layers:
-            queries, keys = layer(queries, keys, tokens, key_pe)
-        attn = self.final_attn_token_to_image(queries + tokens, keys + key_pe, keys)
-        queries = self.norm_final_attn(queries + attn)
+            queries, keys, extra_queries = layer(queries, keys, tokens, key_pe, extra_queries, extra)
+        k = keys + key_pe
+        queries = self.norm_final_attn(queries + self.final_attn_token_to_image(queries + tokens, k, keys))
+        if extra is not None:
+            attn = self.final_attn_token_to_image(extra_queries + extra, k, keys)
+            queries = torch.cat([queries, self.norm_final_attn(extra_queries + attn)], 1)
         return queries, keys.transpose(1, 2).reshape(keys.shape[0], -1, height, width)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -19,6 +19,12 @@ class FaceXFormerNet(nn.Module):
     All configured tokens always enter the decoder (they attend to each other, so dropping one would change
     the others' outputs); only the heads of the requested tasks run.
 
+    ``released_tokens``: the token groups of a released model (official mode). They attend only to each other
+    and the face tokens, and the face tokens attend only to them, so the released groups and the face tokens
+    are computed exactly as in the released model; the other groups (new tasks) read everything. A released
+    group may have no head (its task is not wanted): it stays in the decoder as context. ``None``: every
+    token attends to every token, and every group needs a head.
+
     ``cpu_inference_chunk``: on CPU without autograd, ``forward`` runs everything after the backbone on this
     many samples at a time, so the (dim, 56, 56) face tokens and their intermediates stay in cache (about 15%
     less time after the backbone at batch 8 on 2 cores; outputs equal to float rounding). ``None``: whole batch.
@@ -34,10 +40,17 @@ class FaceXFormerNet(nn.Module):
         num_heads: int = 8,
         mlp_dim: int = 2048,
         cpu_inference_chunk: int | None = 2,
+        released_tokens: Collection[str] | None = None,
     ):
         super().__init__()
-        if set(heads) != set(num_tokens):
-            raise ValueError(f"heads {sorted(heads)} and tokens {sorted(num_tokens)} name different tasks")
+        released = list(num_tokens) if released_tokens is None else [n for n in num_tokens if n in released_tokens]
+        unknown = set(released_tokens or ()) - set(num_tokens)
+        headless = set(num_tokens) - set(heads) - set(released_tokens or ())
+        if set(heads) - set(num_tokens) or headless or unknown:
+            raise ValueError(
+                f"heads {sorted(heads)}, tokens {sorted(num_tokens)} and released tokens {released_tokens} do not "
+                "fit: every head needs tokens, and only released token groups may have no head"
+            )
         self.backbone = backbone
         self.fusion = MultiScaleFusion(backbone.channels, dim)
         self.position = RandomFourierPositionEncoding(dim // 2)
@@ -45,6 +58,8 @@ class FaceXFormerNet(nn.Module):
         self.tokens = nn.ModuleDict({name: nn.Embedding(n, dim) for name, n in num_tokens.items()})
         self.heads = nn.ModuleDict(heads)
         self.cpu_inference_chunk = cpu_inference_chunk
+        self.released_tokens = released
+        self.new_tokens = [n for n in num_tokens if n not in released]
 
     @property
     def task_names(self) -> list[str]:
@@ -64,10 +79,17 @@ class FaceXFormerNet(nn.Module):
         """
         image = self.fusion(features, folded_fusion).float()
         pe = self.position(*image.shape[-2:])
-        tokens = torch.cat([emb.weight for emb in self.tokens.values()]).float()
-        tokens = tokens.unsqueeze(0).expand(image.shape[0], -1, -1)
+        tokens = self._token_weights(self.released_tokens, image.shape[0])
+        extra = self._token_weights(self.new_tokens, image.shape[0])
         with torch.autocast(image.device.type, enabled=False):
-            return self.decoder(image, pe, tokens)
+            return self.decoder(image, pe, tokens, extra)
+
+    def _token_weights(self, names: list[str], batch: int) -> torch.Tensor | None:
+        """The tokens of groups ``names`` in float32, (batch, T, dim); ``None`` for no group."""
+        if not names:
+            return None
+        tokens = torch.cat([self.tokens[name].weight for name in names]).float()
+        return tokens.unsqueeze(0).expand(batch, -1, -1)
 
     def run_head(self, name: str, queries: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Task ``name``'s head on its slice of the decoded task tokens (any subset of the batch rows)."""
@@ -76,9 +98,10 @@ class FaceXFormerNet(nn.Module):
     @property
     def _token_slices(self) -> dict[str, slice]:
         slices, start = {}, 0
-        for name, emb in self.tokens.items():
-            slices[name] = slice(start, start + emb.num_embeddings)
-            start += emb.num_embeddings
+        for name in self.released_tokens + self.new_tokens:
+            size = self.tokens[name].num_embeddings
+            slices[name] = slice(start, start + size)
+            start += size
         return slices
 
     def forward(self, images: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:

@@ -30,7 +30,8 @@ class HeadPose(Task):
     ``head="euler"`` (released): output (B, 3) radians in the order (pitch, yaw, roll) as the released
     inference reads them. ``head="rotation"`` (paper v3): 9 tokens, output (B, 3, 3) rotation matrices.
     Losses: ``"geodesic"`` (angle of R_pred R_gtᵀ, radians) or ``"l1"`` on the angles (radians).
-    Metric: MAE in degrees of pitch, yaw, roll and their mean.
+    Metric: MAE in degrees of pitch, yaw, roll and their mean, of the predictions decoded to the canonical
+    Euler branch (``decode``).
     """
 
     name = "headpose"
@@ -82,7 +83,14 @@ class HeadPose(Task):
         return mean if self.head == "euler" else euler_to_matrix(mean, degrees=False)
 
     def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
-        """Raw output -> (B, 3) degrees (pitch, yaw, roll)."""
-        if self.head == "rotation":
-            return matrix_to_euler(output.float())
-        return torch.rad2deg(output.float())
+        """Raw output -> (B, 3) degrees (pitch, yaw, roll) on the canonical Euler branch.
+
+        Through the rotation matrix, as 6DRepNet evaluates: yaw in [-90, 90], pitch and roll in (-180, 180].
+        Euler outputs on another branch (e.g. pitch + 180, 180 - yaw, roll + 180, or any angle + 360) are the
+        same rotation, to which the geodesic loss is blind; they decode to the same angles. Outputs already on
+        the canonical branch come back unchanged (float64 round trip, ~1e-12 degrees; float32 on MPS).
+        """
+        precise = output.to(torch.float32 if output.device.type == "mps" else torch.float64)
+        if self.head == "euler":
+            precise = euler_to_matrix(precise, degrees=False)
+        return matrix_to_euler(precise).float()

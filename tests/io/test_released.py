@@ -8,6 +8,7 @@ from facexformer import FaceXFormer
 from facexformer.io.errors import CheckpointError
 from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, convert_official_state_dict
 from facexformer.model.backbone import TimmBackbone
+from facexformer.tasks import OFFICIAL_TASKS
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,38 @@ def test_extra_task_gets_fresh_weights(official):
     torch.testing.assert_close(model.net.heads["gender"].state_dict(), released.net.heads["gender"].state_dict())
 
 
+@pytest.fixture(scope="module")
+def released_outputs(official):
+    """Our outputs of the released checkpoint loaded with the released task list."""
+    path, images, _ = official
+    with torch.no_grad():
+        return FaceXFormer.from_official_checkpoint(path)(images)
+
+
+@pytest.mark.parametrize(
+    "tasks",
+    [
+        [*OFFICIAL_TASKS, "expression"],
+        ["landmarks", "gender"],
+        ["gender", "landmarks", "expression"],
+        ["parsing"],
+        ["race", "headpose", "expression"],
+    ],
+)
+def test_released_outputs_do_not_depend_on_the_task_list(official, released_outputs, tasks):
+    """New tasks and subsets of the released ones: the released heads' outputs stay bit-for-bit the same."""
+    path, images, expected = official
+    released = released_outputs
+    with torch.no_grad():
+        model = FaceXFormer.from_official_checkpoint(path, tasks=tasks)
+        outputs = model(images)
+    assert list(outputs) == tasks
+    for name in set(tasks) & set(OFFICIAL_TASKS):
+        assert torch.equal(outputs[name], released[name]), (name, (outputs[name] - released[name]).abs().max())
+        assert (outputs[name] - expected[name].reshape(outputs[name].shape)).abs().max() <= 1e-4, name
+    assert model.hparams.released_tokens == list(OFFICIAL_TASKS)
+
+
 def test_torchvision_swin_converts_exactly():
     """Random torchvision swin_t weights, renamed by the released-file rules, give identical stage outputs."""
     torch.manual_seed(0)
@@ -92,3 +125,15 @@ def test_other_kinds_are_not_taken_for_the_released_file(tmp_path, tiny_kwargs):
     folder = FaceXFormer(tasks=["gender"], **tiny_kwargs).save_pretrained(tmp_path / "m")
     with pytest.raises(CheckpointError, match="is not a released FaceXFormer file"):
         FaceXFormer.from_official_checkpoint(folder)
+
+
+def test_init_weights_fill_the_context_tokens_of_left_out_released_tasks(tmp_path, tiny_kwargs):
+    source = FaceXFormer(**tiny_kwargs).eval()
+    source.save_pretrained(tmp_path / "released")
+    model = FaceXFormer(
+        tasks=["landmarks"], released_tokens=OFFICIAL_TASKS, init_weights=str(tmp_path / "released"), **tiny_kwargs
+    ).eval()
+    assert list(model.net.tokens) == list(OFFICIAL_TASKS) and list(model.net.heads) == ["landmarks"]
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(images)["landmarks"], source(images)["landmarks"])

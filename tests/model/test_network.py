@@ -86,3 +86,14 @@ def test_training_forward_runs_the_whole_batch_at_once(model):
         handle.remove()
         model.zero_grad()
     assert calls == [5]
+
+
+def test_only_released_token_groups_may_lack_a_head(tiny_kwargs):
+    model = FaceXFormer(tasks=["gender"], released_tokens=["landmarks", "gender"], **tiny_kwargs)
+    assert list(model.net.tokens) == ["landmarks", "gender"] and list(model.net.heads) == ["gender"]
+    assert model.net.released_tokens == ["landmarks", "gender"] and model.net.new_tokens == []
+    net = model.net
+    with pytest.raises(ValueError, match="only released token groups may have no head"):
+        type(net)(net.backbone, heads={"gender": net.heads["gender"]}, num_tokens={"landmarks": 1, "gender": 1})
+    with pytest.raises(ValueError, match="released_tokens"):
+        FaceXFormer(tasks=["gender"], released_tokens=["gender", "smile"], **tiny_kwargs)

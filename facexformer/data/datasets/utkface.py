@@ -37,9 +37,13 @@ class _Record:
 LAYOUT = """\
 <root>/                       any folder tree; every *.jpg below it is one sample
   <age>_<gender>_<race>_<date>.jpg.chip.jpg   (aligned & cropped "Faces" set; also plain .jpg)
-  utk_train.csv, utk_test.csv                 (optional CORAL split files, columns ',file,age';
-                                               protocol="coral")
-Download: https://susanqq.github.io/UTKFace/ (non-commercial research)."""
+  utk_train.csv, utk_test.csv                 (CORAL's split files, columns ',file,age' with age - 21;
+                                               protocol="coral", the age-estimation benchmark split)
+Download: https://susanqq.github.io/UTKFace/ (non-commercial research); the split files from
+https://github.com/Raschka-research-group/coral-cnn (datasets/train-test-csv/, MIT)."""
+
+#: ages (years) of the CORAL benchmark protocol; its csv ``age`` column is the age minus the first one
+CORAL_AGES = (21, 60)
 
 
 class UTKFace(FaceDataset):
@@ -49,10 +53,13 @@ class UTKFace(FaceDataset):
     model order by ``race_order`` (``demographics.py``); ``age`` in years and its decade ``age_group``.
     The box is the whole chip.
 
-    UTKFace has no official split. ``protocol="random"``: a seeded permutation of the sorted file list cut by
-    ``fractions`` (train, val, test); ``split="all"`` keeps every file. ``protocol="coral"``: the files listed
-    in CORAL's ``utk_{split}.csv`` (ages 21-60; splits train and test; labels still come from the file names),
-    read from ``split_dir`` (default ``root``).
+    UTKFace has no official split. ``protocol="coral"`` is the split the age-estimation results the paper
+    compares with (CORAL, OR-CNN, ...; its Table 4) use: ages 21-60 only, the files listed in CORAL's
+    ``utk_train.csv`` / ``utk_test.csv`` (about 13.1k / 3.3k), read from ``split_dir`` (default ``root``);
+    splits train and test; labels still come from the file names, and a listed file whose age is outside
+    21-60 or disagrees with the csv's ``age`` column (age - 21) raises ``DatasetFormatError`` naming the line.
+    ``protocol="random"``: a seeded permutation of the sorted file list cut by ``fractions`` (train, val,
+    test), all ages; ``split="all"`` keeps every file.
     Malformed names raise ``DatasetFormatError`` naming the file, or are skipped and counted
     (``skip_invalid=True``).
     """
@@ -96,12 +103,23 @@ class UTKFace(FaceDataset):
             if reader.fieldnames is None or "file" not in reader.fieldnames:
                 raise DatasetFormatError(f"UTKFace: {csv_path} has no 'file' column ({reader.fieldnames})")
             for row in reader:
+                where = f"UTKFace: {csv_path} line {reader.line_num}"
                 if row["file"] not in by_name:
-                    raise DatasetFormatError(
-                        f"UTKFace: {csv_path} line {reader.line_num}: {row['file']!r} not under {self.root}"
-                    )
+                    raise DatasetFormatError(f"{where}: {row['file']!r} not under {self.root}")
+                self._check_coral_age(by_name[row["file"]], row.get("age"), where)
                 selected.append(by_name[row["file"]])
         return selected
+
+    def _check_coral_age(self, path: Path, label: str | None, where: str) -> None:
+        try:
+            age = self._parse_name(path).age
+        except DatasetFormatError as err:
+            raise DatasetFormatError(f"{where}: {path.name}: {err}") from err
+        first, last = CORAL_AGES
+        if not first <= age <= last:
+            raise DatasetFormatError(f"{where}: {path.name} is {age} years old, outside the protocol's {first}-{last}")
+        if label is None or not label.strip().lstrip("-").isdigit() or int(label) != age - first:
+            raise DatasetFormatError(f"{where}: age column {label!r} is not {age} - {first} = {age - first}")
 
     @staticmethod
     def _parse_name(path: Path) -> _Record:

@@ -72,6 +72,21 @@ def test_coral_split_files(tmp_path):
         UTKFace(root, "val", protocol="coral")
 
 
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (f"0,{NAMES[3]},48", "69 years old, outside the protocol's 21-60"),
+        (f"0,{NAMES[1]},25", "age column '25' is not 25 - 21 = 4"),
+        (f"0,{NAMES[0]},-20", "1 years old"),
+    ],
+)
+def test_coral_split_is_the_21_to_60_protocol(tmp_path, row, message):
+    root = make_root(tmp_path, NAMES)
+    (root / "utk_test.csv").write_text(f",file,age\n0,{NAMES[2]},24\n{row}\n")
+    with pytest.raises(DatasetFormatError, match=f"utk_test.csv line 3: .*{message}"):
+        UTKFace(root, "test", protocol="coral")
+
+
 @pytest.mark.parametrize("bad", ["61_1_20170109142408075.jpg.chip.jpg", "39_2_0_2017.jpg.chip.jpg",
                                  "39_1_7_2017.jpg.chip.jpg", "x_1_0_2017.jpg.chip.jpg"])
 def test_malformed_names(tmp_path, bad):
