@@ -3,7 +3,9 @@ HF Hub ids, and partial loading for fine-tuning (``init_weights``)."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,7 +99,7 @@ class PretrainedWeights:
         """
         path = resolve_source(source)
         if path.is_dir():
-            config = {**json.loads((path / CONFIG_NAME).read_text()), **overrides}
+            config = {**constructor_arguments(cls, json.loads((path / CONFIG_NAME).read_text())), **overrides}
             model = cls(**config)
             model.load_state_dict(load_file(str(path / WEIGHTS_NAME)))
             return model.eval()
@@ -105,10 +107,20 @@ class PretrainedWeights:
         if isinstance(content, dict) and checkpoints.OFFICIAL_KEY in content:
             return cls._from_official_state(content[checkpoints.OFFICIAL_KEY], **overrides)
         if isinstance(content, dict) and "state_dict" in content and "hyper_parameters" in content:
-            model = cls(**{**content["hyper_parameters"], **overrides})
+            model = cls(**{**constructor_arguments(cls, content["hyper_parameters"]), **overrides})
             model.load_state_dict(content["state_dict"])
             return model.eval()
         raise ValueError(f"{path}: not a FaceXFormer checkpoint (no 'state_dict_backbone' nor Lightning 'state_dict')")
+
+
+def constructor_arguments(cls: type, hparams: dict[str, Any]) -> dict[str, Any]:
+    """The entries of saved ``hparams`` that ``cls.__init__`` takes. Private keys (``_instantiator``, which
+    LightningCLI adds) are dropped silently, other unknown keys with a warning."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(k for k in hparams if k not in accepted and not k.startswith("_"))
+    if unknown:
+        warnings.warn(f"{cls.__name__}: ignoring saved hyperparameters it does not take: {unknown}", stacklevel=3)
+    return {k: v for k, v in hparams.items() if k in accepted}
 
 
 def resolve_source(source: str | Path) -> Path:
