@@ -88,7 +88,7 @@ class FacePredictionWriter(BasePredictionWriter):
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
-            print(f"FacePredictionWriter: {self.written} prediction files in {self.folder}")
+            print(f"FacePredictionWriter: {self.written} prediction files in {self.folder.absolute()}")
 
 
 def _file_stem(source: str) -> str:
