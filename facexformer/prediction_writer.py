@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from facexformer.checkpoints import write_json
@@ -87,8 +88,9 @@ class FacePredictionWriter(BasePredictionWriter):
             self.written += 1
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        total = int(trainer.strategy.reduce(torch.tensor(float(self.written)), reduce_op="sum"))  # all processes
         if trainer.is_global_zero:
-            print(f"FacePredictionWriter: {self.written} prediction files in {self.folder.absolute()}")
+            print(f"FacePredictionWriter: {total} prediction files in {self.folder.absolute()}")
 
 
 def _file_stem(source: str) -> str:
