@@ -3,8 +3,10 @@
 The task owns its token count, head, label key, loss, metrics, flip rule, decoding and image-blind baseline;
 nothing else in the package changes. The label ``turn`` is derived here from the synthetic faces' yaw.
 
-    python examples/custom_task.py            # a short CPU run; prints accuracy before and after
-    python examples/custom_task.py --steps 300 --size 96
+    python examples/custom_task.py            # ~25 s of CPU: accuracy on unseen faces before and after training
+    python examples/custom_task.py --steps 400 --size 96
+
+With the defaults it printed ``0.406 before, 0.766 after 200 steps`` (chance: 0.33, the majority class 0.41).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class HeadTurn(Task):
         counts = torch.bincount(batch["turn"].long(), minlength=len(TURN_NAMES)).float()
         return torch.log(counts / counts.sum() + 1e-6)[None]
 
-    def decode(self, output: torch.Tensor) -> torch.Tensor:
+    def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Logits -> (B,) class ids (0 left, 1 frontal, 2 right)."""
         return output.argmax(-1)
 
@@ -95,12 +97,12 @@ def render(count: int, size: int, seed: int, task: HeadTurn) -> list[dict[str, A
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=60, help="training steps (default 60)")
+    parser.add_argument("--steps", type=int, default=200, help="training steps (default 200)")
     parser.add_argument("--size", type=int, default=64, help="face crop side in pixels (default 64)")
-    parser.add_argument("--train-samples", type=int, default=128, help="rendered training faces (default 128)")
-    parser.add_argument("--val-samples", type=int, default=48, help="rendered validation faces (default 48)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--train-samples", type=int, default=512, help="rendered training faces (default 512)")
+    parser.add_argument("--val-samples", type=int, default=128, help="rendered validation faces (default 128)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--accelerator", default="cpu", help="cpu, gpu or auto (default cpu)")
     args = parser.parse_args(argv)
 

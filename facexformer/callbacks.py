@@ -1,7 +1,9 @@
-"""Callbacks: test metrics next to image-blind baselines; CED curves of the landmark tests."""
+"""Callbacks: test metrics next to image-blind baselines; CED curves of the landmark tests; the next step after
+``fit`` (where the checkpoint is, how to predict with it)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,10 @@ from torch import nn
 from torchmetrics.utilities import dim_zero_cat
 
 from facexformer.data.collate import collate_multitask, select_samples
+from facexformer.image_logging import ced_picture, log_image, write_png
 from facexformer.io.atomic import write_atomically
 from facexformer.metrics.landmarks import ced_curve
+from facexformer.run_files import free_folder, run_directory
 
 
 class BaselineComparison(L.Callback):
@@ -100,14 +104,28 @@ def format_comparison(results: dict[str, tuple[float, float, bool]]) -> str:
 
 class SaveCED(L.Callback):
     """After testing, write each landmark test set's cumulative error distribution (STAR's CED: fraction of
-    images with NME <= x, x in steps of 1e-4 up to the task's threshold) to ``dirpath/<set>.csv`` and, when
-    matplotlib is installed, ``dirpath/<set>.png`` with AUC and failure rate annotated. ``dirpath`` defaults
-    to ``<the run's log dir>/ced``; existing files are only replaced with ``overwrite=True``."""
+    images with NME <= x, x in steps of 1e-4 up to the task's threshold) to ``<folder>/<set>.csv`` and, when
+    matplotlib is installed, ``<folder>/<set>.png`` with AUC and failure rate annotated; the picture also goes
+    to TensorBoard / W&B as ``test/ced/<set>``.
+
+    ``dirpath``: the folder; None: ``ced`` in the run's own folder (``facexformer.run_files.run_directory``),
+    or ``ced_1``, ``ced_2``, ... when it already holds files (e.g. a second test in the same folder). A
+    ``dirpath`` you name must not hold CSV files unless ``overwrite`` is true; that is checked when the run
+    starts, not after it.
+    """
 
     def __init__(self, dirpath: str | None = None, task: str = "landmarks", overwrite: bool = False):
         self.dirpath = Path(dirpath) if dirpath is not None else None
         self.task, self.overwrite = task, overwrite
         self.curves: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.folder: Path | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.folder = None
+        if self.dirpath is not None and not self.overwrite and any(self.dirpath.glob("*.csv")):
+            raise FileExistsError(
+                f"SaveCED: {self.dirpath} already holds CED files; choose another dirpath or set overwrite: true"
+            )
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.task not in pl_module.task_names:
@@ -122,18 +140,53 @@ class SaveCED(L.Callback):
             name = prefix.removeprefix("test").strip("/") or "test"
             self.curves[name] = ced_curve(errors, threshold)
             if trainer.is_global_zero:
-                self._write(
-                    self.dirpath or Path(trainer.log_dir or trainer.default_root_dir) / "ced", name, errors, threshold
-                )
+                self._write(trainer, name, errors.cpu(), threshold, f"NME ({nme.normalization})")
 
-    def _write(self, folder: Path, name: str, errors: torch.Tensor, threshold: float) -> None:
+    def _target(self, trainer: L.Trainer) -> Path:
+        if self.folder is None:
+            self.folder = self.dirpath or free_folder(run_directory(trainer) / "ced")
+        return self.folder
+
+    def _write(self, trainer: L.Trainer, name: str, errors: torch.Tensor, threshold: float, xlabel: str) -> None:
+        folder = self._target(trainer)
         x, y = self.curves[name]
         rows = "\n".join(f"{a:.4f},{b:.6f}" for a, b in zip(x.tolist(), y.tolist(), strict=True))
         write_atomically(folder / f"{name}.csv", lambda tmp: tmp.write_text(f"nme,fraction\n{rows}\n"), self.overwrite)
-        from facexformer.visualize import plot_ced
-
         try:
-            figure, _ = plot_ced(errors, threshold, label=name)
+            picture = ced_picture(errors, threshold, xlabel)
         except ModuleNotFoundError:  # matplotlib is optional: the CSV is the result
             return
-        write_atomically(folder / f"{name}.png", lambda tmp: figure.savefig(tmp, format="png"), self.overwrite)
+        write_png(folder / f"{name}.png", picture, self.overwrite)
+        log_image(trainer, f"test/ced/{name}", picture, to_files=False)
+
+
+#: the command ``PrintNextStep`` suggests; ``{checkpoint}`` is replaced by the shell-quoted checkpoint path
+PREDICT_COMMAND = "facexformer infer path/to/photo.jpg --checkpoint {checkpoint} --out predictions"
+
+
+class PrintNextStep(L.Callback):
+    """At the end of ``fit`` print where this run's checkpoint is and the command that predicts on a photo
+    with it; when a test follows in the same process (``test_after_fit``), print it again after the test's
+    tables so it is the last thing on the screen."""
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.message = next_step_message(trainer)
+        if trainer.is_global_zero:
+            print("\n" + self.message)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "test" and self.message is not None and trainer.is_global_zero:  # after the metric tables
+            print("\n" + self.message)
+
+
+def next_step_message(trainer: L.Trainer) -> str:
+    """Where the last (or best) checkpoint of ``trainer`` is and the ``infer`` command that uses it."""
+    callback = trainer.checkpoint_callback
+    path = (getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")) if callback else ""
+    if not path:
+        return "No checkpoint was saved (checkpointing is off); add a ModelCheckpoint callback to keep the weights."
+    command = PREDICT_COMMAND.format(checkpoint=shlex.quote(str(path)))
+    return f"Checkpoint: {path}\nPredict on a photo with it:\n  {command}"

@@ -145,20 +145,21 @@ def ced_picture(errors: torch.Tensor, threshold: float, xlabel: str) -> torch.Te
     return torch.from_numpy(rgba[..., :3].copy()).permute(2, 0, 1)
 
 
-def log_image(trainer: L.Trainer, tag: str, image: torch.Tensor) -> None:
-    """Send a (3, H, W) uint8 image to every logger of ``trainer`` (see the module docstring)."""
+def log_image(trainer: L.Trainer, tag: str, image: torch.Tensor, to_files: bool = True) -> None:
+    """Send a (3, H, W) uint8 image to every logger of ``trainer`` (see the module docstring); with
+    ``to_files=False``, loggers without an image API (e.g. ``CSVLogger``) get no PNG."""
     step, epoch = trainer.global_step, trainer.current_epoch
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.experiment.add_image(tag, image, global_step=step)
         elif isinstance(logger, WandbLogger):
             logger.log_image(key=tag, images=[image.permute(1, 2, 0).numpy()], step=step)
-        elif getattr(logger, "log_dir", None):
+        elif to_files and getattr(logger, "log_dir", None):
             name = f"{tag.replace('/', '_')}_epoch{epoch:03d}_step{step}.png"
-            path = Path(logger.log_dir) / "images" / name
-            picture = Image.fromarray(image.permute(1, 2, 0).numpy())
+            write_png(Path(logger.log_dir) / "images" / name, image, overwrite=True)
 
-            def save(tmp: Path, picture: Image.Image = picture) -> None:
-                picture.save(tmp, format="PNG")
 
-            write_atomically(path, save, overwrite=True)
+def write_png(path: Path, image: torch.Tensor, overwrite: bool = False) -> None:
+    """Write a (3, H, W) uint8 image as a PNG file, atomically."""
+    picture = Image.fromarray(image.permute(1, 2, 0).numpy())
+    write_atomically(path, lambda tmp: picture.save(tmp, format="PNG"), overwrite)

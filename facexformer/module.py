@@ -403,7 +403,7 @@ class FaceXFormer(L.LightningModule):
         outputs = self(self.normalize(batch["image"]))
         size = batch["image"].shape[-1]
         decoded = {name: self.task(name).decode(out, size) for name, out in outputs.items()}
-        return {"source": batch.get("source"), **decoded}
+        return {"source": batch.get("source"), "outputs": outputs, **decoded}
 
     def metric_collections(self, stage: str) -> dict[str, nn.ModuleDict]:
         """``{log prefix: {task: MetricCollection}}`` of ``stage``: one per separately evaluated dataset (see

@@ -296,13 +296,48 @@ def _run_chunk(
         outputs = model(model.normalize(batch), [t.name for t in tasks])
     finally:
         model.train(was_training)
-    crops = torch.tensor([f.crop for f in chunk], dtype=torch.float32)
+    return faces_from_outputs(
+        tasks,
+        outputs,
+        size,
+        crops=[f.crop for f in chunk],
+        image_sizes=[(f.image_hw[1], f.image_hw[0]) for f in chunk],
+        boxes=[f.box for f in chunk],
+        sources=[sources[f.image_index] for f in chunk],
+        image_indices=[f.image_index for f in chunk],
+    )
+
+
+def faces_from_outputs(
+    tasks: Sequence[Any],
+    outputs: dict[str, torch.Tensor],
+    size: int,
+    crops: Sequence[Sequence[float]],
+    image_sizes: Sequence[Sequence[int]],
+    boxes: Sequence[Sequence[float]] | None = None,
+    sources: Sequence[str | None] | None = None,
+    image_indices: Sequence[int] | None = None,
+) -> list[FacePrediction]:
+    """Raw head outputs of B face crops -> one ``FacePrediction`` per crop, in original-image pixels.
+
+    ``outputs``: ``{task name: (B, ...)}`` as the model returns them for its ``size`` x ``size`` input; ``crops``: per
+    face (left, top, width, height) of the region the model saw, original pixels; ``image_sizes``: per face the
+    original image's (width, height); ``boxes``: the face boxes (default: the crops as x0, y0, x1, y1).
+    """
+    count = len(crops)
+    boxes = boxes if boxes is not None else [(c[0], c[1], c[0] + c[2], c[1] + c[3]) for c in crops]
+    indices = image_indices if image_indices is not None else range(count)
+    names = sources if sources is not None else [None] * count
     preds = [
-        FacePrediction(box=f.box, crop=f.crop, image_index=f.image_index, source=sources[f.image_index])
-        for f in chunk
+        FacePrediction(
+            box=tuple(float(v) for v in box), crop=tuple(int(v) for v in crop), image_index=int(i), source=source
+        )
+        for box, crop, i, source in zip(boxes, crops, indices, names, strict=True)
     ]
+    crop_tensor = torch.tensor([[float(v) for v in c] for c in crops], dtype=torch.float32)
+    sizes_hw = [(int(h), int(w)) for w, h in image_sizes]
     for task in tasks:
-        _fill(task, outputs[task.name], preds, chunk, crops, size)
+        _fill(task, outputs[task.name], preds, sizes_hw, crop_tensor, size)
     return preds
 
 
@@ -310,7 +345,7 @@ def _fill(
     task: Any,
     output: torch.Tensor,
     preds: list[FacePrediction],
-    chunk: list[_Face],
+    image_hw: list[tuple[int, int]],
     crops: torch.Tensor,
     size: int,
 ) -> None:
@@ -320,8 +355,8 @@ def _fill(
         for pred, p in zip(preds, points, strict=True):
             pred.landmarks = p
     elif name == "parsing":
-        for pred, logits, face in zip(preds, output, chunk, strict=True):
-            pred.parsing = _paste_parsing(logits, face)
+        for pred, logits, hw in zip(preds, output, image_hw, strict=True):
+            pred.parsing = _paste_parsing(logits, pred.crop, hw)
     elif name == "headpose":
         for pred, angles in zip(preds, task.decode(output).cpu().tolist(), strict=True):
             pred.headpose = dict(zip(("pitch", "yaw", "roll"), angles, strict=True))
@@ -359,14 +394,18 @@ def _fill_classes(task: ClassificationTask, output: torch.Tensor, preds: list[Fa
             pred.age_years = years[i]
 
 
-def _paste_parsing(logits: torch.Tensor, face: _Face) -> np.ndarray:
-    """(K, S, S) crop logits -> (H, W) class ids of the whole image (0 outside the crop)."""
-    left, top, crop_w, crop_h = face.crop
-    height, width = face.image_hw
+def _paste_parsing(logits: torch.Tensor, crop: tuple[int, int, int, int], image_hw: tuple[int, int]) -> np.ndarray:
+    """(K, S, S) crop logits -> (H, W) class ids of the whole image (0 outside the crop; a crop reaching past
+    the image border, e.g. ``CropFace(clip=False)``, is cut at the border)."""
+    left, top, crop_w, crop_h = crop
+    height, width = image_hw
     resized = F.interpolate(logits[None].float(), size=(crop_h, crop_w), mode="bilinear", align_corners=False)
     labels = resized[0].argmax(0).cpu().numpy()
     full = np.zeros((height, width), dtype=np.uint8 if logits.shape[0] <= 256 else np.int32)
-    full[top : top + crop_h, left : left + crop_w] = labels
+    rows = slice(max(top, 0), min(top + crop_h, height))
+    cols = slice(max(left, 0), min(left + crop_w, width))
+    if rows.start < rows.stop and cols.start < cols.stop:
+        full[rows, cols] = labels[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
     return full
 
 

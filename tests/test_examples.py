@@ -64,9 +64,10 @@ def test_train_multitask_compares_with_baselines():
 
 
 @pytest.mark.slow
-def test_custom_task_trains():
-    results = _load("custom_task").main(["--steps", "3", "--train-samples", "16", "--val-samples", "16"])
-    assert 0.0 <= results["before"] <= 1.0 and 0.0 <= results["after"] <= 1.0
+def test_custom_task_learns():
+    """What the example claims: the new task learns (measured 0.406 -> 0.766 with these defaults; chance 0.33)."""
+    results = _load("custom_task").main([])
+    assert results["after"] >= results["before"] + 0.2 and results["after"] >= 0.6
 
 
 def test_custom_task_flip_swaps_left_and_right():

@@ -6,7 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+import torch
+import torch.distributed as dist
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, SequentialSampler
 
 from facexformer.data.augment import FaceAugment
 from facexformer.data.collate import collate_multitask
@@ -28,6 +31,12 @@ class Transformed(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return self.transform(self.dataset[index])
+
+
+def record_image_size(sample: dict) -> dict:
+    """``sample`` with ``image_size``: int64 (2,) = (width, height) of its image, taken before any crop."""
+    height, width = sample["image"].shape[-2:]
+    return {**sample, "image_size": torch.tensor([width, height])}
 
 
 class SelectTasks(Dataset):
@@ -72,7 +81,11 @@ class MultiTaskDataModule(L.LightningDataModule):
             dataset (``test/common/landmarks/nme``) instead of pooled (a single dataset keeps plain names).
         num_workers, seed: DataLoader workers and the sampler's seed.
 
-    Trainers must be built with ``use_distributed_sampler=False`` (the sampler shards for DDP itself);
+    Validation, test and prediction loaders are plain sequential ones (every sample once, in order; under DDP
+    each process takes every ``world_size``-th sample, none repeated). Prediction samples also carry
+    ``image_size`` (width, height of the image before the crop) for writing predictions in original pixels.
+
+    Trainers must be built with ``use_distributed_sampler=False`` (the samplers shard for DDP themselves);
     the CLI sets it.
     """
 
@@ -125,13 +138,19 @@ class MultiTaskDataModule(L.LightningDataModule):
         for name in names:
             dataset = SelectTasks(named[name], self.tasks[name]) if name in self.tasks else named[name]
             crop = self.crops.get(name, self.crop)
-            parts.append(Transformed(dataset, crop) if crop is not None else dataset)
+            if crop is not None:  # records the image size before the crop too
+                dataset = Transformed(dataset, crop)
+            elif stage == "predict":
+                dataset = Transformed(dataset, record_image_size)
+            parts.append(dataset)
         return ConcatDataset(parts), names
 
     def _loader(self, stage: str, only: str | None = None) -> DataLoader:
         dataset, names = self._concat(stage, only)
-        sizes = [len(d) for d in dataset.datasets]
+        common = {"collate_fn": collate_multitask, "num_workers": self.num_workers,
+                  "persistent_workers": self.num_workers > 0}
         if stage == "train":
+            sizes = [len(d) for d in dataset.datasets]
             weights = [(self.proportions or {}).get(n, 1.0) for n in names]
             sampler = BalancedTaskSampler(
                 sizes, self.batch_size, weights, num_batches=self.batches_per_epoch, seed=self.seed
@@ -139,15 +158,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             if self._resume is not None:
                 sampler.resume_at(*self._resume)
                 self._resume = None
-        else:
-            sampler = BalancedTaskSampler.for_evaluation(sizes, self.batch_size)
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_multitask,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+            return DataLoader(dataset, batch_sampler=sampler, **common)
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=_evaluation_sampler(dataset), **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -195,3 +207,10 @@ class MultiTaskDataModule(L.LightningDataModule):
             step = trainer.global_step * trainer.world_size + trainer.global_rank
             batch = self._augment(batch, seed=self.seed * 1_000_003 + step)
         return batch
+
+
+def _evaluation_sampler(dataset: Dataset) -> Sampler:
+    """Every index once, in order; under an initialised process group, this rank's share (no padding)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return UnrepeatedDistributedSampler(dataset, shuffle=False)
+    return SequentialSampler(dataset)

@@ -241,7 +241,7 @@ def task_configs(tasks: Any) -> list[dict[str, Any]]:
     specs = []
     for spec in OFFICIAL_TASKS if tasks is None else tasks:
         spec = spec.as_dict() if hasattr(spec, "as_dict") else spec
-        specs.append(spec if isinstance(spec, dict) and "init_args" in spec else task_from_config(spec).to_config())
+        specs.append(task_from_config(spec).to_config())  # short names and defaults spelt out, as saved
     return json.loads(json.dumps(specs, default=str))
 
 

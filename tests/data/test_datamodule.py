@@ -1,7 +1,10 @@
 import pytest
 import torch
+from torch.utils.data import BatchSampler, SequentialSampler
 
+from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.data.sampler import BalancedTaskSampler
 from facexformer.data.synthetic import SyntheticFaces
 
 
@@ -114,3 +117,33 @@ def test_each_dataset_can_carry_its_own_crop_and_channel_order():
     assert batch["crop"][as_is].isnan().all()
     with pytest.raises(ValueError, match="crops name datasets"):
         MultiTaskDataModule(val=val, crops={"missing": None})
+
+
+def test_evaluation_and_prediction_loaders_use_plain_samplers():
+    """Lightning re-instantiates a custom batch sampler in its predict loop: only training may use one."""
+    faces = {"a": SyntheticFaces(5, 32, seed=3)}
+    dm = MultiTaskDataModule(train=faces, val=faces, test=faces, predict=faces, batch_size=2)
+    for loader in (dm.val_dataloader(), dm.test_dataloader(), dm.predict_dataloader()):
+        assert type(loader.batch_sampler) is BatchSampler and isinstance(loader.sampler, SequentialSampler)
+        assert [len(b["source"]) for b in loader] == [2, 2, 1]
+    assert type(dm.train_dataloader().batch_sampler) is BalancedTaskSampler
+
+
+def test_prediction_samples_carry_the_image_size_before_the_crop():
+    faces = SyntheticFaces(3, 48, seed=5)
+    dm = MultiTaskDataModule(predict={"a": faces}, batch_size=3, crop=CropFace(size=32))
+    batch = next(iter(dm.predict_dataloader()))
+    assert batch["image"].shape == (3, 3, 32, 32) and batch["crop"].shape == (3, 4)
+    assert batch["image_size"].tolist() == [[48, 48]] * 3
+
+
+def test_distributed_evaluation_splits_the_samples_without_repeats(monkeypatch):
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+    seen = []
+    for rank in (0, 1):
+        monkeypatch.setattr(torch.distributed, "get_rank", lambda group=None, rank=rank: rank)
+        dm = MultiTaskDataModule(test={"a": SyntheticFaces(5, 32, seed=3)}, batch_size=2)
+        seen.append([s for batch in dm.test_dataloader() for s in batch["source"]])
+    assert len(seen[0]) == 3 and len(seen[1]) == 2
+    assert sorted(seen[0] + seen[1]) == sorted(f"SyntheticFaces(seed=3)[{i}]" for i in range(5))

@@ -1,0 +1,91 @@
+"""Helpers of the workflow tests: the installed ``facexformer`` command run in subprocesses, as a user runs it
+(each call's wall time is kept in ``TIMINGS``), and readers of what the runs leave behind."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNTHETIC_DATA = ROOT / "tests" / "conf" / "synthetic_data.yaml"
+#: the quickstart shrunk to a few seconds: tiny backbone, 1 epoch of 2 batches, 1 validation batch
+TINY_QUICKSTART = [
+    "--config", "quickstart", "--data", str(SYNTHETIC_DATA),
+    "--model.backbone", "test_convnext", "--model.image_size", "64", "--model.dim", "32",
+    "--model.decoder_mlp_dim", "64", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+    "--trainer.limit_val_batches", "1", "--data.batches_per_epoch", "2", "--data.num_workers", "0",
+    "--trainer.enable_progress_bar", "false",
+]
+#: (step, wall seconds, CPU seconds of the subprocess) of every ``run_step`` call
+TIMINGS: list[tuple[str, float, float]] = []
+
+
+def facexformer_command() -> list[str]:
+    """The console script when installed next to this Python, else ``python -m facexformer``."""
+    script = Path(sys.executable).parent / "facexformer"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("facexformer")
+    return [found] if found else [sys.executable, "-m", "facexformer"]
+
+
+def user_environment() -> dict[str, str]:
+    """This checkout's code first (PYTHONPATH), offline hubs, no GUI, one thread per process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", WANDB_MODE="offline", MPLBACKEND="Agg",
+               OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"), WANDB_SILENT="true")
+    return env
+
+
+def run_step(name: str, args: list[str], cwd: Path, expect: int = 0,
+             command: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``facexformer ARGS`` (or ``command``) in ``cwd``; fail with its output unless it exits ``expect``."""
+    start, cpu_start = time.perf_counter(), _children_cpu_seconds()
+    done = subprocess.run([*(command or facexformer_command()), *args], cwd=cwd, env=user_environment(),
+                          capture_output=True, text=True, timeout=600)
+    seconds, cpu = time.perf_counter() - start, _children_cpu_seconds() - cpu_start
+    TIMINGS.append((name, seconds, cpu))
+    print(f"[workflow] {name}: {seconds:.1f} s wall, {cpu:.1f} s CPU")
+    if done.returncode != expect:
+        pytest.fail(f"{name}: exit {done.returncode} (expected {expect})\n--- stdout\n{done.stdout[-3000:]}"
+                    f"\n--- stderr\n{done.stderr[-5000:]}")
+    return done
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class FittedRun:
+    """What ``facexformer fit --config quickstart`` (tiny) left in ``cwd``."""
+
+    cwd: Path
+    checkpoint: Path
+    log_dir: Path
+    stdout: str
+
+
+def last_scalars(log_dir: Path) -> dict[str, float]:
+    """The last value of every scalar in the TensorBoard event files of ``log_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
+
+
+def newest_log_dir(cwd: Path) -> Path:
+    """The newest ``runs/quickstart/lightning_logs/version_N`` under ``cwd``."""
+    versions = (cwd / "runs/quickstart/lightning_logs").glob("version_*")
+    return max(versions, key=lambda p: int(p.name.removeprefix("version_")))
