@@ -93,7 +93,7 @@ class ShortErrors:
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not getattr(self, "exit_on_error", True) or debug_requested():
             super().error(message, ex)  # type: ignore[misc]
-        report(getattr(self, "prog", "facexformer"), shorten(message))
+        report(getattr(self, "prog", "facexformer").replace(" [options]", ""), shorten(message))
 
 
 class CommandParser(ShortErrors, jsonargparse.ArgumentParser):
@@ -181,9 +181,11 @@ def legacy_argv(argv: Sequence[str], options: type) -> list[str]:
 
 def options_parser(options: type, prog: str, description: str, positional: str | None = None) -> CommandParser:
     """A parser of ``options`` (a dataclass; field docs from its docstring) with ``--config``; the field
-    named ``positional`` (a list) is taken from the positional arguments."""
+    named ``positional`` (a list) is taken from the positional arguments. Options that have a field named
+    ``config`` give it that name instead of a file of options."""
     parser = CommandParser(prog=prog, description=description, env_prefix="FACEXFORMER", default_env=False)
-    parser.add_argument("--config", action=jsonargparse.ActionConfigFile, help="a YAML file of these options")
+    if "config" not in _field_types(options):
+        parser.add_argument("--config", action=jsonargparse.ActionConfigFile, help="a YAML file of these options")
     if positional is not None:
         parser.add_argument(positional, nargs="*", type=str, help=_field_help(options, positional))
     parser.add_class_arguments(options, as_group=False, skip={positional} if positional else None)
