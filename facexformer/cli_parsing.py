@@ -42,6 +42,8 @@ def debug_enabled(argv: list[str]) -> bool:
     _debug_flag_given = DEBUG_FLAG in argv
     while DEBUG_FLAG in argv:
         argv.remove(DEBUG_FLAG)
+    if debug_requested():
+        os.environ.setdefault("JSONARGPARSE_DEBUG", "true")  # parse errors raise, with their traceback
     return debug_requested()
 
 

@@ -145,6 +145,13 @@ class ExportOptions:
     overwrite: bool = False
 
 
+def build_parser() -> Any:
+    """The jsonargparse parser of ``facexformer export`` (options from ``ExportOptions``)."""
+    from facexformer.cli_parsing import options_parser
+
+    return options_parser(ExportOptions, PROG, DESCRIPTION)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> ExportOptions:
     """``facexformer export`` arguments (``sys.argv[1:]`` by default) as ``ExportOptions``."""
     from facexformer.cli_parsing import parse_options

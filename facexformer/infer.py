@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -62,6 +62,13 @@ class InferOptions:
     detector: Literal["auto", "haar", "none"] = "auto"
     margin: NonNegativeFloat = 0.25
     recursive: bool = False
+
+
+def build_parser() -> Any:
+    """The jsonargparse parser of ``facexformer infer`` (options from ``InferOptions``)."""
+    from facexformer.cli_parsing import options_parser
+
+    return options_parser(InferOptions, PROG, DESCRIPTION, positional="inputs")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> InferOptions:

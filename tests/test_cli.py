@@ -6,6 +6,7 @@ import pytest
 
 from facexformer import FaceXFormer
 from facexformer.cli import main, resolve_config_names, shipped_configs
+from facexformer.cli_parsing import UserError
 
 SYNTHETIC_DATA = str(Path(__file__).parent / "conf" / "synthetic_data.yaml")
 TINY_MODEL = ["--model.backbone", "test_convnext", "--model.backbone_pretrained", "false", "--model.image_size", "64",
@@ -39,7 +40,7 @@ def test_every_shipped_config_runs(name, tmp_path, tiny_weights, monkeypatch):
 
 def test_config_names_resolve_and_unknown_names_fail(tmp_path):
     assert resolve_config_names(["fit", "--config", "quickstart"])[2].endswith("quickstart.yaml")
-    with pytest.raises(SystemExit, match="neither a file nor a shipped config"):
+    with pytest.raises(UserError, match="neither a file nor a shipped config"):
         resolve_config_names(["fit", "--config", "no_such_config"])
 
 
