@@ -118,7 +118,8 @@ def main(args: ArgsType = None) -> LightningCLI | None:
             save_config_kwargs={"overwrite": True},
         )
     except UserError as err:
-        report("facexformer", str(err), err)
+        command = argv[0] if argv and argv[0] in LightningCLI.subcommands() else None
+        report(f"facexformer {command}" if command else "facexformer", str(err), err)
 
 
 def console_main() -> int:

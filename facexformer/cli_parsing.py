@@ -21,7 +21,7 @@ import jsonargparse
 import jsonargparse._typehints as _jsonargparse_typehints
 from lightning.pytorch.cli import LightningArgumentParser
 
-from facexformer.tasks import TASKS
+from facexformer.tasks import TASKS, Task
 
 Options = TypeVar("Options")
 DEBUG_FLAG = "--debug"
@@ -75,7 +75,10 @@ def describe(err: BaseException) -> str:
     return shorten(text) if "Parser key" in text or "Union subtypes" in text else text
 
 
-_NOISE = re.compile(r"Expected a <class 'NoneType'>|Expected a None|^Given value|^Subtypes:|^Errors:")
+#: lines of jsonargparse's messages that say which alternatives failed rather than what is wrong
+_NOISE = re.compile(
+    r"Expected a <class 'NoneType'>|Expected a None|^Given value|^Subtypes:|^Errors:|^Expected a path but"
+)
 
 
 def shorten(message: str) -> str:
@@ -109,12 +112,16 @@ class LightningCommandParser(ShortErrors, LightningArgumentParser):
 # ------------------------------------------------------------------------------------------ task names
 def _resolve_task_names(resolve: Callable[[Any, str], str]) -> Callable[[Any, str], str]:
     def resolve_class_path_by_name(cls: Any, name: str) -> str:
-        if isinstance(name, str) and name in TASKS:
+        bases = cls if isinstance(cls, tuple) else (cls,)
+        wants_task = any(isinstance(b, type) and issubclass(b, Task) for b in bases)
+        if wants_task and isinstance(name, str) and name in TASKS:
             task = TASKS[name]
-            bases = cls if isinstance(cls, tuple) else (cls,)
             if any(isinstance(b, type) and issubclass(task, b) for b in bases):
                 return f"{task.__module__}.{task.__qualname__}"
-        return resolve(cls, name)
+        path = resolve(cls, name)
+        if wants_task and "." not in path:
+            raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))} (or a class path)")
+        return path
 
     resolve_class_path_by_name.resolves_task_names = True  # type: ignore[attr-defined]
     return resolve_class_path_by_name

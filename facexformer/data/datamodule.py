@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from facexformer.data.augment import FaceAugment
+from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
 from facexformer.data.sampler import BalancedTaskSampler
@@ -65,7 +65,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         batches_per_epoch: training batches per epoch and process (default: the largest dataset once).
         tasks: ``{name: [task, ...]}``: train only these tasks from that dataset (others' labels dropped).
         crop: the face crop applied to every item (``None`` when items are already network-sized).
-        augment: ``FaceAugment`` options for training (``None`` disables augmentation).
+        augment: ``FaceAugment`` settings for training (``AugmentOptions``, or a dict of its fields; ``None``
+            disables augmentation).
         evaluate_separately: one validation/test loader per named dataset, so metrics are reported per
             dataset (``test/common/landmarks/nme``) instead of pooled (a single dataset keeps plain names).
         num_workers, seed: DataLoader workers and the sampler's seed.
@@ -85,7 +86,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         batches_per_epoch: int | None = None,
         tasks: Mapping[str, Sequence[str]] | None = None,
         crop: CropFace | None = None,
-        augment: Mapping[str, Any] | None = None,
+        augment: AugmentOptions | None = None,
         evaluate_separately: bool = False,
         num_workers: int = 0,
         seed: int = 0,
@@ -95,6 +96,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         if proportions and train and set(proportions) - set(train):
             raise ValueError(f"proportions name datasets {sorted(set(proportions) - set(train))} not in train")
         self.batch_size, self.proportions, self.batches_per_epoch = batch_size, proportions, batches_per_epoch
+        if isinstance(augment, Mapping):
+            augment = AugmentOptions(**augment)
         self.tasks, self.crop, self.augment_options = tasks or {}, crop, augment
         self.num_workers, self.seed = num_workers, seed
         self.evaluate_separately = evaluate_separately
@@ -159,6 +162,6 @@ class MultiTaskDataModule(L.LightningDataModule):
             batch["image"] = batch["image"].float() / 255
         if self.trainer is not None and self.trainer.training and self.augment_options is not None:
             if self._augment is None:
-                self._augment = FaceAugment(self.trainer.lightning_module.tasks, **self.augment_options)
+                self._augment = FaceAugment.from_options(self.trainer.lightning_module.tasks, self.augment_options)
             batch = self._augment(batch, seed=self.seed * 1_000_003 + self.trainer.global_step)
         return batch
