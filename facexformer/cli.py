@@ -61,6 +61,7 @@ class FaceXFormerCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("parser_class", LightningCommandParser)
+        kwargs["parser_kwargs"] = {"prog": "facexformer", **(kwargs.get("parser_kwargs") or {})}
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:

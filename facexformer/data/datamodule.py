@@ -96,6 +96,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         if proportions and train and set(proportions) - set(train):
             raise ValueError(f"proportions name datasets {sorted(set(proportions) - set(train))} not in train")
         self.batch_size, self.proportions, self.batches_per_epoch = batch_size, proportions, batches_per_epoch
+        if batch_size < 1:
+            raise ValueError(f"MultiTaskDataModule: batch_size must be at least 1, got {batch_size}")
         if isinstance(augment, Mapping):
             augment = AugmentOptions(**augment)
         self.tasks, self.crop, self.augment_options = tasks or {}, crop, augment
