@@ -100,12 +100,12 @@ def main(args: ArgsType = None) -> LightningCLI | None:
     """Entry point; ``args`` (a list) replaces ``sys.argv[1:]`` (used by tests). A ``UserError`` (a mistake
     in the arguments or config) is reported in short and exits with status 2, unless ``--debug`` is given."""
     argv = list(sys.argv[1:] if args is None else args)
-    debug_enabled(argv)
-    if argv and argv[0] in EXTRA_COMMANDS:
+    if argv and argv[0] in EXTRA_COMMANDS:  # each reads --debug itself
         code = importlib.import_module(f"facexformer.{argv[0]}").main(argv[1:])
         if code:
             sys.exit(code)
         return None
+    debug_enabled(argv)
     try:
         resolved = resolve_config_names(argv)
         if args is None:  # from the console: LightningCLI reads sys.argv (and re-runs it for DDP workers)

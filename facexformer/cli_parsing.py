@@ -42,8 +42,6 @@ def debug_enabled(argv: list[str]) -> bool:
     _debug_flag_given = DEBUG_FLAG in argv
     while DEBUG_FLAG in argv:
         argv.remove(DEBUG_FLAG)
-    if debug_requested():
-        os.environ.setdefault("JSONARGPARSE_DEBUG", "true")  # parse errors raise, with their traceback
     return debug_requested()
 
 
@@ -96,8 +94,10 @@ class ShortErrors:
     """Parser mixin: a parse error prints one line naming the option and the problem, then exits 2."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        if not getattr(self, "exit_on_error", True) or debug_requested():
+        if not getattr(self, "exit_on_error", True):
             super().error(message, ex)  # type: ignore[misc]
+        if debug_requested():
+            raise UserError(message) from ex
         report(getattr(self, "prog", "facexformer").replace(" [options]", ""), shorten(message))
 
 

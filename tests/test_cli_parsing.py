@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from facexformer.cli import main
-from facexformer.cli_parsing import legacy_argv, shorten
+from facexformer.cli_parsing import UserError, legacy_argv, shorten
 from facexformer.export import ExportOptions
 from facexformer.infer import InferOptions
 
@@ -58,6 +58,15 @@ def test_mistake_exits_2_with_a_short_message(name, args, expected, workdir, cap
         main(args)
     assert exit_info.value.code == 2
     check_short(capsys.readouterr().err, expected)
+
+
+def test_debug_flag_raises_the_error_itself(workdir):
+    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+        main(["infer", "gone.jpg", "--checkpoint", "m.ckpt", "--out", "out", "--debug"])
+    with pytest.raises(UserError, match="batch_size"):
+        main(["infer", "photo.png", "--checkpoint", "m.ckpt", "--out", "out", "--batch_size", "0", "--debug"])
+    with pytest.raises(SystemExit):  # the flag holds for one command only
+        main(["infer", "gone.jpg", "--checkpoint", "m.ckpt", "--out", "out"])
 
 
 def run_script(args, cwd, env=None):
