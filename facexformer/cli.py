@@ -15,7 +15,14 @@ from typing import Any
 
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
-from facexformer.cli_parsing import LightningCommandParser, UserError, debug_enabled, describe, report
+from facexformer.cli_parsing import (
+    LightningCommandParser,
+    UserError,
+    debug_enabled,
+    describe,
+    report,
+    root_cause,
+)
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.module import FaceXFormer
 
@@ -81,15 +88,22 @@ class FaceXFormerCLI(LightningCLI):
         except Exception as err:
             raise UserError(describe(err)) from err
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        ckpt_path = self.config[subcommand].get("ckpt_path")
+    def _parse_ckpt_path(self) -> None:
+        """Before LightningCLI reads ``--ckpt_path``'s hyperparameters: a missing file, or one that does not
+        load, is a ``UserError`` naming it."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         named_file = isinstance(ckpt_path, str) and ckpt_path not in CKPT_PATH_KEYWORDS and "://" not in ckpt_path
         if named_file and not ckpt_path.startswith("registry") and not Path(ckpt_path).is_file():
             raise UserError(
                 f"--ckpt_path {ckpt_path}: no such checkpoint file; give a .ckpt that fit wrote "
                 "(e.g. <log dir>/checkpoints/last.ckpt), or 'last' / 'best'"
             )
-        super()._run_subcommand(subcommand)
+        try:
+            super()._parse_ckpt_path()
+        except Exception as err:
+            cause = f"{type(root_cause(err)).__name__}: {describe(err)}"
+            raise UserError(f"--ckpt_path {ckpt_path}: cannot be read as a checkpoint ({cause})") from err
 
     def after_fit(self) -> None:
         if self.config.fit.get("test_after_fit") and self.datamodule.datasets.get("test"):

@@ -26,6 +26,8 @@ MISTAKES = [
     ("bad batch size", ["fit", "--config", "quickstart", "--data.batch_size", "0"], "batch_size must be at least 1"),
     ("unknown backbone", ["fit", "--config", "quickstart", "--model.backbone", "resnet_nope"], "resnet_nope"),
     ("missing --ckpt_path file", ["test", "--config", "quickstart", "--ckpt_path", "nope.ckpt"], "nope.ckpt"),
+    ("--ckpt_path not a checkpoint", ["test", "--config", "quickstart", "--ckpt_path", "notes.txt"],
+     "notes.txt: cannot be read as a checkpoint"),
     ("missing checkpoint for infer", ["infer", "photo.png", "--checkpoint", "missing.ckpt", "--out", "out"],
      "missing.ckpt"),
     ("missing checkpoint for export", ["export", "--checkpoint", "missing.ckpt", "--format", "onnx", "--out", "m"],
