@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import NonNegativeInt, PositiveInt
 
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.module import FaceXFormer
@@ -60,7 +62,7 @@ def print_table(title: str, rows: Sequence[tuple[str, float, float]], unit: str)
         print(f"{name:<{width}}{rate:>14.2f}{ratio:>10.3f}")
 
 
-def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+def benchmark_model(args: ModelBenchmark) -> list[tuple[str, float, float]]:
     """Inference throughput of all tasks, landmarks only and the backbone alone, per dtype."""
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -116,7 +118,7 @@ def load_config(name: str) -> tuple[FaceXFormer, MultiTaskDataModule]:
     return cli.model, cli.datamodule
 
 
-def benchmark_data(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+def benchmark_data(args: DataBenchmark) -> list[tuple[str, float, float]]:
     """Does the data pipeline keep up with training? Samples/s, batches/s per worker count, steps/s."""
     model, datamodule = load_config(args.config)
     dataset = next(iter(datamodule.datasets["train"].values()))
@@ -163,7 +165,7 @@ def benchmark_data(args: argparse.Namespace) -> list[tuple[str, float, float]]:
     return rows
 
 
-def benchmark_landmarks(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+def benchmark_landmarks(args: LandmarksBenchmark) -> list[tuple[str, float, float]]:
     """Training steps/s of the landmark task alone, per head type, on the quickstart backbone."""
     from facexformer.data import SyntheticFaces, collate_multitask
     from facexformer.tasks import Landmarks
@@ -205,45 +207,106 @@ def benchmark_landmarks(args: argparse.Namespace) -> list[tuple[str, float, floa
     return rows
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="facexformer benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="what")
-    model = sub.add_parser("model", help="inference images/s (default)")
-    model.add_argument("--backbone", default="swin_base_patch4_window7_224")
-    model.add_argument("--batch-size", type=int, default=8)
-    model.add_argument("--image-size", type=int, default=224)
-    model.add_argument("--tasks", nargs="+", default=["all"], help="task names, or 'all' (the released eight)")
-    model.add_argument("--dtype", nargs="+", choices=["fp32", "bf16"], default=["fp32"])
-    model.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    model.add_argument("--repeats", type=int, default=5)
-    model.add_argument("--warmup", type=int, default=1)
-    model.set_defaults(run=benchmark_model)
-    data = sub.add_parser("data", help="data pipeline supply vs training consumption")
-    data.add_argument("--config", default="quickstart")
-    data.add_argument("--samples", type=int, default=100, help="samples timed on one worker")
-    data.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    data.add_argument("--batches", type=int, default=10, help="batches timed per worker count")
-    data.add_argument("--steps", type=int, default=5, help="training steps timed")
-    data.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads for training")
-    data.set_defaults(run=benchmark_data)
-    marks = sub.add_parser("landmarks", help="landmark training images/s per head type")
-    marks.add_argument("--backbone", default="resnet18")
-    marks.add_argument("--image-size", type=int, default=112)
-    marks.add_argument("--dim", type=int, default=128)
-    marks.add_argument("--batch-size", type=int, default=8)
-    marks.add_argument("--heatmap-size", type=int, default=56)
-    marks.add_argument("--repeats", type=int, default=3)
-    marks.add_argument("--warmup", type=int, default=1)
-    marks.set_defaults(run=benchmark_landmarks)
+@dataclass
+class ModelBenchmark:
+    """Options of ``facexformer benchmark model``.
+
+    Args:
+        backbone: timm backbone name
+        batch_size: images per forward pass
+        image_size: input side in pixels
+        tasks: task names, or 'all' (the released eight)
+        dtype: compute types compared in one run
+        device: torch device
+        repeats: timed rounds
+        warmup: untimed rounds first
+    """
+
+    backbone: str = "swin_base_patch4_window7_224"
+    batch_size: PositiveInt = 8
+    image_size: PositiveInt = 224
+    tasks: list[str] = field(default_factory=lambda: ["all"])
+    dtype: list[Literal["fp32", "bf16"]] = field(default_factory=lambda: ["fp32"])
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    repeats: PositiveInt = 5
+    warmup: NonNegativeInt = 1
+
+
+@dataclass
+class DataBenchmark:
+    """Options of ``facexformer benchmark data``.
+
+    Args:
+        config: shipped config name or config file whose data and model are measured
+        samples: samples timed on one worker
+        workers: DataLoader worker counts compared
+        batches: batches timed per worker count
+        steps: training steps timed
+        threads: torch threads for training
+    """
+
+    config: str = "quickstart"
+    samples: PositiveInt = 100
+    workers: list[NonNegativeInt] = field(default_factory=lambda: [0, 1, 2])
+    batches: PositiveInt = 10
+    steps: PositiveInt = 5
+    threads: PositiveInt = torch.get_num_threads()
+
+
+@dataclass
+class LandmarksBenchmark:
+    """Options of ``facexformer benchmark landmarks``.
+
+    Args:
+        backbone: timm backbone name
+        image_size: input side in pixels
+        dim: token width
+        batch_size: images per training step
+        heatmap_size: side of the heatmap heads' maps
+        repeats: timed rounds
+        warmup: untimed rounds first
+    """
+
+    backbone: str = "resnet18"
+    image_size: PositiveInt = 112
+    dim: PositiveInt = 128
+    batch_size: PositiveInt = 8
+    heatmap_size: PositiveInt = 56
+    repeats: PositiveInt = 3
+    warmup: NonNegativeInt = 1
+
+
+#: mode -> (its options, the function measuring it, a one-line description); the first is the default
+MODES: dict[str, tuple[type, Callable[[Any], object], str]] = {
+    "model": (ModelBenchmark, benchmark_model, "inference images/s (default)"),
+    "data": (DataBenchmark, benchmark_data, "data pipeline supply vs training consumption"),
+    "landmarks": (LandmarksBenchmark, benchmark_landmarks, "landmark training images/s per head type"),
+}
+
+
+def build_parser() -> Any:
+    """The ``facexformer benchmark`` parser: one subcommand per mode, options from its dataclass."""
+    from facexformer.cli_parsing import CommandParser, options_parser
+
+    parser = CommandParser(prog="facexformer benchmark", description=__doc__.split("\n\n")[0])
+    modes = parser.add_subcommands(dest="mode")
+    for name, (options, _, help) in MODES.items():
+        modes.add_subcommand(name, options_parser(options, f"facexformer benchmark {name}", help), help=help)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``facexformer benchmark [model|data|landmarks] [options]``."""
+    """``facexformer benchmark [model|data|landmarks] [options]`` (``model`` when no mode is named)."""
+    from facexformer.cli_parsing import debug_enabled, legacy_argv
+
     argv = list(argv or [])
-    if not argv or argv[0].startswith("-"):
-        argv = ["model", *argv]
-    args = build_parser().parse_args(argv)
-    args.run(args)
+    debug_enabled(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = [next(iter(MODES)), *argv]
+    if argv[0] in MODES:
+        argv = [argv[0], *legacy_argv(argv[1:], MODES[argv[0]][0])]
+    config = build_parser().parse_args(argv)
+    options, run, _ = MODES[config.mode]
+    values = config[config.mode].as_dict()
+    values.pop("config", None)
+    run(options(**values))

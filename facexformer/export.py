@@ -13,19 +13,22 @@ Files are written atomically and never replace an existing file without ``--over
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import nn
 
 from facexformer.io.atomic import write_atomically
 
+PROG = "facexformer export"
+DESCRIPTION = "Export a model to TorchScript or ONNX (input: normalised crops; outputs: raw heads)."
 FORMATS = ("onnx", "torchscript")
 METADATA_NAME = "facexformer.json"
 
@@ -119,34 +122,60 @@ def _onnx(
     onnx.save(proto, str(target))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="facexformer export",
-        description="Export a model to TorchScript or ONNX (input: normalised crops; outputs: raw heads).",
-    )
-    parser.add_argument(
-        "--checkpoint", required=True, help="save_pretrained folder, .ckpt, released model.pt or Hub id"
-    )
-    parser.add_argument("--format", required=True, choices=FORMATS)
-    parser.add_argument("--out", required=True, type=Path, help="output file")
-    parser.add_argument("--tasks", nargs="+", default=None, help="output tasks, in order (default all)")
-    parser.add_argument("--image-size", type=int, default=None, help="input side (default: the model's)")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: torch's)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    return parser
+@dataclass
+class ExportOptions:
+    """Options of ``facexformer export`` (also readable from ``--config file.yaml``).
+
+    Args:
+        checkpoint: save_pretrained folder, .ckpt, released model.pt or Hub id
+        format: onnx or torchscript
+        out: output file
+        tasks: output tasks, in order (default all)
+        image_size: input side in pixels (default: the model's)
+        opset: ONNX opset version (default: torch's)
+        overwrite: replace an existing output file
+    """
+
+    checkpoint: str
+    format: Literal["onnx", "torchscript"]
+    out: Path
+    tasks: list[str] | None = None
+    image_size: PositiveInt | None = None
+    opset: PositiveInt | None = None
+    overwrite: bool = False
+
+
+def build_parser() -> Any:
+    """The jsonargparse parser of ``facexformer export`` (options from ``ExportOptions``)."""
+    from facexformer.cli_parsing import options_parser
+
+    return options_parser(ExportOptions, PROG, DESCRIPTION)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ExportOptions:
+    """``facexformer export`` arguments (``sys.argv[1:]`` by default) as ``ExportOptions``."""
+    from facexformer.cli_parsing import parse_options
+
+    return parse_options(ExportOptions, sys.argv[1:] if argv is None else argv, PROG, DESCRIPTION)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``facexformer export``; returns the exit code (0 ok, 1 failure)."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``facexformer export``; returns 0 when the file is written. A mistake (an unloadable
+    checkpoint, an unknown task, an existing output without ``--overwrite``, a missing ONNX package) exits
+    with status 2 and a one-line message."""
+    from facexformer.cli_parsing import describe, report
+
+    args = parse_args(argv)
     tasks = [t for text in args.tasks for t in text.split(",") if t] if args.tasks else None
     try:
         from facexformer.module import FaceXFormer
 
         model = FaceXFormer.from_pretrained(args.checkpoint)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
+        report(PROG, f"cannot load a model from {args.checkpoint}: {describe(err)}", err)
+    try:
         path = export_model(model, args.out, args.format, tasks, args.image_size, args.opset, args.overwrite)
     except (FileExistsError, FileNotFoundError, KeyError, ValueError, ModuleNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        report(PROG, describe(err), err)
     print(f"wrote {path} ({args.format}; outputs in this order: {', '.join(tasks or model.task_names)})")
     return 0

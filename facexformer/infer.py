@@ -2,58 +2,86 @@
 
 For each image ``NAME.ext`` it writes ``OUT/NAME.json`` (``{"source", "image_size": [W, H], "checkpoint",
 "tasks", "faces": [FacePrediction.to_dict(), ...]}``, see ``facexformer.predict``) and, unless
-``--no-overlay``, ``OUT/NAME.overlay.png``. Both are written atomically; the JSON is written last, so an
+``--overlay false``, ``OUT/NAME.overlay.png``. Both are written atomically; the JSON is written last, so an
 image counts as done exactly when its JSON exists. Done images are skipped with a message (a re-run resumes
 an interrupted one); ``--overwrite`` redoes them. Folders are scanned for image files (``--recursive`` for
 sub-folders); two inputs with the same ``NAME`` are refused before anything runs. An unreadable image is
-reported on stderr (naming the file) and the run carries on; the exit code is 1 when any image failed, 2 when
-the checkpoint cannot be loaded, else 0.
+reported on stderr (naming the file) and the run carries on; the exit code is 1 when any image failed, 2 for a
+mistake in the arguments (a missing input, a named non-image file, an unloadable checkpoint), else 0.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from jsonargparse.typing import NonNegativeFloat, PositiveInt
 from tqdm import tqdm
 
 from facexformer.io.atomic import write_atomically, write_json
 from facexformer.predict import FacePrediction, predict, to_rgb_array
 from facexformer.visualize import draw_overlay
 
+PROG = "facexformer infer"
+DESCRIPTION = "Predict face tasks for images; write one JSON (and one overlay PNG) per image."
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="facexformer infer",
-        description="Predict face tasks for images; write one JSON (and one overlay PNG) per image.",
-    )
-    parser.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIRS", help="image files and/or folders")
-    parser.add_argument(
-        "--checkpoint", required=True, help="save_pretrained folder, .ckpt, released model.pt or Hub id"
-    )
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--tasks", nargs="+", default=None, help="task names (default: all the model's)")
-    parser.add_argument("--overwrite", action="store_true", help="redo images whose JSON already exists")
-    parser.add_argument("--batch-size", type=int, default=16, help="faces per forward pass (default 16)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default)")
-    parser.add_argument("--no-overlay", action="store_true", help="do not write overlay PNGs")
-    parser.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar", "none", "auto"),
-                        help="face finder: mtcnn (as the released model; default), haar (OpenCV), "
-                        "'none' = the whole image is the face; auto = mtcnn")
-    parser.add_argument("--margin", type=float, default=0.25, help="box growth per side (default 0.25)")
-    parser.add_argument("--recursive", action="store_true", help="also scan sub-folders")
-    return parser
+@dataclass
+class InferOptions:
+    """Options of ``facexformer infer`` (also readable from ``--config file.yaml``).
+
+    Args:
+        inputs: image files and/or folders
+        checkpoint: save_pretrained folder, .ckpt, released model.pt or Hub id
+        out: output folder
+        tasks: task names (default: all the model's)
+        overwrite: redo images whose JSON already exists
+        batch_size: faces per forward pass
+        device: cpu, cuda, cuda:1, mps or auto
+        overlay: write an overlay PNG next to each JSON
+        detector: face finder: mtcnn (the released pipeline's), haar (OpenCV), 'none' = the whole image is the
+            face, auto = mtcnn
+        margin: box growth per side, as a fraction of the box
+        recursive: also scan sub-folders
+    """
+
+    checkpoint: str
+    out: Path
+    inputs: list[str] = field(default_factory=list)
+    tasks: list[str] | None = None
+    overwrite: bool = False
+    batch_size: PositiveInt = 16
+    device: str = "auto"
+    overlay: bool = True
+    detector: Literal["mtcnn", "haar", "none", "auto"] = "mtcnn"
+    margin: NonNegativeFloat = 0.25
+    recursive: bool = False
+
+
+def build_parser() -> Any:
+    """The jsonargparse parser of ``facexformer infer`` (options from ``InferOptions``)."""
+    from facexformer.cli_parsing import options_parser
+
+    return options_parser(InferOptions, PROG, DESCRIPTION, positional="inputs")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> InferOptions:
+    """``facexformer infer`` arguments (``sys.argv[1:]`` by default) as ``InferOptions``."""
+    from facexformer.cli_parsing import parse_options
+
+    return parse_options(InferOptions, sys.argv[1:] if argv is None else argv, PROG, DESCRIPTION, positional="inputs")
 
 
 def collect_images(inputs: Sequence[str], recursive: bool = False) -> list[Path]:
-    """Files as given plus each folder's image files (sorted); a missing path raises FileNotFoundError."""
+    """Files as given plus each folder's image files (sorted); a missing path raises FileNotFoundError, a named
+    file without an image suffix ValueError."""
     found: list[Path] = []
     for text in inputs:
         path = Path(text)
@@ -61,6 +89,8 @@ def collect_images(inputs: Sequence[str], recursive: bool = False) -> list[Path]
             pattern = path.rglob("*") if recursive else path.iterdir()
             found += sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         elif path.is_file():
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise ValueError(f"{path} is not an image file; give {', '.join(IMAGE_SUFFIXES)} files or folders")
             found.append(path)
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
@@ -87,26 +117,28 @@ def pick_device(name: str) -> torch.device:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``facexformer infer``; returns the exit code (0 ok, 1 some image failed, 2 no model)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    """Entry point of ``facexformer infer``; returns the exit code (0 ok, 1 some image failed); a mistake in
+    the arguments (a missing input, an unloadable checkpoint, an unknown task) exits with status 2."""
+    from facexformer.cli_parsing import describe, report
+
+    args = parse_args(argv)
     try:
         paths = collect_images(args.inputs, args.recursive)
         _check_unique_names(paths)
     except (FileNotFoundError, ValueError) as err:
-        parser.error(str(err))
+        report(PROG, str(err), err)
     tasks = [t for text in args.tasks for t in text.split(",") if t] if args.tasks else None
     try:
         from facexformer.module import FaceXFormer
 
         model = FaceXFormer.from_pretrained(args.checkpoint).to(pick_device(args.device)).eval()
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
+        report(PROG, f"cannot load a model from {args.checkpoint}: {describe(err)}", err)
+    try:
         for name in tasks or ():
             model.task(name)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
-        print(f"error: cannot load model from {args.checkpoint}: {err}", file=sys.stderr)
-        return 2
+    except KeyError as err:
+        report(PROG, f"--tasks: {describe(err)}", err)
     run = _Run(model, args, tasks)
     bar = tqdm(total=len(paths), unit="image", file=sys.stderr, disable=True if len(paths) < 2 else None)
     for start in range(0, len(paths), args.batch_size):
@@ -120,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 class _Run:
     """State of one ``infer`` run: the model, options and counters."""
 
-    def __init__(self, model, args: argparse.Namespace, tasks: list[str] | None):
+    def __init__(self, model, args: InferOptions, tasks: list[str] | None):
         self.model, self.args, self.tasks = model, args, tasks
         self.written, self.skipped, self.failed = 0, 0, []
 
@@ -173,7 +205,7 @@ class _Run:
         out = self.args.out
         for face in faces:
             face.image_index = 0
-        if not self.args.no_overlay:
+        if self.args.overlay:
             picture = draw_overlay(image, faces)
 
             def save(tmp: Path) -> None:

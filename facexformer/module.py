@@ -29,8 +29,9 @@ class FaceXFormer(L.LightningModule):
     """One transformer for many face tasks; each task is a set of learnable tokens and a head.
 
     Args:
-        tasks: the tasks, as ``Task`` objects, names (``"landmarks"``) or ``{"class_path", "init_args"}``
-            dicts; default the eight released tasks in their released order.
+        tasks: the tasks, as ``Task`` objects (from Python also their names, ``"landmarks"``, or
+            ``{"class_path", "init_args"}`` dicts, as configs write them); default the eight released tasks in
+            their released order.
         backbone: any timm model name with ``features_only`` support.
         backbone_pretrained: load timm's ImageNet weights (needs the Hub or its cache).
         backbone_weights: a local weights file for the backbone (implies pretrained).
@@ -54,7 +55,7 @@ class FaceXFormer(L.LightningModule):
 
     def __init__(
         self,
-        tasks: Sequence[Task | str | dict[str, Any]] | None = None,
+        tasks: Sequence[Task] | None = None,
         backbone: str = "swin_base_patch4_window7_224",
         backbone_pretrained: bool = False,
         backbone_weights: str | None = None,

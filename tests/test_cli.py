@@ -3,9 +3,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from facexformer import FaceXFormer
 from facexformer.cli import main, resolve_config_names, shipped_configs
+from facexformer.cli_parsing import UserError
 
 SYNTHETIC_DATA = str(Path(__file__).parent / "conf" / "synthetic_data.yaml")
 TINY_MODEL = ["--model.backbone", "test_convnext", "--model.backbone_pretrained", "false", "--model.image_size", "64",
@@ -31,15 +33,15 @@ def test_every_shipped_config_runs(name, tmp_path, tiny_weights, monkeypatch):
     text = Path(shipped_configs()[name]).read_text()
     if "init_weights" in text:
         args += ["--model.init_weights", tiny_weights]
-    if "num_points: 98" in text:  # synthetic faces have 68 points
-        args += ["--model.tasks", '[{"class_path": "landmarks", "init_args": {"head": "heatmap", "loss": "star"}}]']
+    if "num_points: 98" in text:  # synthetic faces have 68 points (the config's other landmark options stay)
+        args += ["--model.tasks", '[{"class_path": "landmarks", "init_args": {"num_points": 68}}]']
     cli = main(args)
     assert cli.trainer.state.finished
 
 
 def test_config_names_resolve_and_unknown_names_fail(tmp_path):
     assert resolve_config_names(["fit", "--config", "quickstart"])[2].endswith("quickstart.yaml")
-    with pytest.raises(SystemExit, match="neither a file nor a shipped config"):
+    with pytest.raises(UserError, match="neither a file nor a shipped config"):
         resolve_config_names(["fit", "--config", "no_such_config"])
 
 
@@ -56,3 +58,41 @@ def test_console_script_exits_with_status_zero_after_a_fit(tmp_path):
     done = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "FaceXFormerCLI object" not in done.stderr
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("fit", "validate", "test", "predict", "infer", "export", "benchmark"):
+        assert f"    {command} " in out, out
+
+
+def test_print_config_shows_each_task_with_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", "quickstart", "--model.tasks", "[landmarks, {class_path: headpose}]",
+              "--data.augment", '{"flip": 0.25}', "--print_config"])
+    config = yaml.safe_load(capsys.readouterr().out)
+    landmarks, headpose = config["model"]["tasks"]
+    assert landmarks["class_path"] == "facexformer.tasks.landmarks.Landmarks"
+    assert landmarks["init_args"]["num_points"] == 68 and landmarks["init_args"]["head"] == "regression"
+    assert headpose["init_args"] == {"head": "euler", "loss": "geodesic", "weight": 1.0}
+    assert config["data"]["augment"]["flip"] == 0.25 and config["data"]["augment"]["gamma"] == 0.2
+
+
+def test_task_names_work_in_help_of_a_task(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model.tasks.help", "landmarks"])
+    assert exit_info.value.code == 0
+    assert "--model.tasks.heatmap_size" in capsys.readouterr().out
+
+
+def test_infer_reads_its_options_from_a_config_file(tmp_path):
+    from facexformer.infer import parse_args
+
+    config = tmp_path / "infer.yaml"
+    config.write_text("checkpoint: kartiknarayan/facexformer\nout: preds\nbatch_size: 4\noverlay: false\n")
+    options = parse_args(["a.jpg", "--config", str(config), "--tasks", "landmarks"])
+    assert (options.inputs, options.checkpoint, str(options.out)) == (["a.jpg"], "kartiknarayan/facexformer", "preds")
+    assert (options.batch_size, options.overlay, options.tasks) == (4, False, ["landmarks"])

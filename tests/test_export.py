@@ -66,7 +66,8 @@ def test_existing_files_are_kept_unless_overwrite(checkpoint, tmp_path, capsys):
     out = tmp_path / "model.ts"
     out.write_bytes(b"precious")
     args = ["--checkpoint", checkpoint, "--format", "torchscript", "--out", str(out), "--tasks", "age"]
-    assert export.main(args) == 1
+    with pytest.raises(SystemExit, match="2"):
+        export.main(args)
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"precious"
     assert export.main(args + ["--overwrite"]) == 0
     assert torch.jit.load(str(out))(torch.zeros(1, 3, 64, 64))[0].shape == (1, 8)
@@ -76,9 +77,11 @@ def test_existing_files_are_kept_unless_overwrite(checkpoint, tmp_path, capsys):
 def test_errors(checkpoint, tmp_path, capsys):
     out = str(tmp_path / "x.onnx")
     args = ["--checkpoint", checkpoint, "--format", "onnx", "--out", out]
-    assert export.main(args + ["--tasks", "expression"]) == 1
+    with pytest.raises(SystemExit, match="2"):
+        export.main(args + ["--tasks", "expression"])
     assert "no task 'expression'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="2"):
         export.main(["--checkpoint", checkpoint, "--format", "tflite", "--out", out])
+    assert "--format" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown export format"):
         export.export_model(FaceXFormer(**TINY), out, format="tflite")

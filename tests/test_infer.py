@@ -83,6 +83,8 @@ def test_clear_errors(checkpoint, photos, tmp_path, capsys):
         infer.main([str(tmp_path / "missing.png"), "--checkpoint", checkpoint, "--out", str(tmp_path)])
     assert "missing.png: no such file" in capsys.readouterr().err
     image = str(photos / "face_000.png")
-    assert infer.main([image, "--checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
-    assert infer.main([image, "--checkpoint", checkpoint, "--out", "x", "--tasks", "expression"]) == 2
+    with pytest.raises(SystemExit, match="2"):
+        infer.main([image, "--checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="2"):
+        infer.main([image, "--checkpoint", checkpoint, "--out", "x", "--tasks", "expression"])
     assert "no task 'expression'" in capsys.readouterr().err

@@ -9,6 +9,7 @@ erasing) touch the image only: the face under an occluder keeps its labels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import kornia.augmentation as K
@@ -21,6 +22,43 @@ from facexformer.tasks.base import Task
 Batch = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class AugmentOptions:
+    """The settings of ``FaceAugment``: the ``augment`` argument of ``MultiTaskDataModule`` and the configs, so
+    a misspelt key is refused when the config is read.
+
+    Args:
+        flip: probability of a horizontal mirror.
+        rotate: max in-plane rotation in degrees (never applied to samples with head-pose labels).
+        translate: max shift as a fraction of the side.
+        scale: (min, max) zoom.
+        affine: probability of a warp (rotation, shift and zoom).
+        gamma: probability of a gamma change in (0.7, 1.5).
+        blur: probability of a Gaussian blur.
+        grayscale: probability of dropping colour.
+        erase: probability of erasing a random rectangle (occlusion).
+    """
+
+    flip: float = 0.5
+    rotate: float = 18.0
+    translate: float = 0.05
+    scale: tuple[float, float] = (0.9, 1.1)
+    affine: float = 0.5
+    gamma: float = 0.2
+    blur: float = 0.1
+    grayscale: float = 0.1
+    erase: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("flip", "affine", "gamma", "blur", "grayscale", "erase"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"augment.{name} is a probability in [0, 1], got {getattr(self, name)}")
+        if self.rotate < 0 or self.translate < 0:
+            raise ValueError(f"augment.rotate and translate are maxima >= 0, got {self.rotate}, {self.translate}")
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(f"augment.scale is (min, max) with 0 < min <= max, got {self.scale}")
+
+
 class FaceAugment(nn.Module):
     """Augment a collated batch whose ``image`` is float (B, 3, S, S) in [0, 1].
 
@@ -30,20 +68,27 @@ class FaceAugment(nn.Module):
         rotate: max in-plane rotation in degrees (never applied to samples with head-pose labels).
         translate: max shift as a fraction of the side; scale: (min, max) zoom; affine: probability of a warp.
         gamma, blur, grayscale, erase: probabilities of each photometric change (image only).
+
+    The defaults are ``AugmentOptions``'s; ``FaceAugment.from_options`` builds one from those.
     """
+
+    @classmethod
+    def from_options(cls, tasks: Sequence[Task], options: AugmentOptions) -> FaceAugment:
+        """A ``FaceAugment`` for ``tasks`` with the settings ``options``."""
+        return cls(tasks, **asdict(options))
 
     def __init__(
         self,
         tasks: Sequence[Task],
-        flip: float = 0.5,
-        rotate: float = 18.0,
-        translate: float = 0.05,
-        scale: tuple[float, float] = (0.9, 1.1),
-        affine: float = 0.5,
-        gamma: float = 0.2,
-        blur: float = 0.1,
-        grayscale: float = 0.1,
-        erase: float = 0.1,
+        flip: float = AugmentOptions.flip,
+        rotate: float = AugmentOptions.rotate,
+        translate: float = AugmentOptions.translate,
+        scale: tuple[float, float] = AugmentOptions.scale,
+        affine: float = AugmentOptions.affine,
+        gamma: float = AugmentOptions.gamma,
+        blur: float = AugmentOptions.blur,
+        grayscale: float = AugmentOptions.grayscale,
+        erase: float = AugmentOptions.erase,
     ):
         super().__init__()
         self.tasks = list(tasks)

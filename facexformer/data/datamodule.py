@@ -11,7 +11,7 @@ import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, SequentialSampler
 
-from facexformer.data.augment import FaceAugment
+from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
 from facexformer.data.sampler import BalancedTaskSampler
@@ -76,7 +76,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         crop: the face crop applied to every item (``None`` when items are already network-sized).
         crops: ``{name: CropFace or None}``: the crop (box source, margin, square, size, channel order) of
             the datasets with that name in any stage, in place of ``crop`` (None: no crop for that dataset).
-        augment: ``FaceAugment`` options for training (``None`` disables augmentation).
+        augment: ``FaceAugment`` settings for training (``AugmentOptions``, or a dict of its fields; ``None``
+            disables augmentation).
         evaluate_separately: one validation/test loader per named dataset, so metrics are reported per
             dataset (``test/common/landmarks/nme``) instead of pooled (a single dataset keeps plain names).
         num_workers, seed: DataLoader workers and the sampler's seed.
@@ -101,7 +102,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         tasks: Mapping[str, Sequence[str]] | None = None,
         crop: CropFace | None = None,
         crops: Mapping[str, CropFace | None] | None = None,
-        augment: Mapping[str, Any] | None = None,
+        augment: AugmentOptions | None = None,
         evaluate_separately: bool = False,
         num_workers: int = 0,
         seed: int = 0,
@@ -111,6 +112,10 @@ class MultiTaskDataModule(L.LightningDataModule):
         if proportions and train and set(proportions) - set(train):
             raise ValueError(f"proportions name datasets {sorted(set(proportions) - set(train))} not in train")
         self.batch_size, self.proportions, self.batches_per_epoch = batch_size, proportions, batches_per_epoch
+        if batch_size < 1:
+            raise ValueError(f"MultiTaskDataModule: batch_size must be at least 1, got {batch_size}")
+        if isinstance(augment, Mapping):
+            augment = AugmentOptions(**augment)
         self.tasks, self.crop, self.augment_options = tasks or {}, crop, augment
         self.crops = dict(crops or {})
         named = {name for stage in self.datasets.values() for name in (stage or {})}
@@ -203,7 +208,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         self._trained = (trainer.current_epoch, batches + 1 if epoch == trainer.current_epoch else 1)
         if self.augment_options is not None:
             if self._augment is None:
-                self._augment = FaceAugment(trainer.lightning_module.tasks, **self.augment_options)
+                self._augment = FaceAugment.from_options(trainer.lightning_module.tasks, self.augment_options)
             step = trainer.global_step * trainer.world_size + trainer.global_rank
             batch = self._augment(batch, seed=self.seed * 1_000_003 + step)
         return batch

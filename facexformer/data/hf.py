@@ -1,11 +1,14 @@
 """Adapter from a Hugging Face ``datasets.Dataset`` to the sample contract (``data.datasets.base``).
 
-Nothing is downloaded: pass a ``Dataset`` object, or a local folder written by ``Dataset.save_to_disk``.
+The source is a ``Dataset`` object, a local folder (written by ``save_to_disk``, or data files such as parquet
+that ``datasets.load_dataset`` reads) or a Hub dataset id (``owner/name``, loaded with ``load_dataset``; offline,
+from the local cache).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,8 +57,11 @@ class HFDataset(torch.utils.data.Dataset):
         task: str | Sequence[str],
         columns: Mapping[str, str] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
+        split: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | None = None,
     ):
-        self.data, self.name = _open(hf_dataset)
+        self.data, self.name = _open(hf_dataset, split, revision, cache_dir)
         self.tasks = (task,) if isinstance(task, str) else tuple(task)
         unknown = [t for t in self.tasks if t not in TASK_KEYS]
         if unknown or not self.tasks:
@@ -124,7 +130,20 @@ class HFDataset(torch.utils.data.Dataset):
             raise DatasetFormatError(f"HFDataset: {where}: {err}") from err
 
 
-def _open(hf_dataset: Any) -> tuple[Any, str]:
+#: ``owner/name`` or ``name``: how a Hub dataset id looks (a path with more parts or a suffix is local)
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+DATA_FILE_SUFFIXES = (".parquet", ".arrow", ".csv", ".json", ".jsonl", ".txt", ".zip", ".tar")
+
+
+def is_hub_id(source: str) -> bool:
+    """Whether ``source`` (which does not exist locally) names a Hub dataset rather than a mistyped path: an
+    ``owner/name`` or ``name`` whose first part is not a local folder and which has no data-file suffix."""
+    if not HUB_ID.match(source) or source.lower().endswith(DATA_FILE_SUFFIXES) or source.startswith("."):
+        return False
+    return "/" not in source or not Path(source.split("/")[0]).is_dir()
+
+
+def _open(hf_dataset: Any, split: str | None, revision: str | None, cache_dir: str | None) -> tuple[Any, str]:
     if isinstance(hf_dataset, str | os.PathLike):
         try:
             import datasets
@@ -133,20 +152,57 @@ def _open(hf_dataset: Any) -> tuple[Any, str]:
                 "HFDataset needs the 'datasets' package: pip install 'facexformer[hf]'"
             ) from err
         path = Path(hf_dataset).expanduser()
-        if not path.exists():
+        if path.exists():
+            saved = (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
+            loaded = datasets.load_from_disk(str(path)) if saved else _load(str(path), split, None, cache_dir)
+            name = str(path)
+        elif isinstance(hf_dataset, str) and is_hub_id(hf_dataset):
+            loaded, name = _load(hf_dataset, split, revision, cache_dir), hf_dataset
+        else:
             raise FileNotFoundError(
-                f"HFDataset: {path} does not exist (expected a Dataset.save_to_disk folder)"
+                f"HFDataset: {path} does not exist (a local folder: save_to_disk output or data files; "
+                "a Hub dataset is given as owner/name)"
             )
-        loaded = datasets.load_from_disk(str(path))
-        if isinstance(loaded, datasets.DatasetDict):
-            raise ValueError(f"HFDataset: {path} holds splits {list(loaded)}; pass the folder of one split")
-        return loaded, str(path)
+        return _one_split(loaded, split, name), name
     if not hasattr(hf_dataset, "column_names") or not hasattr(hf_dataset, "select_columns"):
         raise TypeError(
-            f"HFDataset: expected a datasets.Dataset or a save_to_disk path, got {type(hf_dataset)}"
+            f"HFDataset: expected a datasets.Dataset, a local folder or a Hub dataset id, got {type(hf_dataset)}"
         )
     name = getattr(getattr(hf_dataset, "info", None), "dataset_name", None)
     return hf_dataset, name or "datasets.Dataset"
+
+
+def _load(source: str, split: str | None, revision: str | None, cache_dir: str | None) -> Any:
+    """``datasets.load_dataset`` (map-style, not streaming), with a short message when offline and uncached."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(source, split=split, revision=revision, cache_dir=cache_dir, streaming=False)
+    except (ConnectionError, FileNotFoundError, OSError) as err:
+        if Path(source).exists():
+            raise
+        offline = "offline" in str(err).lower() or os.environ.get("HF_DATASETS_OFFLINE") or os.environ.get(
+            "HF_HUB_OFFLINE"
+        )
+        reason = "is not in the local datasets cache and the Hub is offline" if offline else "could not be loaded"
+        raise FileNotFoundError(
+            f"HFDataset: Hub dataset {source!r} {reason}; fetch it once while online with "
+            f"`hf download --repo-type dataset {source}` (or datasets.load_dataset({source!r}))"
+        ) from err
+
+
+def _one_split(loaded: Any, split: str | None, name: str) -> Any:
+    import datasets
+
+    if isinstance(loaded, datasets.DatasetDict):
+        if split is not None:
+            if split not in loaded:
+                raise ValueError(f"HFDataset: {name} has no split {split!r} (has {list(loaded)})")
+            return loaded[split]
+        if len(loaded) != 1:
+            raise ValueError(f"HFDataset: {name} holds splits {list(loaded)}; pass split= (one of them)")
+        return next(iter(loaded.values()))
+    return loaded
 
 
 def _to_image(value: Any) -> torch.Tensor:

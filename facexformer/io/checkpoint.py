@@ -169,6 +169,8 @@ def _torch_load(path: Path, trusted: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trusted)
     except pickle.UnpicklingError as err:
+        if not _torch_file_signature(path):
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)") from None
         if is_published_release(path):  # the authors' file, byte for byte: trusted as published
             return torch.load(path, map_location="cpu", weights_only=False)
         lines = [line.strip() for line in str(err).splitlines()]
@@ -180,9 +182,16 @@ def _torch_load(path: Path, trusted: bool) -> Any:
             "checksum>) to from_pretrained/read_checkpoint; better, re-save it as safetensors with "
             f"save_pretrained. ({detail})"
         ) from None
-    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
+    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, KeyError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({reason})") from None
+
+
+def _torch_file_signature(path: Path) -> bool:
+    """Whether ``path`` starts as ``torch.save`` files do: a zip archive, or a pickle (protocol 2 or later)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def _check_not_empty(path: Path) -> None:

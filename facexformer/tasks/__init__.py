@@ -3,6 +3,7 @@
 from facexformer.tasks.age_gender_race import Age, Gender, Race
 from facexformer.tasks.attributes import Attributes
 from facexformer.tasks.base import TASKS, Task, task_from_config
+from facexformer.tasks.classification import ClassificationTask
 from facexformer.tasks.expression import Expression
 from facexformer.tasks.headpose import HeadPose
 from facexformer.tasks.landmarks import Landmarks
@@ -14,6 +15,6 @@ from facexformer.tasks.visibility import Visibility
 OFFICIAL_TASKS = ("landmarks", "headpose", "attributes", "visibility", "age", "gender", "race", "parsing")
 
 __all__ = [
-    "OFFICIAL_TASKS", "TASKS", "Age", "Attributes", "Expression", "Gender", "HeadPose", "Landmarks",
-    "Parsing", "Race", "Recognition", "Task", "Visibility", "task_from_config",
+    "OFFICIAL_TASKS", "TASKS", "Age", "Attributes", "ClassificationTask", "Expression", "Gender", "HeadPose",
+    "Landmarks", "Parsing", "Race", "Recognition", "Task", "Visibility", "task_from_config",
 ]

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from facexformer.data.augment import FaceAugment
+from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
+from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.landmark_schemes import scheme_for
 from facexformer.tasks import Attributes, HeadPose, Landmarks, Parsing, Visibility
@@ -100,3 +101,15 @@ def test_seeded_augmentation_is_reproducible_and_keeps_global_rng(seed):
     b = FaceAugment(TASKS)(make_batch(4), seed=seed)
     for key in ("image", "landmarks", "parsing"):
         assert torch.equal(a[key], b[key])
+
+
+def test_augment_options_refuse_misspelt_keys_and_bad_values():
+    with pytest.raises(TypeError, match="flipp"):
+        MultiTaskDataModule(augment={"flipp": 0.5})
+    with pytest.raises(ValueError, match="augment.flip is a probability"):
+        AugmentOptions(flip=1.5)
+    with pytest.raises(ValueError, match="augment.scale"):
+        AugmentOptions(scale=(1.2, 0.8))
+    augment = FaceAugment.from_options(TASKS, AugmentOptions(flip=0.0, rotate=5.0))
+    assert (augment.flip_p, augment.rotate, augment.scale) == (0.0, 5.0, AugmentOptions().scale)
+    assert MultiTaskDataModule(augment={"erase": 0.0}).augment_options == AugmentOptions(erase=0.0)

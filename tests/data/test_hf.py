@@ -1,4 +1,5 @@
 import math
+import time
 
 import numpy as np
 import pytest
@@ -52,10 +53,13 @@ def test_saved_to_disk_path_and_numpy_torch_formats(tmp_path):
         sample = HFDataset(formatted, "landmarks", columns={"image": "img", "landmarks": "kps"})[1]
         assert sample["image"].shape == (3, 6, 8) and int(sample["image"][2, 5, 7]) == 9
         assert sample["landmarks"].dtype == torch.float32
-    dd = datasets.DatasetDict({"train": landmark_dataset()})
+    dd = datasets.DatasetDict({"train": landmark_dataset(), "test": landmark_dataset().select([0])})
     dd.save_to_disk(str(tmp_path / "dd"))
     with pytest.raises(ValueError, match="splits"):
         HFDataset(tmp_path / "dd", "landmarks")
+    assert len(HFDataset(tmp_path / "dd", "landmarks", {"image": "img", "landmarks": "kps"}, split="test")) == 1
+    with pytest.raises(ValueError, match="no split 'val'"):
+        HFDataset(tmp_path / "dd", "landmarks", split="val")
     with pytest.raises(FileNotFoundError):
         HFDataset(tmp_path / "missing", "landmarks")
 
@@ -146,3 +150,48 @@ def test_parsing_must_match_image():
     ds = datasets.Dataset.from_dict({"image": [pil()], "parsing": [np.zeros((5, 8), np.int64).tolist()]})
     with pytest.raises(DatasetFormatError, match=r"has shape \(5, 8\), but the image is \(6, 8\)"):
         HFDataset(ds, "parsing")
+
+
+def test_folder_of_parquet_files_through_load_dataset(tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    landmark_dataset().to_parquet(str(folder / "train.parquet"))
+    landmark_dataset().select([1]).to_parquet(str(folder / "test.parquet"))
+    columns = {"image": "img", "landmarks": "kps"}
+    data = HFDataset(str(folder), "landmarks", columns, split="test", cache_dir=str(tmp_path / "cache"))
+    assert len(data) == 1 and data[0]["landmarks"][2].tolist() == [3.0, 1.0]
+    assert int(data[0]["image"][0, 0, 0]) == 9
+
+
+def test_hub_id_goes_to_load_dataset_with_split_and_revision(monkeypatch):
+    calls = []
+
+    def load_dataset(path, **kwargs):
+        calls.append((path, kwargs))
+        return landmark_dataset()
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    data = HFDataset("someone/faces", "landmarks", {"image": "img", "landmarks": "kps"}, split="train", revision="v1")
+    assert len(data) == 2 and data.name == "someone/faces"
+    assert calls == [("someone/faces", {"split": "train", "revision": "v1", "cache_dir": None, "streaming": False})]
+
+
+def test_missing_local_path_is_reported_at_once_not_sent_to_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("a local path went to the Hub"))
+    for path in ("data/faces", "./faces", "faces.parquet", str(tmp_path / "x" / "y"), "a/b/c"):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            HFDataset(path, "landmarks")
+
+
+def test_uncached_hub_dataset_offline_fails_fast_naming_hf_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="hf download --repo-type dataset nobody/no-such-faces") as info:
+        HFDataset("nobody/no-such-faces", "landmarks", cache_dir=str(tmp_path / "cache"))
+    assert time.perf_counter() - start < 10
+    assert "offline" in str(info.value)
