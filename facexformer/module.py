@@ -14,13 +14,13 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 from torchmetrics import MeanMetric
 
-from facexformer.data.collate import select_samples
+from facexformer.batch import Batch, select_samples
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.io import weights
 from facexformer.io.checkpoint import read_checkpoint, task_configs
 from facexformer.io.errors import CheckpointError
 from facexformer.io.model_card import task_name
-from facexformer.model.backbone import TimmBackbone
+from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
 
@@ -31,9 +31,10 @@ class FaceXFormer(L.LightningModule):
     Args:
         tasks: the tasks, as ``Task`` objects, names (``"landmarks"``) or ``{"class_path", "init_args"}``
             dicts; default the eight released tasks in their released order.
-        backbone: any timm model name with ``features_only`` support.
+        backbone: any timm model name with ``features_only`` support, or ``{"class_path": "pkg.mod.Class",
+            "init_args": {...}}`` naming any ``nn.Module`` that satisfies ``facexformer.model.backbone.Backbone``.
         backbone_pretrained: load timm's ImageNet weights (needs the Hub or its cache).
-        backbone_weights: a local weights file for the backbone (implies pretrained).
+        backbone_weights: a local weights file for the timm backbone (implies pretrained).
         image_size: input side in pixels.
         dim, decoder_depth, decoder_mlp_dim, decoder_heads: width of the face/task tokens, number of two-way
             blocks, width of the token MLP inside them and number of attention heads (8 as released; on a
@@ -55,7 +56,7 @@ class FaceXFormer(L.LightningModule):
     def __init__(
         self,
         tasks: Sequence[Task | str | dict[str, Any]] | None = None,
-        backbone: str = "swin_base_patch4_window7_224",
+        backbone: BackboneSpec = "swin_base_patch4_window7_224",
         backbone_pretrained: bool = False,
         backbone_weights: str | None = None,
         image_size: int = 224,
@@ -102,7 +103,7 @@ class FaceXFormer(L.LightningModule):
     def configure_models(self) -> None:
         """Build ``self.net`` from the hyperparameters and the tasks."""
         hp = self.hparams
-        backbone = TimmBackbone(
+        backbone = build_backbone(
             hp.backbone, self._backbone_pretrained, hp.image_size, weights_file=self._backbone_weights
         )
         self.net = FaceXFormerNet(
@@ -360,7 +361,13 @@ class FaceXFormer(L.LightningModule):
             )
 
     # ----------------------------------------------------------------------------------------- training
-    def _shared_step(self, batch: dict[str, Any], stage: str, dataloader_idx: int = 0) -> torch.Tensor:
+    def step(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> torch.Tensor:
+        """One training or evaluation step on a collated ``batch`` (``facexformer.batch``) -> weighted total loss.
+
+        ``stage``: "train", "val" or "test"; ``dataloader_idx`` picks the dataset of a separately evaluated
+        evaluation loader. Each task's loss and metrics see only the samples its ``task_mask`` marks; the losses
+        are logged (train) or averaged over the epoch (val, test). Scalar, differentiable in training.
+        """
         prefix = self._log_prefix(stage, dataloader_idx)
         images = self.normalize(batch["image"])
         queries, image = self.net.decode(images)
@@ -391,13 +398,13 @@ class FaceXFormer(L.LightningModule):
         return total
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
+        return self.step(batch, "train")
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._shared_step(batch, "val", dataloader_idx)
+        self.step(batch, "val", dataloader_idx)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._shared_step(batch, "test", dataloader_idx)
+        self.step(batch, "test", dataloader_idx)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         outputs = self(self.normalize(batch["image"]))
