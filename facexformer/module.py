@@ -23,6 +23,7 @@ from facexformer.io.model_card import task_name
 from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
+from facexformer.training.finetuning import FreezeAllBut, set_trainable
 
 
 class FaceXFormer(L.LightningModule):
@@ -41,7 +42,8 @@ class FaceXFormer(L.LightningModule):
             CPU, fewer and wider heads attend much faster at a small ``dim``).
         lr, weight_decay, milestones, gamma: AdamW and MultiStepLR (epochs), the paper's recipe by default.
         trainable: if given, only parameters whose names start with one of these prefixes train (e.g.
-            ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
+            ``["net.heads.landmarks"]``); the rest is frozen and, during fit, kept in eval mode by the
+            ``FreezeAllBut`` callback this model adds to the Trainer.
         pixel_mean, pixel_std: RGB normalisation of [0, 1] inputs; default the backbone's own (timm's
             ``pretrained_cfg``). Saved with the model, so inference normalises as training did.
         init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
@@ -97,7 +99,8 @@ class FaceXFormer(L.LightningModule):
         self.configure_metrics()
         if init_weights is not None:
             self.load_matching_weights(init_weights)
-        self._apply_trainable()
+        if trainable is not None:
+            set_trainable(self, trainable)
 
     # ----------------------------------------------------------------------------------------- building
     def configure_models(self) -> None:
@@ -187,40 +190,10 @@ class FaceXFormer(L.LightningModule):
             return getattr(self, f"{prefix}_metrics")
         return self.dataset_metrics[prefix.replace("/", "__")]
 
-    def _apply_trainable(self) -> None:
-        prefixes = self.hparams.trainable
-        if prefixes is None:
-            return
-        if not prefixes:
-            raise ValueError(
-                "trainable is empty, so nothing would train; list parameter prefixes (e.g. "
-                "['net.heads.landmarks']) or leave it null to train everything"
-            )
-        names = {n for n, _ in self.named_parameters()}
-        for prefix in prefixes:
-            if not any(n.startswith(prefix) for n in names):
-                raise ValueError(f"trainable prefix {prefix!r} matches no parameter (e.g. 'net.heads.landmarks')")
-        for name, param in self.named_parameters():
-            param.requires_grad_(any(name.startswith(p) for p in prefixes))
-
-    def train(self, mode: bool = True) -> FaceXFormer:
-        """Like ``nn.Module.train``, but frozen modules (no trainable parameter) stay in eval mode."""
-        super().train(mode)
-        if mode:
-            self._keep_frozen_in_eval()
-        return self
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Lightning restores per-module modes around validation; re-freeze before every step
-        self._keep_frozen_in_eval()
-
-    def _keep_frozen_in_eval(self) -> None:
-        if self.hparams.trainable is None:
-            return
-        for module in self.net.modules():
-            params = list(module.parameters())
-            if params and not any(p.requires_grad for p in params):
-                module.eval()
+    def configure_callbacks(self) -> list[L.Callback]:
+        """``FreezeAllBut(trainable)`` when only part of the model trains (``facexformer.training.finetuning``)."""
+        trainable = self.hparams.trainable
+        return [] if trainable is None else [FreezeAllBut(trainable)]
 
     @property
     def task_names(self) -> list[str]:
