@@ -136,7 +136,7 @@ def benchmark_data(args: DataBenchmark) -> list[tuple[str, float, float]]:
     model.train()
 
     def step() -> None:
-        loss = model._shared_step(batch, "train")
+        loss = model.step(batch, "train")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -189,7 +189,7 @@ def benchmark_landmarks(args: LandmarksBenchmark) -> list[tuple[str, float, floa
         optimizer = model.configure_optimizers()["optimizer"]
 
         def step(model: FaceXFormer = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
-            loss = model._shared_step(batch, "train")
+            loss = model.step(batch, "train")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torchmetrics.utilities import dim_zero_cat
 
-from facexformer.data.collate import collate_multitask, select_samples
+from facexformer.batch import select_samples
+from facexformer.data.collate import collate_multitask
 from facexformer.image_logging import ced_picture, log_image, write_png
 from facexformer.io.atomic import write_atomically
 from facexformer.metrics.landmarks import ced_curve

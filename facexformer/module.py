@@ -14,15 +14,16 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 from torchmetrics import MeanMetric
 
-from facexformer.data.collate import select_samples
+from facexformer.batch import Batch, select_samples
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.io import weights
 from facexformer.io.checkpoint import read_checkpoint, task_configs
 from facexformer.io.errors import CheckpointError
 from facexformer.io.model_card import task_name
-from facexformer.model.backbone import TimmBackbone
+from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
+from facexformer.training.finetuning import FreezeAllBut, set_trainable
 
 
 class FaceXFormer(L.LightningModule):
@@ -32,16 +33,18 @@ class FaceXFormer(L.LightningModule):
         tasks: the tasks, as ``Task`` objects (from Python also their names, ``"landmarks"``, or
             ``{"class_path", "init_args"}`` dicts, as configs write them); default the eight released tasks in
             their released order.
-        backbone: any timm model name with ``features_only`` support.
+        backbone: any timm model name with ``features_only`` support, or ``{"class_path": "pkg.mod.Class",
+            "init_args": {...}}`` naming any ``nn.Module`` that satisfies ``facexformer.model.backbone.Backbone``.
         backbone_pretrained: load timm's ImageNet weights (needs the Hub or its cache).
-        backbone_weights: a local weights file for the backbone (implies pretrained).
+        backbone_weights: a local weights file for the timm backbone (implies pretrained).
         image_size: input side in pixels.
         dim, decoder_depth, decoder_mlp_dim, decoder_heads: width of the face/task tokens, number of two-way
             blocks, width of the token MLP inside them and number of attention heads (8 as released; on a
             CPU, fewer and wider heads attend much faster at a small ``dim``).
         lr, weight_decay, milestones, gamma: AdamW and MultiStepLR (epochs), the paper's recipe by default.
         trainable: if given, only parameters whose names start with one of these prefixes train (e.g.
-            ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
+            ``["net.heads.landmarks"]``); the rest is frozen and, during fit, kept in eval mode by the
+            ``FreezeAllBut`` callback this model adds to the Trainer.
         pixel_mean, pixel_std: RGB normalisation of [0, 1] inputs; default the backbone's own (timm's
             ``pretrained_cfg``). Saved with the model, so inference normalises as training did.
         init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
@@ -56,7 +59,7 @@ class FaceXFormer(L.LightningModule):
     def __init__(
         self,
         tasks: Sequence[Task] | None = None,
-        backbone: str = "swin_base_patch4_window7_224",
+        backbone: BackboneSpec = "swin_base_patch4_window7_224",
         backbone_pretrained: bool = False,
         backbone_weights: str | None = None,
         image_size: int = 224,
@@ -97,13 +100,14 @@ class FaceXFormer(L.LightningModule):
         self.configure_metrics()
         if init_weights is not None:
             self.load_matching_weights(init_weights)
-        self._apply_trainable()
+        if trainable is not None:
+            set_trainable(self, trainable)
 
     # ----------------------------------------------------------------------------------------- building
     def configure_models(self) -> None:
         """Build ``self.net`` from the hyperparameters and the tasks."""
         hp = self.hparams
-        backbone = TimmBackbone(
+        backbone = build_backbone(
             hp.backbone, self._backbone_pretrained, hp.image_size, weights_file=self._backbone_weights
         )
         self.net = FaceXFormerNet(
@@ -187,40 +191,10 @@ class FaceXFormer(L.LightningModule):
             return getattr(self, f"{prefix}_metrics")
         return self.dataset_metrics[prefix.replace("/", "__")]
 
-    def _apply_trainable(self) -> None:
-        prefixes = self.hparams.trainable
-        if prefixes is None:
-            return
-        if not prefixes:
-            raise ValueError(
-                "trainable is empty, so nothing would train; list parameter prefixes (e.g. "
-                "['net.heads.landmarks']) or leave it null to train everything"
-            )
-        names = {n for n, _ in self.named_parameters()}
-        for prefix in prefixes:
-            if not any(n.startswith(prefix) for n in names):
-                raise ValueError(f"trainable prefix {prefix!r} matches no parameter (e.g. 'net.heads.landmarks')")
-        for name, param in self.named_parameters():
-            param.requires_grad_(any(name.startswith(p) for p in prefixes))
-
-    def train(self, mode: bool = True) -> FaceXFormer:
-        """Like ``nn.Module.train``, but frozen modules (no trainable parameter) stay in eval mode."""
-        super().train(mode)
-        if mode:
-            self._keep_frozen_in_eval()
-        return self
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Lightning restores per-module modes around validation; re-freeze before every step
-        self._keep_frozen_in_eval()
-
-    def _keep_frozen_in_eval(self) -> None:
-        if self.hparams.trainable is None:
-            return
-        for module in self.net.modules():
-            params = list(module.parameters())
-            if params and not any(p.requires_grad for p in params):
-                module.eval()
+    def configure_callbacks(self) -> list[L.Callback]:
+        """``FreezeAllBut(trainable)`` when only part of the model trains (``facexformer.training.finetuning``)."""
+        trainable = self.hparams.trainable
+        return [] if trainable is None else [FreezeAllBut(trainable)]
 
     @property
     def task_names(self) -> list[str]:
@@ -361,7 +335,13 @@ class FaceXFormer(L.LightningModule):
             )
 
     # ----------------------------------------------------------------------------------------- training
-    def _shared_step(self, batch: dict[str, Any], stage: str, dataloader_idx: int = 0) -> torch.Tensor:
+    def step(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> torch.Tensor:
+        """One training or evaluation step on a collated ``batch`` (``facexformer.batch``) -> weighted total loss.
+
+        ``stage``: "train", "val" or "test"; ``dataloader_idx`` picks the dataset of a separately evaluated
+        evaluation loader. Each task's loss and metrics see only the samples its ``task_mask`` marks; the losses
+        are logged (train) or averaged over the epoch (val, test). Scalar, differentiable in training.
+        """
         prefix = self._log_prefix(stage, dataloader_idx)
         images = self.normalize(batch["image"])
         queries, image = self.net.decode(images)
@@ -392,13 +372,13 @@ class FaceXFormer(L.LightningModule):
         return total
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
+        return self.step(batch, "train")
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._shared_step(batch, "val", dataloader_idx)
+        self.step(batch, "val", dataloader_idx)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._shared_step(batch, "test", dataloader_idx)
+        self.step(batch, "test", dataloader_idx)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         outputs = self(self.normalize(batch["image"]))

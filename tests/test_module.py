@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
+from facexformer.data import SyntheticFaces, collate_multitask
 from facexformer.model.decoder import Attention
 from facexformer.tasks import Landmarks
 
@@ -99,3 +100,42 @@ def test_a_lightning_checkpoint_brings_its_normalisation(tmp_path, tiny_kwargs):
     torch.save(legacy, tmp_path / "legacy.ckpt")  # written before the normalisation was saved: ImageNet's
     loaded = FaceXFormer.load_from_checkpoint(tmp_path / "legacy.ckpt", weights_only=True)
     assert loaded.normalization["mean"] == pytest.approx([0.485, 0.456, 0.406])
+
+
+class TinyBackbone(torch.nn.Module):
+    """A backbone that is not timm's: one strided convolution per scale (strides 4 and 8)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.channels = [width, 2 * width]
+        self.first = torch.nn.Conv2d(3, width, kernel_size=4, stride=4)
+        self.second = torch.nn.Conv2d(width, 2 * width, kernel_size=2, stride=2)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        fine = self.first(images)
+        return [fine, self.second(fine)]
+
+
+def test_a_class_path_backbone_trains_and_survives_save_and_load(tmp_path, tiny_kwargs):
+    torch.manual_seed(0)
+    spec = {"class_path": f"{__name__}.TinyBackbone", "init_args": {"width": 6}}
+    model = FaceXFormer(tasks=["landmarks", "gender"], **{**tiny_kwargs, "backbone": spec})
+    assert isinstance(model.net.backbone, TinyBackbone) and model.net.backbone.channels == [6, 12]
+    faces = SyntheticFaces(4, 64, seed=0, tasks=["landmarks", "gender"])
+    batch = collate_multitask([faces[i] for i in range(4)])
+    batch["image"] = batch["image"].float() / 255
+    before = model.net.backbone.first.weight.detach().clone()
+    optimizer = model.configure_optimizers()["optimizer"]
+    loss = model.step(batch, "train")
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and not torch.equal(model.net.backbone.first.weight, before)
+    model.eval()
+    model.save_pretrained(tmp_path / "custom")
+    again = FaceXFormer.from_pretrained(tmp_path / "custom")
+    assert again.hparams.backbone == spec and isinstance(again.net.backbone, TinyBackbone)
+    images = model.normalize(batch["image"])
+    with torch.no_grad():
+        expected, got = model(images), again(images)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)

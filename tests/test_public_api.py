@@ -16,10 +16,11 @@ PACKAGES = ["facexformer.losses", "facexformer.metrics", "facexformer.data", "fa
             "facexformer.model", "facexformer.tasks"]
 #: public classes deliberately left out of a package's ``__all__`` (building blocks of exported classes)
 INTERNAL = {"facexformer.model": {"Attention", "TwoWayAttentionBlock", "MLP", "TokenHead", "LayerNorm2d", "ParsingHead",
-                                  "HeatmapHead", "ResidualBlock", "Hourglass", "RandomFourierPositionEncoding"},
+                                  "HeatmapHead", "ResidualBlock", "Hourglass", "RandomFourierPositionEncoding",
+                                  "HypernetworkMaps", "RotationHead"},
             "facexformer.data": {"TaskStreams", "Transformed"},
             "facexformer.data.datasets": {"AFLWRecord", "ImageRecord", "WFLWRecord"},
-            "facexformer.tasks": {"RotationHead"}}
+            "facexformer.tasks": {"EulerVariant", "HeatmapVariant", "RegressionVariant", "RotationVariant"}}
 FILE_SUFFIXES = (".md", ".py", ".yaml", ".json", ".onnx", ".pt", ".ckpt", ".safetensors", ".png", ".jpg")
 
 

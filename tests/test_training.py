@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
+from facexformer.batch import select_samples
 from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces, collate_multitask
-from facexformer.data.collate import select_samples
 from facexformer.tasks import OFFICIAL_TASKS, Landmarks
 
 
@@ -30,7 +30,7 @@ def test_each_task_loss_uses_only_its_samples(tiny_kwargs):
     model = FaceXFormer(tasks=[Landmarks(weight=2.0), "gender", "parsing"], **tiny_kwargs).eval()
     batch = mixed_batch([("landmarks",), ("gender",), ("landmarks", "gender"), ("gender",)])
     assert "parsing" not in batch["task_mask"]
-    total = model._shared_step(batch, "val")
+    total = model.step(batch, "val")
     assert torch.isfinite(total)
     with torch.no_grad():
         out = model(model.normalize(batch["image"]))
@@ -45,7 +45,7 @@ def test_each_task_loss_uses_only_its_samples(tiny_kwargs):
 def test_absent_task_still_touches_its_head(tiny_kwargs):
     model = FaceXFormer(tasks=["landmarks", "parsing"], **tiny_kwargs)
     batch = mixed_batch([("landmarks",), ("landmarks",)])
-    model._shared_step(batch, "train").backward()
+    model.step(batch, "train").backward()
     grads = [p.grad for p in model.net.heads["parsing"].parameters()]
     assert all(g is not None and torch.count_nonzero(g) == 0 for g in grads)
 

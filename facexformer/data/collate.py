@@ -1,18 +1,8 @@
 """Collate samples of different tasks and datasets into one batch: the contract the model's losses read.
 
-A batch of B samples (``collate_multitask(samples)``) is a dict:
-
-- ``image``: ``(B, 3, H, W)``, stacked as the samples hold them (same size and dtype in every sample);
-- ``box``: float32 ``(B, 4)`` face boxes (x0, y0, x1, y1) in each sample's pixels;
-- ``source``: ``list[str]`` of length B, where each sample came from;
-- ``tasks``: ``list[tuple[str, ...]]`` of length B, the task names each sample has labels for;
-- ``task_mask``: ``dict[str, Tensor]``, for every task name found in any sample a bool ``(B,)`` tensor, True
-  where the sample has that task (a task no sample has gets no entry: read it with ``.get``);
-- every other key found in any sample (labels such as ``landmarks`` ``(B, N, 2)``, ``parsing`` ``(B, H, W)``,
-  ``age`` ``(B,)``, and extras such as ``crop`` ``(B, 4)``, ``age_group``, ``attributes_wflw``): the samples'
-  values stacked to ``(B, *shape)``. Samples without the key (or holding None) get a fill value: NaN for
-  floating dtypes, -1 for signed integer dtypes, so a missing label never looks like a real one (keys of
-  other dtypes must be in every sample).
+The sample and batch layouts are the contract written down in ``facexformer/batch.py``: image, box, source,
+tasks, a bool ``task_mask`` per task, and every other key stacked with a fill value (NaN for floating dtypes,
+-1 for signed integer dtypes) where a sample lacks it (keys of other dtypes must be in every sample).
 
 A loss selects its samples with ``task_mask[task]`` (or with a key's own fill value for keys that no task mask
 covers). Values must be tensors or numbers; a key whose shape or dtype differs between samples raises
@@ -27,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-Sample = dict[str, Any]
+from facexformer.batch import Sample
+
 REQUIRED_KEYS = ("image", "box", "source", "tasks")
 
 
@@ -104,9 +95,3 @@ def _stack(key: str, values: list[Any], sources: list[str]) -> torch.Tensor:
     for i, tensor in present:
         out[i] = tensor
     return out
-
-
-def select_samples(batch: dict[str, Any], mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The tensors of ``batch`` with one row per sample, restricted to the rows where ``mask`` (B,) is true
-    (e.g. ``batch["task_mask"][task]``: the sub-batch a task's loss and metrics see)."""
-    return {k: v[mask] for k, v in batch.items() if isinstance(v, torch.Tensor) and v.shape[:1] == mask.shape}

@@ -1,8 +1,11 @@
-"""A timm backbone that returns a fixed number of NCHW feature maps, whatever the model family."""
+"""The ``Backbone`` protocol (images -> NCHW feature maps), its timm implementation, and ``build_backbone``."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import timm
 import torch
@@ -16,6 +19,59 @@ _OFFLINE_HINT = (
     "    hf download timm/{name}.<tag> model.safetensors\n"
     "and pass weights_file=/path/to/model.safetensors (or copy the Hugging Face cache to $HF_HOME)."
 )
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """What ``FaceXFormerNet`` needs from a backbone (an ``nn.Module``, so its weights are saved with the model).
+
+    ``channels``: the widths C_i of the maps it returns. ``__call__((B, 3, S, S) normalised images)`` -> list of
+    (B, C_i, H_i, W_i) maps, finest first; the fusion resizes every map to the first one, whose grid is the face
+    tokens'. Optional ``mean``/``std``: the RGB normalisation of [0, 1] inputs the backbone expects.
+    """
+
+    channels: list[int]
+
+    def __call__(self, images: torch.Tensor) -> list[torch.Tensor]: ...
+
+
+BackboneSpec = str | Mapping[str, Any]
+
+
+def build_backbone(
+    spec: BackboneSpec, pretrained: bool = False, image_size: int = 224, weights_file: str | Path | None = None
+) -> nn.Module:
+    """A backbone from a timm model name (``TimmBackbone``) or ``{"class_path": "pkg.mod.Class", "init_args":
+    {...}}``, any ``nn.Module`` class that satisfies ``Backbone``. ``pretrained``/``weights_file`` are timm's;
+    a class-path backbone loads its own weights through its ``init_args``."""
+    if isinstance(spec, str):
+        return TimmBackbone(spec, pretrained, image_size, weights_file=weights_file)
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("class_path"), str):
+        expected = "a timm model name or {'class_path': ..., 'init_args': {...}}"
+        raise ValueError(f"backbone must be {expected}, got {spec!r}")
+    unknown = set(spec) - {"class_path", "init_args"}
+    if unknown:
+        raise ValueError(f"backbone {spec['class_path']}: unknown keys {sorted(unknown)} (class_path, init_args)")
+    if pretrained or weights_file is not None:
+        raise ValueError(
+            f"backbone {spec['class_path']}: backbone_pretrained and backbone_weights apply to timm backbones only; "
+            "pass a class-path backbone its weights through init_args"
+        )
+    path = spec["class_path"]
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"backbone class_path {path!r} cannot be imported: {err}") from err
+    backbone = cls(**dict(spec.get("init_args") or {}))
+    channels = getattr(backbone, "channels", None)
+    valid = isinstance(channels, list) and channels and all(isinstance(c, int) and c > 0 for c in channels)
+    if not isinstance(backbone, nn.Module) or not isinstance(backbone, Backbone) or not valid:
+        raise TypeError(
+            f"backbone {path}: a backbone must be an nn.Module with channels: list[int] (positive widths) and "
+            f"forward(images) -> list of NCHW maps; got {type(backbone).__name__} with channels={channels!r}"
+        )
+    return backbone
 
 
 class TimmBackbone(nn.Module):

@@ -60,20 +60,19 @@ class LayerNorm2d(nn.Module):
         return x.permute(0, 3, 1, 2)
 
 
-class ParsingHead(nn.Module):
-    """Per-class masks: a shared hypernetwork MLP maps each class token to ``up_channels[-1]`` weights, dotted
-    with the face tokens upscaled by two steps (transposed 2x2 convolutions with stride 2, as released).
+class HypernetworkMaps(nn.Module):
+    """The parsing head's block, shared with the landmark heatmap head: the face tokens upscaled by two steps
+    (transposed 2x2 convolutions with stride 2, as released), and a hypernetwork MLP that maps each task token
+    to ``up_channels[-1]`` weights; each token's map is its weights dotted with every upscaled pixel.
 
     ``upscale`` (4, 2 or 1): how many of the two steps double the resolution; a step that does not is a 1x1
     convolution instead (same layer layout, so cheaper heads keep the released structure and names).
-
-    forward(tokens (B, K, dim), image (B, dim, h, w)) -> logits (B, K, upscale·h, upscale·w).
     """
 
     def __init__(self, dim: int = 256, up_channels: tuple[int, int] = (64, 32), upscale: int = 4):
         super().__init__()
         if upscale not in (1, 2, 4):
-            raise ValueError(f"ParsingHead: upscale must be 1, 2 or 4, got {upscale}")
+            raise ValueError(f"{type(self).__name__}: upscale must be 1, 2 or 4, got {upscale}")
         c1, c2 = up_channels
         self.upscaling = nn.Sequential(
             _upscaling_step(dim, c1, upscale >= 2),
@@ -84,12 +83,27 @@ class ParsingHead(nn.Module):
         )
         self.hypernetwork = MLP(dim, dim, c2)
 
+    def upscale(self, image: torch.Tensor) -> torch.Tensor:
+        """Face tokens (B, dim, h, w) -> features (B, up_channels[-1], upscale·h, upscale·w)."""
+        return self.upscaling(image)
+
+    def project(self, tokens: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, K, dim) and features (B, C, H, W) -> one map per token (B, K, H, W).
+
+        ``flatten`` is a view in both memory formats (the face tokens come channels-last).
+        """
+        b, _, h, w = features.shape
+        return torch.bmm(self.hypernetwork(tokens), features.flatten(2)).view(b, -1, h, w)
+
+
+class ParsingHead(HypernetworkMaps):
+    """Per-class masks: the hypernetwork maps of the class tokens at the upscaled resolution.
+
+    forward(tokens (B, K, dim), image (B, dim, h, w)) -> logits (B, K, upscale·h, upscale·w).
+    """
+
     def forward(self, tokens: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        upscaled = self.upscaling(image)
-        weights = self.hypernetwork(tokens)
-        b, c, h, w = upscaled.shape
-        pixels = upscaled.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view: the face tokens come channels-last
-        return torch.bmm(weights, pixels.transpose(1, 2)).view(b, -1, h, w)
+        return self.project(tokens, self.upscale(image))
 
 
 def _upscaling_step(in_channels: int, out_channels: int, double: bool) -> nn.Module:

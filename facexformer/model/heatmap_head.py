@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facexformer.model.heads import ParsingHead
+from facexformer.model.heads import HypernetworkMaps
 from facexformer.model.hourglass import Hourglass
 
 ACTIVATIONS = ("softmax", "none")
@@ -49,7 +49,7 @@ class HeatmapHead(nn.Module):
             raise ValueError(f"HeatmapHead: heatmap_size must be at least 2, got {heatmap_size}")
         self.heatmap_size = heatmap_size
         self.activation = activation
-        self.maps = ParsingHead(dim, up_channels, upscale)
+        self.maps = HypernetworkMaps(dim, up_channels, upscale)
         features = up_channels[1]
         self.refine_in = nn.Conv2d(num_points + features + 2, hourglass_channels, kernel_size=1)
         self.hourglass = Hourglass(hourglass_channels, hourglass_depth)
@@ -58,16 +58,14 @@ class HeatmapHead(nn.Module):
         nn.init.zeros_(self.refine_out.bias)
 
     def forward(self, tokens: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        features = self.maps.upscaling(image)
+        features = self.maps.upscale(image)
         size = self.heatmap_size
         if size is not None and features.shape[-2:] != (size, size):
             shrink = size < features.shape[-1]
             features = F.interpolate(
                 features, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
             )
-        b, c, h, w = features.shape
-        weights = self.maps.hypernetwork(tokens)
-        coarse = torch.bmm(weights, features.reshape(b, c, h * w)).reshape(b, -1, h, w)
+        coarse = self.maps.project(tokens, features)
         refined = self.hourglass(self.refine_in(torch.cat([coarse, features, _coordinates(features)], dim=1)))
         logits = coarse + self.refine_out(refined)
         if self.activation == "none":

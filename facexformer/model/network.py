@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping
 import torch
 from torch import nn
 
-from facexformer.model.backbone import TimmBackbone
+from facexformer.model.backbone import Backbone
 from facexformer.model.decoder import TwoWayDecoder
 from facexformer.model.fusion import MultiScaleFusion
 from facexformer.model.position import RandomFourierPositionEncoding
@@ -32,7 +32,7 @@ class FaceXFormerNet(nn.Module):
 
     def __init__(
         self,
-        backbone: TimmBackbone,
+        backbone: Backbone,
         heads: Mapping[str, nn.Module],
         num_tokens: Mapping[str, int],
         dim: int = 256,

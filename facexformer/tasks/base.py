@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
-Batch = dict[str, Any]
+from facexformer.batch import Batch
 
 #: every Task subclass with a ``name``, registered when its class is defined (so a new task is one new file)
 TASKS: dict[str, type[Task]] = {}
@@ -20,7 +20,7 @@ class Task:
 
     Subclasses set ``name`` (the output key and the batch key of its main label) and implement
     ``build_head``, ``build_loss``, ``build_metrics`` and ``loss``. A batch given to ``loss`` and
-    ``update_metrics`` holds only the samples that have this task's labels (see ``data/collate.py``).
+    ``update_metrics`` holds only the samples that have this task's labels (see ``facexformer/batch.py``).
 
     Constructor arguments must be JSON-able: ``to_config`` stores them so that Lightning checkpoints,
     ``save_pretrained`` directories and the CLI can rebuild the task.

@@ -7,21 +7,50 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from facexformer.geometry import euler_to_matrix, flip_euler, matrix_to_euler
-from facexformer.losses.geodesic import GeodesicLoss, rotation_from_9d
+from facexformer.losses.geodesic import GeodesicLoss
 from facexformer.metrics.pose import PoseMAE
 from facexformer.model.heads import TokenHead
+from facexformer.model.rotation import RotationHead
 from facexformer.tasks.base import Batch, Task
 
 
-class RotationHead(nn.Module):
-    """Nine tokens -> one number each -> the nearest rotation matrix (B, 3, 3)."""
+class EulerVariant:
+    """The released head: one token, an MLP to (B, 3) radians (pitch, yaw, roll)."""
 
-    def __init__(self, dim: int):
-        super().__init__()
-        self.head = TokenHead(dim, (9,), num_tokens=9)
+    num_tokens = 1
 
-    def forward(self, tokens: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
-        return rotation_from_9d(self.head(tokens).float())
+    def build_head(self, dim: int) -> nn.Module:
+        return TokenHead(dim, (3,))
+
+    def to_angles(self, output: torch.Tensor) -> torch.Tensor:
+        """Raw output -> (B, 3) radians."""
+        return output
+
+    def to_matrix(self, output: torch.Tensor) -> torch.Tensor:
+        """Raw output -> (B, 3, 3) rotations, in the output's precision."""
+        return euler_to_matrix(output, degrees=False)
+
+    def from_angles(self, angles: torch.Tensor) -> torch.Tensor:
+        """(B, 3) radians -> the raw output that stands for them."""
+        return angles
+
+
+class RotationVariant:
+    """The paper's head: 9 tokens, output (B, 3, 3) rotation matrices (``RotationHead``)."""
+
+    num_tokens = 9
+
+    def build_head(self, dim: int) -> nn.Module:
+        return RotationHead(dim)
+
+    def to_angles(self, output: torch.Tensor) -> torch.Tensor:
+        return matrix_to_euler(output, degrees=False)
+
+    def to_matrix(self, output: torch.Tensor) -> torch.Tensor:
+        return output
+
+    def from_angles(self, angles: torch.Tensor) -> torch.Tensor:
+        return euler_to_matrix(angles, degrees=False)
 
 
 class HeadPose(Task):
@@ -49,14 +78,15 @@ class HeadPose(Task):
         if loss not in ("geodesic", "l1"):
             raise ValueError(f"headpose: loss must be 'geodesic' or 'l1', got {loss!r}")
         self.head, self.loss_name = head, loss
+        self.variant = EulerVariant() if head == "euler" else RotationVariant()
         self.remember(head=head, loss=loss)
 
     @property
     def num_tokens(self) -> int:
-        return 9 if self.head == "rotation" else 1
+        return self.variant.num_tokens
 
     def build_head(self, dim: int) -> nn.Module:
-        return RotationHead(dim) if self.head == "rotation" else TokenHead(dim, (3,))
+        return self.variant.build_head(dim)
 
     def build_loss(self) -> nn.Module:
         return GeodesicLoss() if self.loss_name == "geodesic" else nn.L1Loss()
@@ -64,10 +94,8 @@ class HeadPose(Task):
     def loss(self, criterion: nn.Module, output: torch.Tensor, batch: Batch) -> torch.Tensor:
         target = torch.deg2rad(batch["headpose"].float())
         if self.loss_name == "l1":
-            angles = output if self.head == "euler" else matrix_to_euler(output, degrees=False)
-            return criterion(angles.float(), target)
-        matrix = euler_to_matrix(output.float(), degrees=False) if self.head == "euler" else output
-        return criterion(matrix, euler_to_matrix(target, degrees=False))
+            return criterion(self.variant.to_angles(output).float(), target)
+        return criterion(self.variant.to_matrix(output.float()), euler_to_matrix(target, degrees=False))
 
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"mae": PoseMAE()})
@@ -80,7 +108,7 @@ class HeadPose(Task):
 
     def trivial_output(self, batch: Batch) -> torch.Tensor:
         mean = torch.deg2rad(batch["headpose"].float().mean(0))[None]
-        return mean if self.head == "euler" else euler_to_matrix(mean, degrees=False)
+        return self.variant.from_angles(mean)
 
     def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Raw output -> (B, 3) degrees (pitch, yaw, roll) on the canonical Euler branch.
@@ -91,6 +119,4 @@ class HeadPose(Task):
         the canonical branch come back unchanged (float64 round trip, ~1e-12 degrees; float32 on MPS).
         """
         precise = output.to(torch.float32 if output.device.type == "mps" else torch.float64)
-        if self.head == "euler":
-            precise = euler_to_matrix(precise, degrees=False)
-        return matrix_to_euler(precise).float()
+        return matrix_to_euler(self.variant.to_matrix(precise)).float()

@@ -55,6 +55,70 @@ def pixels_to_star(points: torch.Tensor, size: int, heatmap_size: int) -> torch.
     return (2 * columns / (heatmap_size - 1) - 1).clamp(-1, 1)
 
 
+class RegressionVariant:
+    """The released head: one token, an MLP to (B, N, 2) coordinates normalised to [-1, 1]."""
+
+    num_tokens = 1
+
+    def __init__(self, num_points: int, criterion: type[nn.Module]):
+        self.num_points, self.criterion = num_points, criterion
+
+    def build_head(self, dim: int) -> nn.Module:
+        return TokenHead(dim, (self.num_points, 2))
+
+    def loss(self, criterion: nn.Module, output: torch.Tensor, points: torch.Tensor, size: int) -> torch.Tensor:
+        """(B, N, 2) output against (B, N, 2) points in pixels of the size×size crop."""
+        return criterion(output, pixels_to_normalized(points, size).to(output.dtype))
+
+    def trivial_output(self, mean: torch.Tensor, size: int) -> torch.Tensor:
+        return pixels_to_normalized(mean, size)
+
+    def decode(self, output: torch.Tensor, size: int) -> torch.Tensor:
+        return normalized_to_pixels(output, size)
+
+
+class HeatmapVariant:
+    """One token per point, one heatmap per token (``HeatmapHead``), decoded by a windowed soft-argmax."""
+
+    def __init__(
+        self,
+        num_points: int,
+        criterion: type[nn.Module],
+        star: bool,
+        heatmap_size: int | None,
+        sigma: float,
+        decode_window: int | None,
+        upscale: int,
+    ):
+        self.num_points, self.criterion, self.star = num_points, criterion, star
+        self.heatmap_size, self.sigma, self.upscale = heatmap_size, sigma, upscale
+        self.window = round(3 * sigma) if decode_window is None and not star else decode_window
+
+    @property
+    def num_tokens(self) -> int:
+        return self.num_points
+
+    def build_head(self, dim: int) -> nn.Module:
+        activation = "softmax" if self.star else "none"
+        return HeatmapHead(dim, self.num_points, self.heatmap_size, activation, upscale=self.upscale)
+
+    def loss(self, criterion: nn.Module, output: torch.Tensor, points: torch.Tensor, size: int) -> torch.Tensor:
+        """(B, N, H, W) maps against (B, N, 2) points in pixels of the size×size crop."""
+        heatmap_size = output.shape[-1]
+        if self.star:
+            return criterion(output, pixels_to_star(points, size, heatmap_size))
+        centres = pixels_to_heatmap(points, size, heatmap_size)
+        target = render_gaussians(centres, output.shape[-2], heatmap_size, self.sigma)
+        return criterion(output.float(), target)
+
+    def trivial_output(self, mean: torch.Tensor, size: int) -> torch.Tensor:
+        heatmap_size = self.heatmap_size or size
+        return render_gaussians(pixels_to_heatmap(mean, size, heatmap_size), heatmap_size, heatmap_size, self.sigma)
+
+    def decode(self, output: torch.Tensor, size: int) -> torch.Tensor:
+        return heatmap_to_pixels(soft_argmax(output.clamp_min(0), self.window), size, output.shape[-1])
+
+
 class Landmarks(Task):
     """``num_points`` landmarks; label ``landmarks`` (B, N, 2) pixels of the S×S crop.
 
@@ -128,8 +192,15 @@ class Landmarks(Task):
         self.num_points, self.loss_name, self.threshold = num_points, loss, threshold
         self.head, self.heatmap_size = head, heatmap_size
         self.sigma, self.decode_window, self.heatmap_upscale = sigma, decode_window, heatmap_upscale
+        criterion = self.losses[head][loss]
+        self.variant: RegressionVariant | HeatmapVariant
         if head == "heatmap":
             self.official_prefixes = {}
+            self.variant = HeatmapVariant(
+                num_points, criterion, loss == "star", heatmap_size, sigma, decode_window, heatmap_upscale
+            )
+        else:
+            self.variant = RegressionVariant(num_points, criterion)
         self.remember(
             num_points=num_points,
             loss=loss,
@@ -144,28 +215,16 @@ class Landmarks(Task):
 
     @property
     def num_tokens(self) -> int:
-        return self.num_points if self.head == "heatmap" else 1
+        return self.variant.num_tokens
 
     def build_head(self, dim: int) -> nn.Module:
-        if self.head == "heatmap":
-            activation = "softmax" if self.loss_name == "star" else "none"
-            return HeatmapHead(dim, self.num_points, self.heatmap_size, activation, upscale=self.heatmap_upscale)
-        return TokenHead(dim, (self.num_points, 2))
+        return self.variant.build_head(dim)
 
     def build_loss(self) -> nn.Module:
-        return self.losses[self.head][self.loss_name]()
+        return self.variant.criterion()
 
     def loss(self, criterion: nn.Module, output: torch.Tensor, batch: Batch) -> torch.Tensor:
-        size = batch["image"].shape[-1]
-        points = batch["landmarks"].float()
-        if self.head == "regression":
-            return criterion(output, pixels_to_normalized(points, size).to(output.dtype))
-        heatmap_size = output.shape[-1]
-        if self.loss_name == "star":
-            return criterion(output, pixels_to_star(points, size, heatmap_size))
-        centres = pixels_to_heatmap(points, size, heatmap_size)
-        target = render_gaussians(centres, output.shape[-2], heatmap_size, self.sigma)
-        return criterion(output.float(), target)
+        return self.variant.loss(criterion, output, batch["landmarks"].float(), batch["image"].shape[-1])
 
     def build_metrics(self) -> MetricCollection:
         kwargs = {"normalization": self.normalization, "num_landmarks": self.num_points}
@@ -194,21 +253,12 @@ class Landmarks(Task):
 
     def trivial_output(self, batch: Batch) -> torch.Tensor:
         """The training mean shape (1, N, 2) normalised, or its Gaussian maps for the heatmap head."""
-        size = batch["image"].shape[-1]
         mean = batch["landmarks"].float().nanmean(0, keepdim=True)
-        if self.head == "regression":
-            return pixels_to_normalized(mean, size)
-        heatmap_size = self.heatmap_size or size
-        return render_gaussians(pixels_to_heatmap(mean, size, heatmap_size), heatmap_size, heatmap_size, self.sigma)
+        return self.variant.trivial_output(mean, batch["image"].shape[-1])
 
     def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Raw output -> (B, N, 2) pixels of the size×size crop.
 
         Regression: (B, N, 2) normalised. Heatmap: (B, N, H, W) maps, by soft-argmax (see the class).
         """
-        if self.head == "regression":
-            return normalized_to_pixels(output, size)
-        window = self.decode_window
-        if window is None and self.loss_name != "star":
-            window = round(3 * self.sigma)
-        return heatmap_to_pixels(soft_argmax(output.clamp_min(0), window), size, output.shape[-1])
+        return self.variant.decode(output, size)

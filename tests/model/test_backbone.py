@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from facexformer.model.backbone import TimmBackbone
+from facexformer.model.backbone import Backbone, TimmBackbone, build_backbone
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,47 @@ def test_unknown_model_and_missing_weights_file(tmp_path):
 def test_normalisation_comes_from_the_timm_pretrained_cfg(name, mean, std):
     backbone = TimmBackbone(name, image_size=224 if "vit" in name else 64)
     assert backbone.mean == pytest.approx(mean) and backbone.std == pytest.approx(std)
+
+
+class TwoScales(torch.nn.Module):
+    """A non-timm backbone: two strided convolutions, maps at strides 4 and 8."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.channels = [width, 2 * width]
+        self.first = torch.nn.Conv2d(3, width, kernel_size=4, stride=4)
+        self.second = torch.nn.Conv2d(width, 2 * width, kernel_size=2, stride=2)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        fine = self.first(images)
+        return [fine, self.second(fine)]
+
+
+def test_build_backbone_takes_a_timm_name_or_a_class_path():
+    assert isinstance(build_backbone("test_convnext", image_size=64), TimmBackbone)
+    backbone = build_backbone({"class_path": f"{__name__}.TwoScales", "init_args": {"width": 4}})
+    assert isinstance(backbone, TwoScales) and isinstance(backbone, Backbone) and backbone.channels == [4, 8]
+
+
+class NoChannels(torch.nn.Module):
+    def forward(self, images):
+        return [images]
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "match"),
+    [
+        ({"class_path": "no.such.Module"}, ValueError, "cannot be imported"),
+        ({"class_path": f"{__name__}.TwoScales", "args": {}}, ValueError, "unknown keys"),
+        ({"class_path": f"{__name__}.NoChannels"}, TypeError, "channels: list"),
+        (3, ValueError, "timm model name or"),
+    ],
+)
+def test_build_backbone_errors_name_the_class_and_the_problem(spec, error, match):
+    with pytest.raises(error, match=match):
+        build_backbone(spec)
+
+
+def test_timm_weights_options_refuse_a_class_path_backbone():
+    with pytest.raises(ValueError, match="timm backbones only"):
+        build_backbone({"class_path": f"{__name__}.TwoScales"}, pretrained=True)

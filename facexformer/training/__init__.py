@@ -1,0 +1,1 @@
+"""Training-level pieces that plug into Lightning's Trainer (fine-tuning callbacks)."""
