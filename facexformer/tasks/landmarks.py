@@ -10,6 +10,7 @@ from torchmetrics import MetricCollection
 
 from facexformer.landmark_schemes import SCHEMES, scheme_for
 from facexformer.losses.awing import AdaptiveWingLoss
+from facexformer.losses.masked import CoordinateL1Loss, HeatmapMSELoss
 from facexformer.losses.star import STARLoss
 from facexformer.losses.wing import SmoothL1Loss, WingLoss
 from facexformer.metrics.landmarks import AUC, NME, FailureRate
@@ -71,6 +72,9 @@ class Landmarks(Task):
     mean) and round(3 sigma) for the Gaussian-target losses (their maps keep small values far from the
     peak). The heatmap head has no released weights.
 
+    Missing points (NaN in ``landmarks``) are left out of every loss, per point and per sample; a sample
+    with no annotated point adds nothing (``facexformer.losses.masked``).
+
     Metrics (on decoded pixels): NME with the scheme's default normalisation, failure rate and AUC at
     ``threshold``.
     """
@@ -83,8 +87,8 @@ class Landmarks(Task):
         "face_decoder.landmarks_prediction_head.": "heads.landmarks.mlp.",
     }
     losses: dict[str, dict[str, Any]] = {
-        "regression": {"wing": WingLoss, "smoothl1": SmoothL1Loss, "l1": nn.L1Loss},
-        "heatmap": {"star": STARLoss, "awing": AdaptiveWingLoss, "l2": nn.MSELoss},
+        "regression": {"wing": WingLoss, "smoothl1": SmoothL1Loss, "l1": CoordinateL1Loss},
+        "heatmap": {"star": STARLoss, "awing": AdaptiveWingLoss, "l2": HeatmapMSELoss},
     }
 
     def __init__(

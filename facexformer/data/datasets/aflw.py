@@ -99,7 +99,7 @@ class AFLW19(FaceDataset):
         skip_invalid: bool = False,
         image_dir: str | Path | None = None,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if image_dir is None:
             image_dir = self.root / "images" if (self.root / "images").is_dir() else self.root
         self.image_dir = self.require(Path(image_dir).expanduser())
@@ -115,6 +115,7 @@ class AFLW19(FaceDataset):
             skip_invalid=skip_invalid,
             dataset=self.name,
         )
+        self.require_samples(self.csv_path)
 
     def _checked(self, record: AFLWRecord) -> AFLWRecord:
         if not (self.image_dir / record.image).is_file():

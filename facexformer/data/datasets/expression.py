@@ -65,7 +65,7 @@ class RAFDB(FaceDataset):
         transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         basic = self.root / "basic"
         label_file = self.require(basic / "EmoLabel" / "list_patition_label.txt")
         self.image_dir = self.require(basic / "Image" / "aligned")
@@ -136,7 +136,7 @@ class AffectNet(FaceDataset):
         num_classes: int = 7,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if num_classes not in (7, 8):
             raise ValueError(f"AffectNet: num_classes must be 7 (no Contempt) or 8, got {num_classes}")
         self.num_classes = num_classes

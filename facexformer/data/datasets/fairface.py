@@ -71,7 +71,7 @@ class FairFace(FaceDataset):
         race_map: Mapping[str, str] = RACE_7_TO_5,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         self.race_index = resolve_race_order(race_order)
         unknown = {name for name in race_map.values() if name not in self.race_index}
         if unknown:
@@ -88,6 +88,7 @@ class FairFace(FaceDataset):
         self.records: list[_Record] = parse_records(
             rows, self._parse_row, lambda r: f"{csv_path} line {r[0]}", skip_invalid, self.name
         )
+        self.require_samples(csv_path)
 
     def _parse_row(self, numbered: tuple[int, dict[str, str]]) -> _Record:
         line, row = numbered

@@ -114,7 +114,7 @@ class WFLW(FaceDataset):
         skip_invalid: bool = False,
         subset_source: str = "flags",
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if subset is not None and subset not in ATTRIBUTES:
             raise ValueError(f"WFLW: unknown subset {subset!r}; choose one of {ATTRIBUTES}")
         if subset_source not in ("flags", "files"):
@@ -138,6 +138,7 @@ class WFLW(FaceDataset):
         elif subset is not None:
             records = self._from_subset_file(records, subset, skip_invalid)
         self.records = records
+        self.require_samples(path if subset is None else f"{path} (subset {subset!r})")
 
     def _checked(self, record: WFLWRecord) -> WFLWRecord:
         if not (self.image_dir / record.image).is_file():

@@ -1,0 +1,1 @@
+"""Reading and writing files: image decoding (``facexformer.io.image``)."""
