@@ -13,7 +13,7 @@ from facexformer.losses.awing import AdaptiveWingLoss
 from facexformer.losses.masked import CoordinateL1Loss, HeatmapMSELoss
 from facexformer.losses.star import STARLoss
 from facexformer.losses.wing import SmoothL1Loss, WingLoss
-from facexformer.metrics.landmarks import AUC, NME, FailureRate
+from facexformer.metrics.landmarks import AUC, NME, DegenerateTargets, FailureRate, NonFinitePredictions
 from facexformer.model.heads import TokenHead
 from facexformer.model.heatmap_head import HeatmapHead, render_gaussians, soft_argmax
 from facexformer.tasks.base import Batch, Task
@@ -76,7 +76,8 @@ class Landmarks(Task):
     with no annotated point adds nothing (``facexformer.losses.masked``).
 
     Metrics (on decoded pixels): NME with the scheme's default normalisation, failure rate and AUC at
-    ``threshold``.
+    ``threshold``; ``nonfinite`` counts images whose prediction is not finite (each a failure, NME NaN) and
+    ``degenerate`` the images skipped for a ground truth without a normalising distance.
     """
 
     name = "landmarks"
@@ -167,6 +168,8 @@ class Landmarks(Task):
                 "nme": NME(**kwargs),
                 "fr": FailureRate(threshold=self.threshold, **kwargs),
                 "auc": AUC(threshold=self.threshold, **kwargs),
+                "nonfinite": NonFinitePredictions(**kwargs),
+                "degenerate": DegenerateTargets(**kwargs),
             },
             compute_groups=True,
         )
