@@ -12,7 +12,10 @@ from torch import nn
 from facexformer.data.collate import select_samples
 from facexformer.model.backbone import TimmBackbone
 from facexformer.model.network import FaceXFormerNet
+from facexformer.nonfinite_loss import StopOnNonFiniteLoss
 from facexformer.pretrained import PretrainedWeights
+from facexformer.skipped_samples import ReportSkippedSamples
+from facexformer.task_coverage import WarnUntrainedTasks
 from facexformer.tasks import OFFICIAL_TASKS, Task, task_from_config
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,6 +40,8 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
             ``["net.heads.landmarks"]``); the rest is frozen and kept in eval mode.
         init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
             shape differ (e.g. a landmark head with another point count) keep their fresh initialisation.
+        stop_on_nonfinite_loss: fit raises ``NonFiniteLossError`` (naming the task and the batch's sources) at
+            the first NaN/inf training loss, before it reaches the weights (``facexformer.nonfinite_loss``).
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         gamma: float = 0.1,
         trainable: Sequence[str] | None = None,
         init_weights: str | None = None,
+        stop_on_nonfinite_loss: bool = True,
     ):
         super().__init__()
         self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
@@ -186,6 +192,11 @@ class FaceXFormer(PretrainedWeights, L.LightningModule):
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
 
     # ----------------------------------------------------------------------------------------- training
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Checks every fit gets: untrained-task warnings, skipped-sample reports, the non-finite-loss stop."""
+        checks: list[L.Callback] = [WarnUntrainedTasks(), ReportSkippedSamples()]
+        return checks + ([StopOnNonFiniteLoss()] if self.hparams.get("stop_on_nonfinite_loss", True) else [])
+
     def _shared_step(self, batch: dict[str, Any], stage: str, dataloader_idx: int = 0) -> torch.Tensor:
         prefix = self._log_prefix(stage, dataloader_idx)
         images = self.normalize(batch["image"])

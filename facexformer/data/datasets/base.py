@@ -93,7 +93,8 @@ def parse_records(
             parsed.append(parse(record))
         except (DatasetFormatError, ValueError, IndexError, KeyError) as err:
             if not skip_invalid:
-                raise DatasetFormatError(f"{dataset}: {where(record)}: {err}") from err
+                message = f"{dataset}: {where(record)}: {err}"
+                raise DatasetFormatError(message) from None  # the message carries the cause
             bad.append(f"{where(record)}: {err}")
     if bad:
         warnings.warn(

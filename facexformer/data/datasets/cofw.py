@@ -29,7 +29,7 @@ def _v5_arrays(path: Path, keys: tuple[str, str, str]) -> tuple[list[np.ndarray]
     try:
         content = scipy.io.loadmat(path)
     except (MatReadError, ValueError, OSError, NotImplementedError) as err:
-        raise DatasetFormatError(f"COFW: {path}: not a readable MATLAB file ({err})") from err
+        raise DatasetFormatError(f"COFW: {path}: not a readable MATLAB file ({err})") from None
     images, phis, boxes = (_require_key(content, key, path) for key in keys)
     return list(np.asarray(images, dtype=object).reshape(-1)), np.asarray(phis), np.asarray(boxes)
 

@@ -76,7 +76,7 @@ def parse_line(fields: list[str], file: str, line: int) -> WFLWRecord:
 
 def _read_lines(path: Path) -> list[tuple[int, list[str]]]:
     """The non-empty lines of a text file as (1-based line number, whitespace-split fields)."""
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    text = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()  # BOM dropped
     return [(number, line.split()) for number, line in enumerate(text, start=1) if line.strip()]
 
 
@@ -128,7 +128,7 @@ class WFLW(FaceDataset):
         records: list[WFLWRecord] = parse_records(
             _read_lines(path),
             lambda item: self._checked(parse_line(item[1], str(path), item[0])),
-            where=lambda item: f"line {item[0]} of {name}",
+            where=lambda item: f"line {item[0]} of {path}",
             skip_invalid=skip_invalid,
             dataset=self.name,
         )
