@@ -165,6 +165,9 @@ class FaceDataset(Dataset):
         replaced by the next loadable one (index + 1, + 2, ... wrapping), at most ``MAX_REPLACEMENTS`` tries."""
         if not self.skip_invalid:
             return self.load(index)
+        if not -len(self) <= index < len(self):  # iteration ends at IndexError; replacements must not wrap past it
+            raise IndexError(f"{self.name} ({self.split}): index {index} out of range for {len(self)} samples")
+        index %= len(self)
         first_error = ""
         for attempt in range(min(len(self), MAX_REPLACEMENTS + 1)):
             candidate = (index + attempt) % len(self)

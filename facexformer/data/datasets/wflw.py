@@ -138,7 +138,8 @@ class WFLW(FaceDataset):
         elif subset is not None:
             records = self._from_subset_file(records, subset, skip_invalid)
         self.records = records
-        self.require_samples(path if subset is None else f"{path} (subset {subset!r})")
+        if subset is None:  # a subset may legitimately be empty; the whole annotation file may not
+            self.require_samples(path)
 
     def _checked(self, record: WFLWRecord) -> WFLWRecord:
         if not (self.image_dir / record.image).is_file():
