@@ -116,19 +116,3 @@ def decode_image(source: str | Path | bytes | BinaryIO, name: str | None = None)
 def read_image(source: str | Path | bytes | BinaryIO, name: str | None = None) -> torch.Tensor:
     """Like ``decode_image`` but returns a uint8 tensor (3, H, W), the dataset sample's ``image``."""
     return torch.from_numpy(decode_image(source, name)).permute(2, 0, 1).contiguous()
-
-
-def check_image_header(path: str | Path) -> None:
-    """Cheap check (no pixel decoding) that ``path`` is a non-empty image file within PIL's size limit.
-
-    Raises ``ImageDecodeError`` (or ``FileNotFoundError``) naming the file; truncated pixel data is only found
-    by a full decode.
-    """
-    path = Path(path)
-    _check_file(path, str(path))
-    try:
-        with Image.open(path):
-            return
-    except _DECODE_ERRORS as err:
-        message = f"{path}: {_describe(err)}"
-    raise ImageDecodeError(message)
