@@ -27,6 +27,9 @@ class StopOnNonFiniteLoss(L.Callback):
 
     def __init__(self) -> None:
         self._tasks: dict[str, list[str]] = {}
+        self._batch: dict = {}
+        self._sources: list[str] = []
+        self._module: L.LightningModule | None = None
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int):
         sources = [str(s) for s in batch.get("source", [])] if isinstance(batch, dict) else []
@@ -36,6 +39,24 @@ class StopOnNonFiniteLoss(L.Callback):
             for name, mask in masks.items()
             if bool(mask.any())
         }
+        self._batch, self._sources, self._module = batch, sources, pl_module
+
+    def _non_finite_label_sources(self, name: str) -> list[str]:
+        """Sources of the task's samples whose label tensors hold NaN/inf (missing landmark points excepted)."""
+        batch, sources = self._batch if isinstance(self._batch, dict) else {}, self._sources
+        try:
+            keys = self._module.task(name).label_keys
+        except (AttributeError, KeyError):
+            return []
+        mask = batch.get("task_mask", {}).get(name)
+        if mask is None:
+            return []
+        bad = torch.zeros_like(mask)
+        for key in keys:
+            value = batch.get(key)
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and key != "landmarks":
+                bad |= ~torch.isfinite(value.reshape(value.shape[0], -1)).all(dim=1).to(mask.device)
+        return [source for source, flag in zip(sources, (bad & mask).tolist(), strict=False) if flag]
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         if bool(torch.isfinite(loss.detach()).all()):
@@ -57,7 +78,9 @@ class StopOnNonFiniteLoss(L.Callback):
             shown = ", ".join(sources[:_SHOWN_SOURCES])
             more = f" and {len(sources) - _SHOWN_SOURCES} more" if len(sources) > _SHOWN_SOURCES else ""
             value = f" = {named[name]}" if name in culprits else ""
-            parts.append(f"task {name!r}{value} on {len(sources)} sample(s): {shown}{more}")
+            flagged = self._non_finite_label_sources(name)
+            labels = f" (non-finite labels in: {', '.join(flagged[:_SHOWN_SOURCES])})" if flagged else ""
+            parts.append(f"task {name!r}{value} on {len(sources)} sample(s): {shown}{more}{labels}")
         which = "; ".join(parts) if parts else "no task labels in the batch"
         return (
             f"training loss is {total} at epoch {trainer.current_epoch}, global step {trainer.global_step}: "
