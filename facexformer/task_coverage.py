@@ -2,8 +2,9 @@
 
 ``WarnUntrainedTasks`` records which tasks each training batch has samples for (``task_mask``) and, at the end
 of every training epoch, warns once per run about each configured task that got none (no dataset provides
-it, ``tasks`` of the datamodule drops it, or its proportion is too small for the epoch). ``FaceXFormer`` adds
-it to every fit. Under DDP each process reports what it saw (the warning is printed by rank 0).
+it, ``tasks`` of the datamodule drops it, or its proportion is too small for the epoch); a task whose head is
+frozen (``trainable``) is not reported. ``FaceXFormer`` adds it to every fit. Under DDP each process reports
+what it saw (the warning is printed by rank 0).
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ class WarnUntrainedTasks(L.Callback):
         self.seen.update(name for name, mask in masks.items() if bool(mask.any()))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        heads = getattr(getattr(pl_module, "net", None), "heads", None)
         configured = [task.name for task in getattr(pl_module, "tasks", [])]
+        if heads is not None:  # a frozen head (``trainable`` leaves it out) is not meant to train
+            configured = [
+                n for n in configured if n not in heads or any(p.requires_grad for p in heads[n].parameters())
+            ]
         missing = [name for name in configured if name not in self.seen and name not in self.warned]
         if not missing:
             return

@@ -110,6 +110,10 @@ class FaceDataset(Dataset):
     Subclasses set ``name`` (used in messages), ``layout`` (the expected folder layout, shown in errors and
     appended to the subclass docstring) and ``splits``, fill ``self.records`` (one entry per sample) and
     implement ``load(index) -> Sample``.
+
+    ``skip_invalid=True``: a sample whose ``load`` raises ``DatasetFormatError`` (an undecodable image, a bad
+    label file) or ``FileNotFoundError`` is replaced by the next loadable one, counted in ``skipped`` (shared
+    with DataLoader workers) and warned about; without it the error propagates, naming the file.
     """
 
     name: str = ""

@@ -127,7 +127,8 @@ class InsightFaceRecordIO(FaceDataset):
     Items follow the sample contract: ``image`` (3, H, W) uint8 (112x112 aligned crops in MS1MV3), ``box`` =
     the whole image, ``tasks`` = ("recognition",), ``identity`` int64 scalar, ``source`` = file#record.
     ``num_identities`` comes from the header record (None when the file has none). ``records`` holds the
-    ``.rec`` keys of the images.
+    ``.rec`` keys of the images. With ``skip_invalid=True`` a record whose image does not decode is replaced
+    and counted (``FaceDataset``).
     """
 
     name = "InsightFaceRecordIO"
