@@ -1,7 +1,7 @@
 """Builders for the hostile-input suite: small datasets in each reader's real layout, and ways to break files.
 
 Landmark readers are built from the real samples (``tests/fixtures/shared/reference/landmarks/samples``);
-LaPa and UTKFace, which have no stored sample, from ``SyntheticFaces`` written in their layouts.
+LaPa, UTKFace, FairFace and RAF-DB, which have no stored sample, from ``SyntheticFaces`` in their layouts.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facexformer.data.datasets import AFLW19, W300, WFLW, FaceDataset, LaPa, UTKFace
+from facexformer.data.datasets import AFLW19, RAFDB, W300, WFLW, FaceDataset, FairFace, LaPa, UTKFace
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.io.image import decode_image
 
@@ -87,12 +87,40 @@ def build_utkface(root: Path) -> Built:
     return Built(root, lambda **kw: UTKFace(root, "all", **kw), sorted(images))
 
 
+def _save(face: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(face["image"].permute(1, 2, 0).numpy()).save(path, format="JPEG", quality=95)
+    return path
+
+
+def build_fairface(root: Path) -> Built:
+    images = [_save(face, root / f"train/{index + 1}.jpg") for index, face in enumerate(_faces())]
+    rows = [f"train/{index + 1}.jpg,{age},{sex},{race},True" for index, (age, sex, race) in enumerate(
+        [("20-29", "Male", "White"), ("3-9", "Female", "East Asian"), ("more than 70", "Male", "Black")]
+    )]
+    annotation = root / "fairface_label_train.csv"
+    annotation.write_text("file,age,gender,race,service_test\n" + "\n".join(rows) + "\n")
+    return Built(root, lambda **kw: FairFace(root, "train", **kw), images, annotation)
+
+
+def build_rafdb(root: Path) -> Built:
+    folder = root / "basic"
+    images = [_save(face, folder / f"Image/aligned/train_{index + 1:05d}_aligned.jpg")
+              for index, face in enumerate(_faces())]
+    annotation = folder / "EmoLabel/list_patition_label.txt"
+    annotation.parent.mkdir(parents=True)
+    annotation.write_text("".join(f"train_{index + 1:05d}.jpg {index + 1}\n" for index in range(len(images))))
+    return Built(root, lambda **kw: RAFDB(root, "train", **kw), images, annotation)
+
+
 READERS: dict[str, Callable[[Path], Built]] = {
     "300W": build_w300,
     "WFLW": build_wflw,
     "AFLW19": build_aflw,
     "LaPa": build_lapa,
     "UTKFace": build_utkface,
+    "FairFace": build_fairface,
+    "RAF-DB": build_rafdb,
 }
 
 

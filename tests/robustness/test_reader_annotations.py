@@ -114,6 +114,8 @@ EXPECTED = {
     "LaPa": {"crlf": "ok", "wrong-count": "error", "missing-image": "ok", "empty-split": "error",
              "upper-case-suffix": "ok"},
     "UTKFace": {"missing-image": "ok", "empty-split": "error", "upper-case-suffix": "ok"},
+    "FairFace": {"bom": "ok", "crlf": "ok", "missing-image": "error", "empty-split": "error"},
+    "RAF-DB": {"bom": "ok", "crlf": "ok", "missing-image": "error", "empty-split": "error"},
 }
 CASES = [(reader, change, outcome) for reader, table in EXPECTED.items() for change, outcome in table.items()]
 

@@ -79,7 +79,7 @@ class FairFace(FaceDataset):
         self.race_map = dict(race_map)
         csv_path = self.require(self.root / f"fairface_label_{split}.csv")
         self.image_root = self.require(self.root / image_dir)
-        with csv_path.open(newline="") as handle:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
