@@ -105,6 +105,13 @@ def _check_unique_names(paths: Sequence[Path]) -> None:
         seen[path.stem] = path
 
 
+def _check_output_folder(out: Path) -> None:
+    """Refuse ``--out`` (or the nearest existing folder above it) when it is a file, before any work."""
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"--out {out}: {existing} is a file, not a folder")
+
+
 def pick_device(name: str) -> torch.device:
     """``"auto"``: CUDA if available, else MPS, else CPU; otherwise ``torch.device(name)``."""
     if name != "auto":
@@ -125,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         paths = collect_images(args.inputs, args.recursive)
         _check_unique_names(paths)
+        _check_output_folder(args.out)
+        if not paths:
+            raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {' '.join(args.inputs)}")
     except (FileNotFoundError, ValueError) as err:
         report(PROG, str(err), err)
     tasks = [t for text in args.tasks for t in text.split(",") if t] if args.tasks else None

@@ -24,6 +24,9 @@ from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
 from facexformer.training.finetuning import FreezeAllBut, set_trainable
+from facexformer.training.nonfinite_loss import StopOnNonFiniteLoss
+from facexformer.training.skipped_samples import ReportSkippedSamples
+from facexformer.training.task_coverage import WarnUntrainedTasks
 
 
 class FaceXFormer(L.LightningModule):
@@ -54,6 +57,8 @@ class FaceXFormer(L.LightningModule):
             attend to the tokens of other tasks, so new tasks leave the released outputs bit-for-bit unchanged;
             a released task missing from ``tasks`` keeps its tokens in the decoder as context, without a head.
             ``None``: all tokens attend to each other.
+        stop_on_nonfinite_loss: fit raises ``NonFiniteLossError`` (naming the task and the batch's sources) at
+            the first NaN/inf training loss, before it reaches the weights (``facexformer.training.nonfinite_loss``).
     """
 
     def __init__(
@@ -76,6 +81,7 @@ class FaceXFormer(L.LightningModule):
         pixel_mean: Sequence[float] | None = None,
         pixel_std: Sequence[float] | None = None,
         released_tokens: Sequence[str] | None = None,
+        stop_on_nonfinite_loss: bool = True,
     ):
         super().__init__()
         # under DDP a short evaluation dataset leaves some processes without a batch of it; they still take
@@ -192,9 +198,15 @@ class FaceXFormer(L.LightningModule):
         return self.dataset_metrics[prefix.replace("/", "__")]
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """``FreezeAllBut(trainable)`` when only part of the model trains (``facexformer.training.finetuning``)."""
-        trainable = self.hparams.trainable
-        return [] if trainable is None else [FreezeAllBut(trainable)]
+        """What every fit gets: untrained-task warnings, skipped-sample reports, the non-finite-loss stop (unless
+        ``stop_on_nonfinite_loss`` is off), and ``FreezeAllBut(trainable)`` when only part of the model trains
+        (``facexformer.training``)."""
+        callbacks: list[L.Callback] = [WarnUntrainedTasks(), ReportSkippedSamples()]
+        if self.hparams.get("stop_on_nonfinite_loss", True):
+            callbacks.append(StopOnNonFiniteLoss())
+        if self.hparams.trainable is not None:
+            callbacks.append(FreezeAllBut(self.hparams.trainable))
+        return callbacks
 
     @property
     def task_names(self) -> list[str]:

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from facexformer.data.crop import crop_box, uncrop_points
 from facexformer.detect import find_faces, resolve_detector
+from facexformer.io.image import decode_image, float_to_uint8, image_to_rgb
 from facexformer.losses.age import AGE_BIN_CENTRES
 from facexformer.tasks.attributes import ATTRIBUTE_NAMES
 from facexformer.tasks.classification import ClassificationTask
@@ -154,19 +155,15 @@ def rle_decode(code: dict[str, Any]) -> np.ndarray:
 def to_rgb_array(image: ImageInput) -> np.ndarray:
     """Any supported image -> (H, W, 3) uint8 RGB array.
 
-    Paths are decoded with PIL (EXIF orientation applied); arrays are (H, W), (H, W, 1|3|4) and tensors
-    (H, W) or (1|3|4, H, W), either uint8 or float in [0, 1]; grey is repeated and alpha dropped.
+    Paths and PIL images are decoded by ``facexformer.io.image`` (EXIF orientation applied to files, 16-bit
+    scaled, any colour mode converted; a bad file raises ``ImageDecodeError`` naming it); arrays are (H, W),
+    (H, W, 1|3|4) and tensors (H, W) or (1|3|4, H, W), either uint8 or float in [0, 1] (NaN/inf refused);
+    grey is repeated and alpha dropped.
     """
     if isinstance(image, str | Path):
-        try:
-            with Image.open(image) as img:
-                return np.asarray(ImageOps.exif_transpose(img).convert("RGB")).copy()
-        except FileNotFoundError:
-            raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise ValueError(f"{image}: cannot read image ({err})") from err
+        return decode_image(image)
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB")).copy()
+        return image_to_rgb(image)
     if isinstance(image, torch.Tensor):
         array = image.detach().cpu()
         if array.ndim == 3:
@@ -186,10 +183,7 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
             f"image array must be (H, W), (H, W, 1|3|4) or a (1|3|4, H, W) tensor, got {array.shape}"
         )
     if np.issubdtype(array.dtype, np.floating):
-        low, high = float(array.min()), float(array.max())
-        if low < 0 or high > 1:
-            raise ValueError(f"float images must be in [0, 1], got values in [{low:.3g}, {high:.3g}]")
-        array = np.round(array * 255)
+        array = float_to_uint8(array, "float image array")
     elif array.dtype != np.uint8:
         raise TypeError(f"image array must be uint8 or float in [0, 1], got {array.dtype}")
     array = array.astype(np.uint8)[..., :3]
@@ -249,7 +243,10 @@ def predict(
             found = find_faces(rgb, find, source, detector_requested=detector not in (None, "none"))
         pil = Image.fromarray(rgb)
         for box in found:
-            left, top, crop_w, crop_h = crop_box(box, (width, height), margin, square)
+            try:
+                left, top, crop_w, crop_h = crop_box(box, (width, height), margin, square)
+            except ValueError as err:
+                raise ValueError(f"{source}: {err}") from None
             region = pil.crop((left, top, left + crop_w, top + crop_h))
             pixels = np.asarray(region.resize((size, size), Image.Resampling.BICUBIC))
             crop = (left, top, crop_w, crop_h)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from facexformer.data.datasets.base import DatasetFormatError, Sample, box_from_points, whole_image_box
 from facexformer.data.datasets.demographics import age_to_group
+from facexformer.io.image import image_to_rgb
 
 # task -> sample keys it needs; "age_group" and "box" are optional columns
 TASK_KEYS: dict[str, tuple[str, ...]] = {
@@ -207,8 +208,8 @@ def _one_split(loaded: Any, split: str | None, name: str) -> Any:
 
 def _to_image(value: Any) -> torch.Tensor:
     """PIL image, (H, W[, 3]) array or (3, H, W) tensor, uint8 or ints in 0..255 -> uint8 (3, H, W) RGB."""
-    if isinstance(value, Image.Image):
-        return torch.from_numpy(np.asarray(value.convert("RGB")).copy()).permute(2, 0, 1).contiguous()
+    if isinstance(value, Image.Image):  # 16-bit scaled, any mode to RGB (facexformer.io.image)
+        return torch.from_numpy(image_to_rgb(value)).permute(2, 0, 1).contiguous()
     if isinstance(value, torch.Tensor):
         chw = True
         array = value.numpy()

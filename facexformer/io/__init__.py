@@ -1,4 +1,5 @@
-"""Weights I/O as functions: reading every checkpoint kind, the released format, the Hub, atomic writes."""
+"""Files in and out: reading every checkpoint kind, the released format, the Hub, atomic writes, and image
+decoding (``facexformer.io.image``)."""
 
 from facexformer.io.atomic import write_atomically, write_folder_atomically, write_json
 from facexformer.io.checkpoint import Checkpoint, read_checkpoint, resolve_source

@@ -4,7 +4,8 @@ Reference: ZhenglinZhou/STAR @ 9b12574 ``lib/loss/awingLoss.py`` (defaults omega
 alpha 2.1, weight map on). Per element, with delta = |output - target| and a = alpha - target:
 omega * ln(1 + (delta / epsilon)^a) where delta < theta, else A * delta - C, where A and C make the two pieces
 meet with equal slope at delta = theta. The weight map is 11 where the 3x3 max-pool of the target is >= 0.2,
-1 elsewhere. The result is the mean of loss * weight over all elements.
+1 elsewhere. The result is the mean of loss * weight over all elements of the channels whose target map is
+finite: a missing point (NaN target map) is left out (``facexformer.losses.masked``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from facexformer.losses.masked import fill_missing, finite_channels, masked_mean
 
 _WEIGHT_THRESHOLD = 0.2
 _WEIGHT_BOOST = 10.0
@@ -57,6 +60,8 @@ class AdaptiveWingLoss(nn.Module):
                 f"AdaptiveWingLoss: expects output and target heatmaps of equal shape (B, N, H, W), got "
                 f"{tuple(output.shape)} and {tuple(target.shape)}"
             )
+        valid = finite_channels(target)
+        target = fill_missing(target, valid)
         delta = (output - target).abs()
         exponent = self.alpha - target
         ratio = self.theta / self.epsilon
@@ -70,7 +75,7 @@ class AdaptiveWingLoss(nn.Module):
         )
         if self.use_weight_map:
             loss = loss * foreground_weight(target)
-        return loss.mean()
+        return masked_mean(loss.flatten(2).mean(dim=-1), valid)
 
     def extra_repr(self) -> str:
         return (

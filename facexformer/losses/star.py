@@ -24,6 +24,9 @@ Deliberate differences from the reference (none changes its numbers on CPU):
 - ``dist`` is "smoothl1" (STAR's, scale 0.01), "l1", "l2" (torch's element means) or, for v1 only, "wing".
   STAR's v2 cannot run with "wing" (TypeError); here that combination is refused at construction.
 
+Points whose target is not finite (NaN: missing) are left out of both terms; the loss is the mean over the
+annotated points (``facexformer.losses.masked``), STAR's mean over B*N when none is missing.
+
 As in the reference, a channel with no mass or an isotropic peak has equal eigenvalues, where eigenvector
 gradients are undefined.
 """
@@ -31,9 +34,9 @@ gradients are undefined.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facexformer.losses.masked import fill_missing, finite_points, masked_mean
 from facexformer.losses.wing import smooth_l1_per_point, wing_per_point
 
 _EPSILON = 1e-5
@@ -118,24 +121,26 @@ class STARLoss(nn.Module):
             )
         mean, cov = heatmap_mean_cov(heatmaps)
         values, vectors = _eigh_on_cpu(cov)
-        error = targets.to(mean.dtype) - mean
+        valid = finite_points(targets)
+        error = fill_missing(targets.to(mean.dtype), valid) - mean
         projected = (error.unsqueeze(-1) * vectors).sum(dim=-2)
         spread = (values + _EPSILON).sqrt()
         eigen_term = values.abs().sum(dim=-1)
         if self.version == "v1":
-            return self._vector_distance(projected / spread) + self.w * eigen_term.mean()
-        per_axis = self._axis_distance(projected) / spread
-        return (per_axis.sum(dim=-1) + self.w * eigen_term).mean()
+            per_point = self._vector_distance(projected / spread) + self.w * eigen_term
+        else:
+            per_point = (self._axis_distance(projected) / spread).sum(dim=-1) + self.w * eigen_term
+        return masked_mean(per_point, valid)
 
     def _vector_distance(self, whitened: Tensor) -> Tensor:
-        """v1: mean distance of the whitened (B, N, 2) vectors from 0."""
+        """v1: distance of each whitened (B, N, 2) vector from 0 -> (B, N)."""
         if self.dist == "smoothl1":
-            return smooth_l1_per_point(whitened).mean()
+            return smooth_l1_per_point(whitened)
         if self.dist == "wing":
-            return wing_per_point(whitened).mean()
+            return wing_per_point(whitened)
         if self.dist == "l1":
-            return F.l1_loss(whitened, torch.zeros_like(whitened))
-        return F.mse_loss(whitened, torch.zeros_like(whitened))
+            return whitened.abs().mean(dim=-1)
+        return whitened.pow(2).mean(dim=-1)
 
     def _axis_distance(self, projected: Tensor) -> Tensor:
         """v2: distance of each scalar projection (B, N, 2) from 0, element-wise."""

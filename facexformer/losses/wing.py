@@ -4,6 +4,9 @@ Reference: ZhenglinZhou/STAR @ 9b12574 ``lib/loss/wingLoss.py`` and ``lib/loss/s
 the Euclidean norm of each point's error (not on each coordinate): the squared norm is floored at 1e-6 before
 the square root, so errors below 1e-3 count as 1e-3 in the linear parts and get no gradient from them.
 Defaults are STAR's, for coordinates in its normalised [-1, 1] crop space (omega = 0.01 ~ 1.3 px at 256).
+
+Points whose target is not finite (NaN: missing) are masked (``facexformer.losses.masked``): ``"mean"``
+averages over the annotated points only, ``"sum"`` sums them, ``"none"`` gives 0 at missing points.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+from facexformer.losses.masked import fill_missing, finite_points, masked_mean, masked_sum
 
 _SQUARED_NORM_FLOOR = 1e-6
 _REDUCTIONS = ("mean", "sum", "none")
@@ -24,13 +29,13 @@ def _check_pair(output: Tensor, target: Tensor, name: str) -> None:
         raise ValueError(f"{name}: inputs need a last dimension of coordinates, got a scalar")
 
 
-def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
+def _reduce(loss: Tensor, valid: Tensor, reduction: str, name: str) -> Tensor:
     if reduction == "mean":
-        return loss.mean()
+        return masked_mean(loss, valid)
     if reduction == "sum":
-        return loss.sum()
+        return masked_sum(loss, valid)
     if reduction == "none":
-        return loss
+        return torch.where(valid, loss, torch.zeros_like(loss))
     raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
@@ -60,7 +65,8 @@ class SmoothL1Loss(nn.Module):
     """STAR's SmoothL1 on per-point Euclidean errors (not ``torch.nn.SmoothL1Loss``, which is per coordinate).
 
     ``forward(output, target)``: (B, N, 2) coordinates in any unit consistent with ``scale`` (STAR: normalised
-    [-1, 1] crop space) -> scalar (``reduction="mean"`` over B*N, or ``"sum"``), or (B, N) for ``"none"``.
+    [-1, 1] crop space) -> scalar (``reduction="mean"`` over the B*N points, or ``"sum"``), or (B, N) for
+    ``"none"``; points with a non-finite target are left out (module docstring).
     """
 
     def __init__(self, scale: float = 0.01) -> None:
@@ -71,7 +77,9 @@ class SmoothL1Loss(nn.Module):
 
     def forward(self, output: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         _check_pair(output, target, "SmoothL1Loss")
-        return _reduce(smooth_l1_per_point(output - target, self.scale), reduction, "SmoothL1Loss")
+        valid = finite_points(target)
+        error = output - fill_missing(target, valid)
+        return _reduce(smooth_l1_per_point(error, self.scale), valid, reduction, "SmoothL1Loss")
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
@@ -81,8 +89,8 @@ class WingLoss(nn.Module):
     """Wing loss (Feng et al., CVPR 2018) on per-point Euclidean errors, as in STAR.
 
     ``forward(output, target)``: (B, N, 2) coordinates (STAR: normalised [-1, 1] crop space) -> scalar mean
-    over B*N (``reduction="sum"``, or ``"none"`` -> (B, N)). The paper's per-coordinate pixel form with
-    omega = 10, epsilon = 2 is a different parameterisation.
+    over B*N (``reduction="sum"``, or ``"none"`` -> (B, N)), missing (non-finite) target points left out.
+    The paper's per-coordinate pixel form with omega = 10, epsilon = 2 is a different parameterisation.
     """
 
     def __init__(self, omega: float = 0.01, epsilon: float = 2.0) -> None:
@@ -94,7 +102,9 @@ class WingLoss(nn.Module):
 
     def forward(self, output: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         _check_pair(output, target, "WingLoss")
-        return _reduce(wing_per_point(output - target, self.omega, self.epsilon), reduction, "WingLoss")
+        valid = finite_points(target)
+        error = output - fill_missing(target, valid)
+        return _reduce(wing_per_point(error, self.omega, self.epsilon), valid, reduction, "WingLoss")
 
     def extra_repr(self) -> str:
         return f"omega={self.omega}, epsilon={self.epsilon}"

@@ -33,7 +33,12 @@ rounds FR to 4 and AUC to 6 decimals when printing).
 
 All metrics share one state (per-image NMEs, float64, concatenated across processes) and one ``update``, so
 a ``MetricCollection(compute_groups=True)`` updates them once. No update -> NaN. A NaN NME counts as a
-failure. ``CED`` returns a curve: log it as a table or plot it, not with ``log_dict``.
+failure at every threshold (FR counts it, the CED and AUC never credit it) and makes NME NaN;
+``NonFinitePredictions`` counts those images. Target points that are not finite are missing: left out of the
+image's mean error. An image whose ground truth gives no positive normalising distance (zero inter-ocular
+distance, missing normalising points, no annotated point) is skipped and counted by ``DegenerateTargets``,
+never an error in the middle of a fit. ``CED`` returns a curve: log it as a table or plot it, not with
+``log_dict``.
 """
 
 from __future__ import annotations
@@ -97,7 +102,9 @@ def resolve_groups(
 def _box_sides(target: Tensor, box: Tensor | None) -> tuple[Tensor, Tensor]:
     """Width and height (B,) of ``box`` (B, 4) (x0, y0, x1, y1), or of the landmark extent if it is None."""
     if box is None:
-        low, high = target.amin(dim=1), target.amax(dim=1)
+        valid = torch.isfinite(target).all(dim=-1, keepdim=True)
+        low = torch.where(valid, target, torch.inf).amin(dim=1)
+        high = torch.where(valid, target, -torch.inf).amax(dim=1)
         return high[:, 0] - low[:, 0], high[:, 1] - low[:, 1]
     if box.ndim != 2 or box.shape != (target.shape[0], 4):
         raise ValueError(
@@ -115,6 +122,46 @@ def _override(scale: Tensor, distance: Tensor) -> Tensor:
     return torch.where(distance.isfinite(), distance, scale)
 
 
+def errors_and_scales(
+    preds: Tensor,
+    target: Tensor,
+    normalization: str = "inter_ocular",
+    indices: tuple[IndexSide, IndexSide] | None = None,
+    box: Tensor | None = None,
+    distance: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Per-image mean point error and normalising distance, both (B,) float64 (before the division);
+    ``distance`` (B,) pixels replaces the computed normalising distance where it is finite.
+
+    Target points that are not finite (missing) are left out of the mean; a prediction that is not finite at
+    an annotated point makes the image's error NaN. The distance is NaN or <= 0 when the ground truth cannot
+    give one (missing normalising points, zero inter-ocular distance, no annotated point).
+    """
+    if preds.shape != target.shape or preds.ndim != 3 or preds.shape[-1] != 2:
+        raise ValueError(
+            f"NME expects preds and target of equal shape (B, N, 2), got {tuple(preds.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    groups = resolve_groups(normalization, target.shape[1], indices)
+    preds, target = preds.to(torch.float64), target.to(torch.float64)
+    annotated = torch.isfinite(target).all(dim=-1)
+    offsets = torch.linalg.vector_norm(preds - torch.where(annotated[..., None], target, 0.0), dim=-1)
+    count = annotated.sum(dim=-1)
+    point_error = torch.where(annotated, offsets, 0.0).sum(dim=-1) / count.clamp_min(1)
+    if groups is not None:
+        left, right = (target[:, list(group)].mean(dim=1) for group in groups)
+        scale = torch.linalg.vector_norm(left - right, dim=-1)
+    elif normalization == "none":
+        scale = torch.ones_like(point_error)
+    else:
+        width, height = _box_sides(target, box)
+        scale = (width * height).sqrt() if normalization == "bbox" else torch.hypot(width, height)
+    if distance is not None:
+        scale = _override(scale, distance)
+    scale = torch.where(count > 0, scale, torch.nan)
+    return point_error, scale
+
+
 def nme_per_image(
     preds: Tensor,
     target: Tensor,
@@ -126,27 +173,11 @@ def nme_per_image(
     """Per-image NME (B,) float64 for ``preds`` and ``target`` (B, N, 2) pixels; ``box`` (B, 4) pixels;
     ``distance`` (B,) pixels: per-image normalising distances that replace the normalisation where finite.
 
-    See the module docstring for the normalisations. A non-positive normalising distance raises
-    ``ValueError``.
+    See the module docstring for the normalisations and ``errors_and_scales`` for missing points. A
+    normalising distance that is not positive (degenerate ground truth) raises ``ValueError``; the metrics
+    skip and count such images instead.
     """
-    if preds.shape != target.shape or preds.ndim != 3 or preds.shape[-1] != 2:
-        raise ValueError(
-            f"NME expects preds and target of equal shape (B, N, 2), got {tuple(preds.shape)} and "
-            f"{tuple(target.shape)}"
-        )
-    groups = resolve_groups(normalization, target.shape[1], indices)
-    preds, target = preds.to(torch.float64), target.to(torch.float64)
-    point_error = torch.linalg.vector_norm(preds - target, dim=-1).mean(dim=-1)
-    if groups is not None:
-        left, right = (target[:, list(group)].mean(dim=1) for group in groups)
-        scale = torch.linalg.vector_norm(left - right, dim=-1)
-    elif normalization == "none":
-        scale = torch.ones_like(point_error)
-    else:
-        width, height = _box_sides(target, box)
-        scale = (width * height).sqrt() if normalization == "bbox" else torch.hypot(width, height)
-    if distance is not None:
-        scale = _override(scale, distance)
+    point_error, scale = errors_and_scales(preds, target, normalization, indices, box, distance)
     bad = ~(scale > 0)
     if bad.any():
         rows = bad.nonzero().flatten().tolist()
@@ -158,12 +189,14 @@ def ced_curve(errors: Tensor, threshold: float, step: float = 1e-4) -> tuple[Ten
     """STAR's cumulative error distribution of per-image ``errors`` (M,).
 
     Returns ``x`` = ``numpy.arange(0, threshold + step, step)`` and ``y`` (same length) = fraction of images
-    with error <= x, both float64 on ``errors``' device; ``y`` is NaN when ``errors`` is empty.
+    with error <= x (a NaN error counts as infinite: a failure at every x), both float64 on ``errors``'
+    device; ``y`` is NaN when ``errors`` is empty.
     """
     if threshold <= 0 or step <= 0:
         raise ValueError(f"CED threshold and step must be positive, got {threshold} and {step}")
     grid = torch.from_numpy(np.arange(0.0, threshold + step, step)).to(errors.device)
     errors = errors.detach().to(torch.float64).flatten()
+    errors = torch.where(torch.isnan(errors), torch.inf, errors)  # a NaN error fails at every threshold
     if errors.numel() == 0:
         return grid, torch.full_like(grid, float("nan"))
     counts = torch.searchsorted(errors.sort().values, grid, right=True)
@@ -211,6 +244,7 @@ class _LandmarkErrors(Metric):
         self.num_landmarks = num_landmarks
         self.indices = indices
         self.add_state("errors", default=[], dist_reduce_fx="cat")
+        self.add_state("degenerate", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         # float64 also for the empty placeholder torchmetrics gathers from a process that saw no batch.
         self.set_dtype(torch.float64)
 
@@ -224,7 +258,10 @@ class _LandmarkErrors(Metric):
                 f"{type(self).__name__} was built for {self.num_landmarks} landmarks, got target "
                 f"{tuple(target.shape)}"
             )
-        self.errors.append(nme_per_image(preds, target, self.normalization, self.indices, box, distance))
+        point_error, scale = errors_and_scales(preds, target, self.normalization, self.indices, box, distance)
+        usable = scale > 0
+        self.degenerate += (~usable).sum().to(self.degenerate.dtype)
+        self.errors.append(point_error[usable] / scale[usable])
 
     def _apply(self, fn: Callable, exclude_state: Sequence[str] = "") -> torch.nn.Module:
         # torchmetrics resets the dtype to float32 on every move (``.to(device)``); the errors stay float64, and
@@ -259,6 +296,31 @@ class NME(_LandmarkErrors):
         if errors.numel() == 0:
             return torch.tensor(float("nan"), dtype=torch.float64, device=self.device)
         return errors.mean()
+
+
+class NonFinitePredictions(_LandmarkErrors):
+    """Number of images whose prediction is not finite (NaN or inf) at an annotated point (float64 count).
+
+    Such an image's NME is NaN, so ``NME`` is NaN, ``FailureRate`` counts it as a failure and ``AUC`` gives
+    it no credit; this metric says how many there were.
+    """
+
+    higher_is_better = False
+    plot_lower_bound = 0.0
+
+    def compute(self) -> Tensor:
+        return (~torch.isfinite(self.per_image())).sum().to(torch.float64)
+
+
+class DegenerateTargets(_LandmarkErrors):
+    """Number of images skipped because their ground truth gives no normalising distance (zero inter-ocular
+    distance, missing normalising points, no annotated point); float64 count."""
+
+    higher_is_better = None
+    plot_lower_bound = 0.0
+
+    def compute(self) -> Tensor:
+        return self.degenerate.clone()
 
 
 class _Thresholded(_LandmarkErrors):

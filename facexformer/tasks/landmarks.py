@@ -11,9 +11,10 @@ from torchmetrics import MetricCollection
 from facexformer.geometry.crop import uncrop_points
 from facexformer.landmark_schemes import default_normalization, scheme_for
 from facexformer.losses.awing import AdaptiveWingLoss
+from facexformer.losses.masked import CoordinateL1Loss, HeatmapMSELoss
 from facexformer.losses.star import STARLoss
 from facexformer.losses.wing import SmoothL1Loss, WingLoss
-from facexformer.metrics.landmarks import AUC, NME, FailureRate, resolve_groups
+from facexformer.metrics.landmarks import AUC, NME, DegenerateTargets, FailureRate, NonFinitePredictions, resolve_groups
 from facexformer.model.heads import TokenHead
 from facexformer.model.heatmap_head import HeatmapHead, render_gaussians, soft_argmax
 from facexformer.tasks.base import Batch, Task
@@ -136,13 +137,18 @@ class Landmarks(Task):
     mean) and round(3 sigma) for the Gaussian-target losses (their maps keep small values far from the
     peak). The heatmap head has no released weights.
 
+    Missing points (NaN in ``landmarks``) are left out of every loss, per point and per sample; a sample
+    with no annotated point adds nothing (``facexformer.losses.masked``).
+
     Metrics: NME, failure rate and AUC at ``threshold``, measured in original-image pixels, so the number
     does not depend on the crop: where the batch records the crop (``crop`` (B, 4), see
     ``facexformer.data.crop.CropFace``), predictions and labels are mapped back through it first (rows without
     one are scored in crop pixels). ``normalization``: ``"inter_ocular"`` (outer eye corners), ``"inter_pupil"``,
     ``"bbox"``, ``"diagonal"`` (of the landmark extent) or ``"none"``; None takes the scheme's default
     (``landmark_schemes.default_normalization``). A batch key ``landmarks_norm`` (B,) pixels, where finite,
-    is the dataset's own normalising distance and wins (AFLW-19's csv ``box_size``).
+    is the dataset's own normalising distance and wins (AFLW-19's csv ``box_size``). ``nonfinite`` counts
+    images whose prediction is not finite (each a failure, NME NaN) and ``degenerate`` the images skipped for
+    a ground truth without a normalising distance.
     """
 
     name = "landmarks"
@@ -153,8 +159,8 @@ class Landmarks(Task):
         "face_decoder.landmarks_prediction_head.": "heads.landmarks.mlp.",
     }
     losses: dict[str, dict[str, Any]] = {
-        "regression": {"wing": WingLoss, "smoothl1": SmoothL1Loss, "l1": nn.L1Loss},
-        "heatmap": {"star": STARLoss, "awing": AdaptiveWingLoss, "l2": nn.MSELoss},
+        "regression": {"wing": WingLoss, "smoothl1": SmoothL1Loss, "l1": CoordinateL1Loss},
+        "heatmap": {"star": STARLoss, "awing": AdaptiveWingLoss, "l2": HeatmapMSELoss},
     }
 
     def __init__(
@@ -233,6 +239,8 @@ class Landmarks(Task):
                 "nme": NME(**kwargs),
                 "fr": FailureRate(threshold=self.threshold, **kwargs),
                 "auc": AUC(threshold=self.threshold, **kwargs),
+                "nonfinite": NonFinitePredictions(**kwargs),
+                "degenerate": DegenerateTargets(**kwargs),
             },
             compute_groups=True,
         )

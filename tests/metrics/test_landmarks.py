@@ -15,8 +15,12 @@ from facexformer.metrics.landmarks import (
     AUC,
     CED,
     NME,
+    DegenerateTargets,
     FailureRate,
+    NonFinitePredictions,
+    ced_auc,
     ced_curve,
+    failure_rate,
     nme_per_image,
     resolve_groups,
 )
@@ -195,7 +199,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="equal shape"):
         NME().update(torch.zeros(1, 67, 2), torch.zeros(1, 68, 2))
     with pytest.raises(ValueError, match=r"not positive for batch rows \[0\]"):
-        NME().update(torch.zeros(1, 68, 2), torch.zeros(1, 68, 2))
+        nme_per_image(torch.zeros(1, 68, 2), torch.zeros(1, 68, 2))
     with pytest.raises(ValueError, match=r"box must be \(B, 4\)"):
         NME("bbox", num_landmarks=19).update(torch.rand(2, 19, 2), torch.rand(2, 19, 2), box=torch.rand(2, 5))
     with pytest.raises(ValueError, match="threshold"):
@@ -266,3 +270,52 @@ def test_distance_overrides_the_normalisation_where_finite():
     assert metric.compute().item() == pytest.approx((5 / 50 + 5 / 2.5) / 2)
     with pytest.raises(ValueError, match="distance must be"):
         nme_per_image(preds, target, "bbox", distance=torch.ones(3))
+
+
+def test_nan_errors_fail_at_every_threshold():
+    """1000 images, 500 NaN errors, 500 uniform in [0, 0.2]: 750 fail at 0.1; the CED tops out at 0.25."""
+    errors = torch.cat([torch.linspace(0, 0.2, 500, dtype=torch.float64), torch.full((500,), math.nan)])
+    errors = errors[torch.randperm(1000, generator=torch.Generator().manual_seed(0))]
+    assert float(failure_rate(errors, 0.1)) == pytest.approx(0.75, abs=1e-3)
+    assert float(ced_auc(errors, 0.1)) == pytest.approx(0.125, abs=1e-3)
+    _, fraction = ced_curve(errors, 0.1)
+    assert float(fraction.max()) <= 0.2505
+
+
+def _face_68(batch: int) -> torch.Tensor:
+    points = torch.rand(batch, 68, 2, generator=torch.Generator().manual_seed(1)) * 100 + 50
+    points[:, 36] = torch.tensor([60.0, 80.0])
+    points[:, 45] = torch.tensor([140.0, 80.0])
+    return points
+
+
+def test_nan_predictions_are_counted_failures_and_missing_targets_are_masked():
+    target = _face_68(4)
+    preds = target + 0.8  # NME 0.8 * sqrt(2) / 80 ~ 0.014 everywhere
+    preds[1, 10] = math.nan  # a NaN prediction at an annotated point: the image fails
+    target[2, 20] = math.nan  # a missing ground-truth point: left out of image 2's mean
+    preds[2, 20] = 1e6
+    metrics = MetricCollection(
+        {"nme": NME(), "fr": FailureRate(0.05), "auc": AUC(0.05), "nonfinite": NonFinitePredictions(),
+         "degenerate": DegenerateTargets()},
+        compute_groups=True,
+    )
+    metrics.update(preds, target)
+    values = {key: float(value) for key, value in metrics.compute().items()}
+    assert math.isnan(values["nme"])
+    assert values["nonfinite"] == 1 and values["degenerate"] == 0
+    assert values["fr"] == pytest.approx(0.25)
+    per_image = metrics["nme"].per_image()
+    assert torch.allclose(per_image[[0, 2, 3]], torch.full((3,), 0.8 * math.sqrt(2) / 80, dtype=torch.float64))
+
+
+def test_degenerate_ground_truth_is_skipped_and_counted_not_fatal():
+    target = _face_68(3)
+    target[1, 45] = target[1, 36]  # zero inter-ocular distance
+    target[2] = math.nan  # no annotated point at all
+    metric, degenerate = NME(), DegenerateTargets()
+    metric.update(target + 1.0, target)
+    degenerate.update(target + 1.0, target)
+    assert metric.per_image().shape == (1,)
+    assert float(degenerate.compute()) == 2
+    assert math.isfinite(float(metric.compute()))

@@ -1,7 +1,7 @@
 """Datasets in their original on-disk formats; each returns the sample contract of ``base.py``."""
 
 from facexformer.data.datasets.aflw import AFLW19
-from facexformer.data.datasets.base import DatasetFormatError, FaceDataset
+from facexformer.data.datasets.base import DatasetFormatError, DatasetImageError, FaceDataset
 from facexformer.data.datasets.celeba import CelebA
 from facexformer.data.datasets.celebamask_hq import CelebAMaskHQ
 from facexformer.data.datasets.cofw import COFW
@@ -17,5 +17,6 @@ from facexformer.data.datasets.wflw import WFLW
 
 __all__ = [
     "AFLW19", "AFLW2000", "BIWI", "COFW", "RAFDB", "W300", "W300LP", "WFLW", "AffectNet", "CelebA", "CelebAMaskHQ",
-    "DatasetFormatError", "FaceDataset", "FairFace", "InsightFaceRecordIO", "LaPa", "UTKFace", "VerificationPairs",
+    "DatasetFormatError", "DatasetImageError", "FaceDataset", "FairFace", "InsightFaceRecordIO", "LaPa", "UTKFace",
+    "VerificationPairs",
 ]

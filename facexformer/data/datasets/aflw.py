@@ -100,22 +100,23 @@ class AFLW19(FaceDataset):
         skip_invalid: bool = False,
         image_dir: str | Path | None = None,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if image_dir is None:
             image_dir = self.root / "images" if (self.root / "images").is_dir() else self.root
         self.image_dir = self.require(Path(image_dir).expanduser())
         self.csv_path = self.require(self.root / CSV_NAMES[split])
-        with self.csv_path.open(newline="", encoding="utf-8") as handle:
+        with self.csv_path.open(newline="", encoding="utf-8-sig") as handle:  # BOM dropped
             rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1) if row]
         if rows and rows[0][1] and rows[0][1][0].strip() == "image_name":
             rows = rows[1:]
         self.records: list[AFLWRecord] = parse_records(
             rows,
             lambda item: self._checked(parse_row(item[1], item[0])),
-            where=lambda item: f"line {item[0]} of {self.csv_path.name}",
+            where=lambda item: f"line {item[0]} of {self.csv_path}",
             skip_invalid=skip_invalid,
             dataset=self.name,
         )
+        self.require_samples(self.csv_path)
 
     def _checked(self, record: AFLWRecord) -> AFLWRecord:
         if not (self.image_dir / record.image).is_file():

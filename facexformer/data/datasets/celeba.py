@@ -113,7 +113,7 @@ class CelebA(FaceDataset):
         box: Literal["image", "landmarks", "bbox"] | None = None,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if images not in ("aligned", "in_the_wild"):
             raise ValueError(f"CelebA: images must be 'aligned' or 'in_the_wild', got {images!r}")
         self.box_mode = box or ("image" if images == "aligned" else "bbox")

@@ -74,7 +74,7 @@ class CelebAMaskHQ(FaceDataset):
         split_source: Literal["thresholds", "celeba"] = "thresholds",
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         self.image_dir = self.require(self.root / "CelebA-HQ-img")
         self.mask_dir = self.require(self.root / "CelebAMask-HQ-mask-anno")
         mapping = self.require(self.root / "CelebA-HQ-to-CelebA-mapping.txt")
@@ -172,6 +172,6 @@ def _read_part(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             array = np.asarray(img)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise DatasetFormatError(f"{path}: cannot decode mask ({err})") from err
     return (array[..., 0] if array.ndim == 3 else array) != 0

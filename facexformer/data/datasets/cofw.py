@@ -29,16 +29,20 @@ def _v5_arrays(path: Path, keys: tuple[str, str, str]) -> tuple[list[np.ndarray]
     try:
         content = scipy.io.loadmat(path)
     except (MatReadError, ValueError, OSError, NotImplementedError) as err:
-        raise DatasetFormatError(f"COFW: {path}: not a readable MATLAB file ({err})") from err
+        raise DatasetFormatError(f"COFW: {path}: not a readable MATLAB file ({err})") from None
     images, phis, boxes = (_require_key(content, key, path) for key in keys)
     return list(np.asarray(images, dtype=object).reshape(-1)), np.asarray(phis), np.asarray(boxes)
 
 
 def _v73_arrays(path: Path, keys: tuple[str, str, str]) -> tuple[int, np.ndarray, np.ndarray]:
     """Image count, phis (N, 87) and boxes (N, 4) of a MATLAB v7.3 file (h5py shows arrays transposed)."""
-    with h5py.File(path, "r") as content:
-        images, phis, boxes = (_require_key(content, key, path) for key in keys)
-        return int(np.prod(images.shape)), np.asarray(phis).T, np.asarray(boxes).T
+    try:
+        with h5py.File(path, "r") as content:
+            images, phis, boxes = (_require_key(content, key, path) for key in keys)
+            return int(np.prod(images.shape)), np.asarray(phis).T, np.asarray(boxes).T
+    except OSError as err:
+        message = f"COFW: {path}: not a readable MATLAB v7.3 (HDF5) file, truncated or corrupt ({err})"
+    raise DatasetFormatError(message)
 
 
 def _require_key(content, key: str, path: Path):
@@ -82,7 +86,7 @@ class COFW(FaceDataset):
         transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         self.path = self.require(self.root / f"COFW_{split}_color.mat")
         self.hdf5 = h5py.is_hdf5(self.path)
         keys = KEYS[split]
@@ -104,6 +108,7 @@ class COFW(FaceDataset):
             skip_invalid=skip_invalid,
             dataset=self.name,
         )
+        self.require_samples(self.path)
 
     @staticmethod
     def _parse(index: int, phis: np.ndarray, box: np.ndarray) -> Record:
@@ -123,9 +128,13 @@ class COFW(FaceDataset):
         where = f"{self.path}[{index}]"
         if self.images is not None:
             return _to_rgb(np.asarray(self.images[index]), where)
-        with h5py.File(self.path, "r") as content:
-            reference = np.asarray(content[KEYS[self.split][0]]).reshape(-1)[index]
-            array = np.asarray(content[reference])
+        try:
+            with h5py.File(self.path, "r") as content:
+                reference = np.asarray(content[KEYS[self.split][0]]).reshape(-1)[index]
+                array = np.asarray(content[reference])
+        except (OSError, KeyError, ValueError) as err:
+            message = f"COFW: {where}: cannot read the image from the MATLAB v7.3 file ({err})"
+            raise DatasetFormatError(message) from None
         return _to_rgb(array.T, where)  # h5py: (3, W, H) or (W, H) -> (H, W, 3) or (H, W)
 
     def load(self, index: int) -> Sample:

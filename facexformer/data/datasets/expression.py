@@ -65,14 +65,16 @@ class RAFDB(FaceDataset):
         transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         basic = self.root / "basic"
         label_file = self.require(basic / "EmoLabel" / "list_patition_label.txt")
         self.image_dir = self.require(basic / "Image" / "aligned")
-        lines = [(n, text) for n, text in enumerate(label_file.read_text().splitlines(), 1) if text.strip()]
+        text_lines = label_file.read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is dropped
+        lines = [(n, text) for n, text in enumerate(text_lines, 1) if text.strip()]
         where = f"{label_file} line"
         parsed = parse_records(lines, self._parse_line, lambda r: f"{where} {r[0]}", skip_invalid, self.name)
         self.records: list[_Record] = [record for record in parsed if record is not None]
+        self.require_samples(label_file)
 
     def _parse_line(self, numbered: tuple[int, str]) -> _Record | None:
         number, text = numbered
@@ -136,14 +138,14 @@ class AffectNet(FaceDataset):
         num_classes: int = 7,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if num_classes not in (7, 8):
             raise ValueError(f"AffectNet: num_classes must be 7 (no Contempt) or 8, got {num_classes}")
         self.num_classes = num_classes
         csv_name = "training.csv" if split == "train" else "validation.csv"
         csv_path = self.require(self.root / csv_name)
         self.image_dir = self.require(self.root / "Manually_Annotated_Images")
-        with csv_path.open(newline="") as handle:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in AFFECTNET_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
@@ -153,6 +155,7 @@ class AffectNet(FaceDataset):
         where = f"{csv_path} line"
         parsed = parse_records(rows, self._parse_row, lambda r: f"{where} {r[0]}", skip_invalid, self.name)
         self.records: list[_Record] = [record for record in parsed if isinstance(record, _Record)]
+        self.require_samples(csv_path)
         dropped = Counter(code for code in parsed if isinstance(code, int))
         self.dropped: dict[int, int] = dict(sorted(dropped.items()))
         if self.dropped:

@@ -71,7 +71,7 @@ class FairFace(FaceDataset):
         race_map: Mapping[str, str] = RACE_7_TO_5,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         self.race_index = resolve_race_order(race_order)
         unknown = {name for name in race_map.values() if name not in self.race_index}
         if unknown:
@@ -79,7 +79,7 @@ class FairFace(FaceDataset):
         self.race_map = dict(race_map)
         csv_path = self.require(self.root / f"fairface_label_{split}.csv")
         self.image_root = self.require(self.root / image_dir)
-        with csv_path.open(newline="") as handle:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
@@ -88,6 +88,7 @@ class FairFace(FaceDataset):
         self.records: list[_Record] = parse_records(
             rows, self._parse_row, lambda r: f"{csv_path} line {r[0]}", skip_invalid, self.name
         )
+        self.require_samples(csv_path)
 
     def _parse_row(self, numbered: tuple[int, dict[str, str]]) -> _Record:
         line, row = numbered

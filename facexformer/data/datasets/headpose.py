@@ -71,7 +71,7 @@ class _PoseMatDataset(FaceDataset):
         max_angle: float | None,
         skip_invalid: bool,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if filename_list is not None:
             list_path = self.require(Path(filename_list))
             stems = [line.strip() for line in list_path.read_text().splitlines() if line.strip()]
@@ -203,7 +203,7 @@ class BIWI(FaceDataset):
         filename: str | None = None,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         default = "BIWI_noTrack.npz" if split == "test" else "BIWI_train.npz"
         self.path = self.require(self.root / (filename or default))
         try:

@@ -15,6 +15,7 @@ from facexformer.data.datasets.base import (
     Sample,
     Transform,
     box_from_points,
+    files_with_suffixes,
     load_image,
     parse_records,
 )
@@ -37,7 +38,7 @@ def read_label_map(path: Path, num_classes: int = NUM_PARSING_CLASSES) -> torch.
             if img.mode not in ("L", "P", "I", "I;16", "1"):
                 raise DatasetFormatError(f"{path}: label image has mode {img.mode}, expected one channel")
             labels = np.asarray(img).astype(np.int64)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise DatasetFormatError(f"{path}: cannot decode label image ({err})") from err
     if labels.size and labels.max() >= num_classes:
         raise DatasetFormatError(f"{path}: label value {labels.max()} is outside 0..{num_classes - 1}")
@@ -52,7 +53,13 @@ def read_landmark_txt(path: Path) -> np.ndarray:
     count = int(tokens[0])
     if len(tokens) != 1 + 2 * count:
         raise DatasetFormatError(f"{path}: {len(tokens) - 1} coordinates for {count} points")
-    return np.asarray(tokens[1:], dtype=np.float32).reshape(count, 2)
+    try:
+        points = np.asarray(tokens[1:], dtype=np.float32).reshape(count, 2)
+    except ValueError as err:
+        raise DatasetFormatError(f"{path}: coordinates are not numbers ({err})") from None
+    if not np.isfinite(points).all(axis=1).any():
+        raise DatasetFormatError(f"{path}: all {count} landmarks are missing (NaN or inf)")
+    return points
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,11 @@ class LaPa(FaceDataset):
         transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         folder = self.root / split
         for sub in ("images", "labels", "landmarks"):
             self.require(folder / sub)
-        images = sorted((folder / "images").glob("*.jpg"))
+        images = files_with_suffixes(folder / "images", (".jpg",))  # also .JPG
 
         def parse(image: Path) -> _Record:
             label = folder / "labels" / f"{image.stem}.png"
@@ -98,6 +105,7 @@ class LaPa(FaceDataset):
             return _Record(image, label, read_landmark_txt(points))
 
         self.records: list[_Record] = parse_records(images, parse, str, skip_invalid, self.name)
+        self.require_samples(folder / "images")
 
     def load(self, index: int) -> Sample:
         record = self.records[index]

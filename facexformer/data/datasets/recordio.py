@@ -19,7 +19,6 @@ Format facts (dmlc-core ``recordio.h``, mxnet ``recordio.py``, InsightFace arcfa
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 from pathlib import Path
@@ -27,9 +26,16 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from facexformer.data.datasets.base import DatasetFormatError, FaceDataset, Sample, Transform, whole_image_box
+from facexformer.data.datasets.base import (
+    DatasetFormatError,
+    DatasetImageError,
+    FaceDataset,
+    Sample,
+    Transform,
+    whole_image_box,
+)
+from facexformer.io.image import ImageDecodeError, read_image
 
 RECORD_MAGIC = 0xCED7230A
 _PART_HEADER = struct.Struct("<II")
@@ -106,13 +112,13 @@ def unpack_record(data: bytes, where: str) -> ImageRecord:
 
 
 def decode_image(data: bytes, where: str) -> torch.Tensor:
-    """Encoded image bytes -> uint8 RGB tensor (3, H, W)."""
+    """Encoded image bytes -> uint8 RGB tensor (3, H, W) (``facexformer.io.image``); bad bytes raise
+    ``DatasetImageError`` naming ``where``."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            array = np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DatasetFormatError(f"{where}: cannot decode image ({err})") from err
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+        return read_image(data, name=where)
+    except ImageDecodeError as err:
+        message = str(err)
+    raise DatasetImageError(message)
 
 
 class InsightFaceRecordIO(FaceDataset):
@@ -121,16 +127,21 @@ class InsightFaceRecordIO(FaceDataset):
     Items follow the sample contract: ``image`` (3, H, W) uint8 (112x112 aligned crops in MS1MV3), ``box`` =
     the whole image, ``tasks`` = ("recognition",), ``identity`` int64 scalar, ``source`` = file#record.
     ``num_identities`` comes from the header record (None when the file has none). ``records`` holds the
-    ``.rec`` keys of the images.
+    ``.rec`` keys of the images. With ``skip_invalid=True`` a record whose image does not decode is replaced
+    and counted (``FaceDataset``).
     """
 
     name = "InsightFaceRecordIO"
     layout = LAYOUT
 
     def __init__(
-        self, root: str | Path, split: str = "train", transform: Transform | None = None
+        self,
+        root: str | Path,
+        split: str = "train",
+        transform: Transform | None = None,
+        skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         self.rec_path = self.require(self.root / f"{split}.rec")
         idx_path = self.require(self.root / f"{split}.idx")
         self.offsets = read_index(idx_path)

@@ -15,6 +15,7 @@ from facexformer.data.datasets.base import (
     FaceDataset,
     Sample,
     Transform,
+    files_with_suffixes,
     load_image,
     parse_records,
 )
@@ -80,9 +81,9 @@ class UTKFace(FaceDataset):
         race_order: str | Sequence[str] = "utkface",
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         self.race_index = resolve_race_order(race_order)
-        paths = sorted(self.root.rglob("*.jpg"), key=lambda p: p.relative_to(self.root).as_posix())
+        paths = files_with_suffixes(self.root, (".jpg",), recursive=True)  # also .JPG
         if protocol == "coral":
             paths = self._coral_files(paths, Path(split_dir) if split_dir is not None else self.root)
         elif protocol != "random":
@@ -91,6 +92,7 @@ class UTKFace(FaceDataset):
         if protocol == "random":
             records = self._random_split(records, fractions, seed)
         self.records: list[_Record] = records
+        self.require_samples(f"the .jpg files under {self.root}")
 
     def _coral_files(self, paths: list[Path], split_dir: Path) -> list[Path]:
         if self.split not in ("train", "test"):
@@ -123,7 +125,8 @@ class UTKFace(FaceDataset):
 
     @staticmethod
     def _parse_name(path: Path) -> _Record:
-        stem = path.name.removesuffix(".chip.jpg").removesuffix(".jpg")
+        suffix = next(end for end in (".chip.jpg", ".jpg") if path.name.lower().endswith(end))
+        stem = path.name[: -len(suffix)]
         fields = stem.split("_")
         if len(fields) != 4 or not all(field.isdigit() for field in fields[:3]):
             raise DatasetFormatError("name is not <age>_<gender>_<race>_<date>.jpg with integer labels")

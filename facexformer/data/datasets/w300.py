@@ -12,6 +12,7 @@ from facexformer.data.datasets.base import (
     Sample,
     Transform,
     box_from_points,
+    files_with_suffixes,
     load_image,
     parse_records,
 )
@@ -43,7 +44,8 @@ def read_pts(path: Path, num_points: int | None = None) -> torch.Tensor:
 
     Format: ``version: 1``, ``n_points: N``, ``{``, N lines ``x y``, ``}``. Errors name the line (1-based).
     """
-    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
+    text = Path(path).read_text(encoding="utf-8-sig", errors="replace")  # a byte-order mark is dropped
+    lines = [line.strip() for line in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
     if len(lines) < 4 or not lines[0].startswith("version:") or not lines[1].startswith("n_points:"):
@@ -74,9 +76,10 @@ def read_pts(path: Path, num_points: int | None = None) -> torch.Tensor:
 
 def _image_beside(pts: Path) -> Path:
     for suffix in IMAGE_SUFFIXES:
-        candidate = pts.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
+        for spelling in (suffix, suffix.upper()):
+            candidate = pts.with_suffix(spelling)
+            if candidate.is_file():
+                return candidate
     raise DatasetFormatError(f"no image beside it (looked for {pts.stem} with {', '.join(IMAGE_SUFFIXES)})")
 
 
@@ -103,17 +106,18 @@ class W300(FaceDataset):
         transform: Transform | None = None,
         skip_invalid: bool = False,
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         files: list[Path] = []
         for folder in SPLIT_FOLDERS[split]:
             directory = self.require(self.root / folder)
-            found = sorted(directory.glob("*.pts"))
+            found = files_with_suffixes(directory, (".pts",))  # also .PTS
             if not found:
                 raise DatasetFormatError(f"300W: {directory} holds no .pts files. Expected layout:\n{self.layout}")
             files.extend(found)
         self.records: list[tuple[Path, Path, torch.Tensor]] = parse_records(
             files, self._parse, where=str, skip_invalid=skip_invalid, dataset=self.name
         )
+        self.require_samples(f"the .pts files under {self.root}")
 
     def _parse(self, pts: Path) -> tuple[Path, Path, torch.Tensor]:
         return pts, _image_beside(pts), read_pts(pts, self.num_points) - 1.0

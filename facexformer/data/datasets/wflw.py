@@ -76,7 +76,7 @@ def parse_line(fields: list[str], file: str, line: int) -> WFLWRecord:
 
 def _read_lines(path: Path) -> list[tuple[int, list[str]]]:
     """The non-empty lines of a text file as (1-based line number, whitespace-split fields)."""
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    text = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()  # BOM dropped
     return [(number, line.split()) for number, line in enumerate(text, start=1) if line.strip()]
 
 
@@ -114,7 +114,7 @@ class WFLW(FaceDataset):
         skip_invalid: bool = False,
         subset_source: str = "flags",
     ):
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, skip_invalid)
         if subset is not None and subset not in ATTRIBUTES:
             raise ValueError(f"WFLW: unknown subset {subset!r}; choose one of {ATTRIBUTES}")
         if subset_source not in ("flags", "files"):
@@ -128,7 +128,7 @@ class WFLW(FaceDataset):
         records: list[WFLWRecord] = parse_records(
             _read_lines(path),
             lambda item: self._checked(parse_line(item[1], str(path), item[0])),
-            where=lambda item: f"line {item[0]} of {name}",
+            where=lambda item: f"line {item[0]} of {path}",
             skip_invalid=skip_invalid,
             dataset=self.name,
         )
@@ -138,6 +138,8 @@ class WFLW(FaceDataset):
         elif subset is not None:
             records = self._from_subset_file(records, subset, skip_invalid)
         self.records = records
+        if subset is None:  # a subset may legitimately be empty; the whole annotation file may not
+            self.require_samples(path)
 
     def _checked(self, record: WFLWRecord) -> WFLWRecord:
         if not (self.image_dir / record.image).is_file():
