@@ -11,6 +11,7 @@ from facexformer.model.backbone import TimmBackbone
 from facexformer.model.decoder import TwoWayDecoder
 from facexformer.model.fusion import MultiScaleFusion
 from facexformer.model.position import RandomFourierPositionEncoding
+from facexformer.model.precision import compute_dtype
 
 
 class FaceXFormerNet(nn.Module):
@@ -59,12 +60,13 @@ class FaceXFormerNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's maps -> task tokens (B, T, dim) and face tokens (B, dim, h, w).
 
-        Under autocast only the backbone and fusion run in reduced precision: the decoder, a small share of
-        the time, stays in float32 (bf16 there moves landmark outputs by ~1e-2 on the parity fixture).
+        The decoder runs in its weights' dtype: float32 under autocast (only the backbone and fusion run in
+        reduced precision there), bf16/fp16 in a model cast with ``.to(dtype)``.
         """
-        image = self.fusion(features, folded_fusion).float()
+        dtype = compute_dtype(self.decoder)
+        image = self.fusion(features, folded_fusion).to(dtype)
         pe = self.position(*image.shape[-2:])
-        tokens = torch.cat([emb.weight for emb in self.tokens.values()]).float()
+        tokens = torch.cat([emb.weight for emb in self.tokens.values()]).to(dtype)
         tokens = tokens.unsqueeze(0).expand(image.shape[0], -1, -1)
         with torch.autocast(image.device.type, enabled=False):
             return self.decoder(image, pe, tokens)
@@ -82,12 +84,15 @@ class FaceXFormerNet(nn.Module):
         return slices
 
     def forward(self, images: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """(B, 3, S, S) normalised images -> {task: raw head output (B, ...)} for the requested tasks."""
+        """(B, 3, S, S) normalised images -> {task: raw head output (B, ...)} for the requested tasks.
+
+        Images are cast to the backbone's dtype, so a model cast to bf16 takes float32 images too.
+        """
         names = self.task_names if tasks is None else list(tasks)
         unknown = [n for n in names if n not in self.heads]
         if unknown:
             raise KeyError(f"unknown task(s) {unknown}; this model has {self.task_names}")
-        features = self.backbone(images)
+        features = self.backbone(images.to(compute_dtype(self.backbone)))
         step = self._chunk_size(images)
         if step >= images.shape[0]:
             queries, image = self.decode_features(features)

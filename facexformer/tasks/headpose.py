@@ -9,7 +9,7 @@ from torchmetrics import MetricCollection
 from facexformer.geometry import euler_to_matrix, flip_euler, matrix_to_euler
 from facexformer.losses.geodesic import GeodesicLoss, rotation_from_9d
 from facexformer.metrics.pose import PoseMAE
-from facexformer.model.heads import TokenHead
+from facexformer.model.heads import Float32TokenHead
 from facexformer.tasks.base import Batch, Task
 
 
@@ -18,7 +18,7 @@ class RotationHead(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        self.head = TokenHead(dim, (9,), num_tokens=9)
+        self.head = Float32TokenHead(dim, (9,), num_tokens=9)
 
     def forward(self, tokens: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
         return rotation_from_9d(self.head(tokens).float())
@@ -55,7 +55,7 @@ class HeadPose(Task):
         return 9 if self.head == "rotation" else 1
 
     def build_head(self, dim: int) -> nn.Module:
-        return RotationHead(dim) if self.head == "rotation" else TokenHead(dim, (3,))
+        return RotationHead(dim) if self.head == "rotation" else Float32TokenHead(dim, (3,))
 
     def build_loss(self) -> nn.Module:
         return GeodesicLoss() if self.loss_name == "geodesic" else nn.L1Loss()

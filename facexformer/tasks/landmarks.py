@@ -189,7 +189,7 @@ class Landmarks(Task):
         Regression: (B, N, 2) normalised. Heatmap: (B, N, H, W) maps, by soft-argmax (see the class).
         """
         if self.head == "regression":
-            return normalized_to_pixels(output, size)
+            return normalized_to_pixels(output.float(), size)
         window = self.decode_window
         if window is None and self.loss_name != "star":
             window = round(3 * self.sigma)
