@@ -1,105 +1,49 @@
 """``facexformer benchmark``: throughput tables measured in one run, with ratios against a baseline.
 
-- ``model``: inference images/s for all tasks, landmarks only and the backbone alone (the baseline), per dtype.
+- ``model``: the hardware and its matmul peak per dtype, then inference images/s, GFLOP/s and % of peak for all
+  tasks, landmarks only and the backbone alone (the baseline), per precision.
 - ``data``: SyntheticFaces samples/s on one worker, DataModule batches/s with N workers, and training
   steps/s of the quickstart model (the pipeline must supply more batches than training consumes).
+- ``train``: training steps/s and images/s of Swin-B and the quickstart model, fp32 and bf16-mixed, % of peak.
 - ``landmarks``: training steps/s of the landmark task alone, per landmark head type.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 
+from facexformer.benchmarking.inference import PRECISIONS, inference_throughput
+from facexformer.benchmarking.rounds import median_seconds, print_table
+from facexformer.benchmarking.training import TRAIN_PRECISIONS, default_training_models, training_throughput
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.module import FaceXFormer
-from facexformer.tasks import OFFICIAL_TASKS
 
 
-def timed_rounds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Wall times of each case in ``repeats`` rounds; the cases take turns in every round, so a change in
-    machine load during the run affects all of them alike."""
-    for fn in cases.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, fn in cases.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def median_seconds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median wall time of each case over interleaved rounds (see ``timed_rounds``)."""
-    return {name: statistics.median(t) for name, t in timed_rounds(cases, repeats, warmup).items()}
-
-
-def paired_speed_ratios(times: dict[str, list[float]], baseline: str) -> dict[str, float]:
-    """Each case's speed relative to ``baseline``: the median over rounds of the ratio within a round.
-
-    Cases timed seconds apart share the machine's state, so this ratio is steadier than a ratio of medians
-    when the machine's speed drifts during the run.
-    """
-    return {
-        name: statistics.median(b / t for b, t in zip(times[baseline], ts, strict=True)) for name, ts in times.items()
-    }
-
-
-def print_table(title: str, rows: Sequence[tuple[str, float, float]], unit: str) -> None:
-    """Rows of (name, rate, ratio to the baseline row)."""
-    width = max(len(r[0]) for r in rows) + 2
-    print(f"\n{title}")
-    print(f"{'':<{width}}{unit:>14}{'ratio':>10}")
-    for name, rate, ratio in rows:
-        print(f"{name:<{width}}{rate:>14.2f}{ratio:>10.3f}")
-
-
-def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float]]:
-    """Inference throughput of all tasks, landmarks only and the backbone alone, per dtype."""
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    tasks = list(OFFICIAL_TASKS) if args.tasks == ["all"] else args.tasks
-    model = FaceXFormer(tasks=tasks, backbone=args.backbone, image_size=args.image_size).to(device).eval()
-    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
-    parts = {
-        "backbone only": lambda: model.net.backbone(images),
-        "all tasks": lambda: model(images),
-        "landmarks only": lambda: model(images, tasks=["landmarks"]),
-    }
-
-    def run(fn: Callable[[], object], dtype: str) -> Callable[[], None]:
-        def call() -> None:
-            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"):
-                fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-
-        return call
-
-    cases = {f"{dtype} {name}": run(fn, dtype) for dtype in args.dtype for name, fn in parts.items()}
-    times = timed_rounds(cases, args.repeats, args.warmup)
-    ratios = paired_speed_ratios(times, f"{args.dtype[0]} backbone only")
-    rows = [(name, args.batch_size / statistics.median(t), ratios[name]) for name, t in times.items()]
-    for dtype in args.dtype:
-        share = 1 - paired_speed_ratios(times, f"{dtype} backbone only")[f"{dtype} all tasks"]
-        print(f"[{dtype}] time after the backbone: {100 * share:.1f}% of the all-task time")
-    if len(args.dtype) > 1:
-        first, second = (f"{d} all tasks" for d in args.dtype[:2])
-        speedup = paired_speed_ratios(times, first)[second]
-        print(f"{args.dtype[1]} / {args.dtype[0]} all-task speed: {speedup:.2f}x")
-    print_table(
-        f"inference, {args.backbone}, batch {args.batch_size}, {args.image_size} px, {device} "
-        f"(ratio: to {args.dtype[0]} backbone only)",
-        rows,
-        "images/s",
+def benchmark_model(args: argparse.Namespace) -> list[tuple[str, float, float, float, float]]:
+    """Inference throughput of all tasks, landmarks only and the backbone alone, per precision."""
+    return inference_throughput(
+        backbone=args.backbone,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        tasks=None if args.tasks == ["all"] else args.tasks,
+        precisions=args.dtype,
+        device=args.device,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        compile_backbone=args.compile,
     )
-    return rows
+
+
+def benchmark_train(args: argparse.Namespace) -> list[tuple[str, float, float, float, float]]:
+    """Training images/s of Swin-B and/or the quickstart model, per precision."""
+    models, sizes = default_training_models(args.models)
+    if args.batch_size is not None:
+        sizes = dict.fromkeys(sizes, args.batch_size)
+    return training_throughput(models, sizes, args.dtype, args.device, args.repeats, args.warmup)
 
 
 def load_config(name: str) -> tuple[FaceXFormer, MultiTaskDataModule]:
@@ -215,11 +159,23 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--batch-size", type=int, default=8)
     model.add_argument("--image-size", type=int, default=224)
     model.add_argument("--tasks", nargs="+", default=["all"], help="task names, or 'all' (the released eight)")
-    model.add_argument("--dtype", nargs="+", choices=["fp32", "bf16"], default=["fp32"])
+    model.add_argument(
+        "--dtype", nargs="+", choices=PRECISIONS, default=["fp32"],
+        help="bf16/fp16: weights cast once (model.to(dtype)); *-autocast: float32 weights under autocast",
+    )
+    model.add_argument("--compile", action="store_true", help="torch.compile the backbone (compile time printed)")
     model.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     model.add_argument("--repeats", type=int, default=5)
     model.add_argument("--warmup", type=int, default=1)
     model.set_defaults(run=benchmark_model)
+    train = sub.add_parser("train", help="training images/s of Swin-B and the quickstart model per precision")
+    train.add_argument("--models", nargs="+", choices=["swin-b", "quickstart"], default=["swin-b", "quickstart"])
+    train.add_argument("--dtype", nargs="+", choices=TRAIN_PRECISIONS, default=["fp32", "bf16-mixed"])
+    train.add_argument("--batch-size", type=int, default=None, help="every model's batch (default 8 / config's)")
+    train.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    train.add_argument("--repeats", type=int, default=3)
+    train.add_argument("--warmup", type=int, default=1)
+    train.set_defaults(run=benchmark_train)
     data = sub.add_parser("data", help="data pipeline supply vs training consumption")
     data.add_argument("--config", default="quickstart")
     data.add_argument("--samples", type=int, default=100, help="samples timed on one worker")
