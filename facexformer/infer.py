@@ -7,14 +7,14 @@ image counts as done exactly when its JSON exists. Done images are skipped with 
 an interrupted one); ``--overwrite`` redoes them. Folders are scanned for image files (``--recursive`` for
 sub-folders); two inputs with the same ``NAME`` are refused before anything runs. An unreadable image is
 reported on stderr (naming the file) and the run carries on; the exit code is 1 when any image failed, 2 when
-the checkpoint cannot be loaded, else 0.
+the checkpoint cannot be loaded, else 0. Photos are decoded, searched for faces and cropped in ``--workers``
+processes while the network runs, and results are written on a background thread (``facexformer.pipeline``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +23,8 @@ import torch
 from tqdm import tqdm
 
 from facexformer.checkpoints import write_atomically, write_json
-from facexformer.predict import FacePrediction, predict, to_rgb_array
+from facexformer.pipeline import BackgroundWriter, pipelined_predict
+from facexformer.predict import FacePrediction
 from facexformer.visualize import draw_overlay
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="face finder; 'none' = the whole image is the face (default auto)")
     parser.add_argument("--margin", type=float, default=0.25, help="box growth per side (default 0.25)")
     parser.add_argument("--recursive", action="store_true", help="also scan sub-folders")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes decoding, detecting and cropping photos while the network runs (default 2)")
     return parser
 
 
@@ -91,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.workers < 0:
+        parser.error(f"--workers must be 0 or more, got {args.workers}")
     try:
         paths = collect_images(args.inputs, args.recursive)
         _check_unique_names(paths)
@@ -107,10 +112,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot load model from {args.checkpoint}: {err}", file=sys.stderr)
         return 2
     run = _Run(model, args, tasks)
-    bar = tqdm(total=len(paths), unit="image", file=sys.stderr, disable=True if len(paths) < 2 else None)
-    for start in range(0, len(paths), args.batch_size):
-        run.process(paths[start : start + args.batch_size])
-        bar.update(min(args.batch_size, len(paths) - start))
+    todo = [path for path in paths if not run.skip(path)]
+    bar = tqdm(total=len(todo), unit="image", file=sys.stderr, disable=True if len(todo) < 2 else None)
+    writer = BackgroundWriter()
+    photos = pipelined_predict(model, todo, tasks, args.batch_size, args.margin, args.detector, args.workers)
+    for result in photos:
+        for note in result.notes:
+            run.say(f"note: {note}")
+        if result.error is not None:
+            run.fail(Path(result.path), result.error)
+        else:
+            writer.submit(run.write, Path(result.path), result.image, result.faces)
+        bar.update(1)
+    writer.close()
     bar.close()
     print(f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed", file=sys.stderr)
     return 1 if run.failed else 0
@@ -126,47 +140,14 @@ class _Run:
     def say(self, message: str) -> None:
         tqdm.write(message, file=sys.stderr)
 
-    def process(self, paths: Sequence[Path]) -> None:
-        todo: list[tuple[Path, np.ndarray]] = []
-        for path in paths:
-            target = self.args.out / f"{path.stem}.json"
-            if target.exists() and not self.args.overwrite:
-                self.say(f"skip {path}: {target} exists (pass --overwrite to redo it)")
-                self.skipped += 1
-                continue
-            try:
-                todo.append((path, to_rgb_array(path)))
-            except (ValueError, OSError) as err:
-                self.fail(path, err)
-        if not todo:
-            return
-        try:
-            faces = self.predict([image for _, image in todo], [str(p) for p, _ in todo])
-        except Exception:  # one bad image must not sink its batch: retry each alone to find it
-            for path, image in todo:
-                try:
-                    self.write(path, image, self.predict([image], [str(path)]))
-                except Exception as err:
-                    self.fail(path, err)
-            return
-        for index, (path, image) in enumerate(todo):
-            self.write(path, image, [f for f in faces if f.image_index == index])
-
-    def predict(self, images: list[np.ndarray], names: list[str]) -> list[FacePrediction]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            faces = predict(
-                self.model,
-                images,
-                tasks=self.tasks,
-                batch_size=self.args.batch_size,
-                margin=self.args.margin,
-                detector=self.args.detector,
-                names=names,
-            )
-        for warning in caught:
-            self.say(f"note: {warning.message}")
-        return faces
+    def skip(self, path: Path) -> bool:
+        """Whether ``path`` is already done (its JSON exists) and is not to be redone; says so."""
+        target = self.args.out / f"{path.stem}.json"
+        if target.exists() and not self.args.overwrite:
+            self.say(f"skip {path}: {target} exists (pass --overwrite to redo it)")
+            self.skipped += 1
+            return True
+        return False
 
     def write(self, path: Path, image: np.ndarray, faces: list[FacePrediction]) -> None:
         out = self.args.out
@@ -189,6 +170,6 @@ class _Run:
         write_json(out / f"{path.stem}.json", record, overwrite=True)
         self.written += 1
 
-    def fail(self, path: Path, err: Exception) -> None:
+    def fail(self, path: Path, err: Exception | str) -> None:
         self.say(f"error: {path}: {err}")
         self.failed.append(path)
