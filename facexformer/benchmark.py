@@ -5,6 +5,8 @@
 - ``data``: SyntheticFaces samples/s on one worker, DataModule batches/s with N workers, and training
   steps/s of the quickstart model (the pipeline must supply more batches than training consumes).
 - ``train``: training steps/s and images/s of Swin-B and the quickstart model, fp32 and bf16-mixed, % of peak.
+- ``infer``: faces/s of ``facexformer infer`` end to end on a folder of photos (repeated), per worker count,
+  against the network alone at the same batch size.
 - ``landmarks``: training steps/s of the landmark task alone, per landmark head type.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 import torch
 
+from facexformer.benchmarking.infer import infer_throughput
 from facexformer.benchmarking.inference import PRECISIONS, inference_throughput
 from facexformer.benchmarking.rounds import median_seconds, print_table
 from facexformer.benchmarking.training import TRAIN_PRECISIONS, default_training_models, training_throughput
@@ -44,6 +47,19 @@ def benchmark_train(args: argparse.Namespace) -> list[tuple[str, float, float, f
     if args.batch_size is not None:
         sizes = dict.fromkeys(sizes, args.batch_size)
     return training_throughput(models, sizes, args.dtype, args.device, args.repeats, args.warmup)
+
+
+def benchmark_infer(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """End-to-end ``infer`` faces/s on a folder of photos against the network alone."""
+    torch.manual_seed(0)
+    if args.checkpoint:
+        model = FaceXFormer.from_pretrained(args.checkpoint)
+    else:
+        model = FaceXFormer(backbone=args.backbone, image_size=args.image_size)
+    return infer_throughput(
+        model.to(args.device), args.photos, args.copies, args.batch_size, args.workers, args.dtype,
+        overlay=not args.no_overlay, detector=args.detector, repeats=args.repeats,
+    )
 
 
 def load_config(name: str) -> tuple[FaceXFormer, MultiTaskDataModule]:
@@ -176,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--repeats", type=int, default=3)
     train.add_argument("--warmup", type=int, default=1)
     train.set_defaults(run=benchmark_train)
+    infer = sub.add_parser("infer", help="infer end to end (files to JSON and overlays) vs the network alone")
+    infer.add_argument("photos", nargs="+", help="photo files or folders (searched recursively)")
+    infer.add_argument("--copies", type=int, default=4, help="times each photo is listed (default 4)")
+    infer.add_argument("--checkpoint", default=None, help="weights to load (default: random Swin-B weights)")
+    infer.add_argument("--backbone", default="swin_base_patch4_window7_224")
+    infer.add_argument("--image-size", type=int, default=224)
+    infer.add_argument("--batch-size", type=int, default=8)
+    infer.add_argument("--workers", type=int, nargs="+", default=[2, 0], help="DataLoader worker counts to time")
+    infer.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="weights cast once")
+    infer.add_argument("--detector", default="auto", choices=("auto", "haar", "none"))
+    infer.add_argument("--no-overlay", action="store_true")
+    infer.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    infer.add_argument("--repeats", type=int, default=3)
+    infer.set_defaults(run=benchmark_infer)
     data = sub.add_parser("data", help="data pipeline supply vs training consumption")
     data.add_argument("--config", default="quickstart")
     data.add_argument("--samples", type=int, default=100, help="samples timed on one worker")

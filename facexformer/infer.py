@@ -17,6 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,12 +112,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
         print(f"error: cannot load model from {args.checkpoint}: {err}", file=sys.stderr)
         return 2
-    run = _Run(model, args, tasks)
-    todo = [path for path in paths if not run.skip(path)]
+    run = infer_files(
+        model, paths, args.out, tasks, args.batch_size, args.margin, args.detector, args.workers,
+        overlay=not args.no_overlay, overwrite=args.overwrite, checkpoint=str(args.checkpoint),
+    )
+    print(f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed", file=sys.stderr)
+    return 1 if run.failed else 0
+
+
+def infer_files(
+    model: Any,
+    paths: Sequence[Path],
+    out: Path,
+    tasks: Sequence[str] | None = None,
+    batch_size: int = 16,
+    margin: float = 0.25,
+    detector: str = "auto",
+    workers: int = 2,
+    overlay: bool = True,
+    overwrite: bool = False,
+    checkpoint: str = "",
+) -> InferRun:
+    """Predict every photo of ``paths`` and write ``out/NAME.json`` (and ``NAME.overlay.png`` with ``overlay``).
+
+    Photos whose JSON exists are skipped unless ``overwrite``. Returns the run with its counters
+    (``written``, ``skipped``, ``failed`` paths); problems are reported on stderr.
+    """
+    run = InferRun(model, Path(out), list(tasks) if tasks else None, overlay, overwrite, checkpoint)
+    todo = [path for path in paths if not run.skip(Path(path))]
     bar = tqdm(total=len(todo), unit="image", file=sys.stderr, disable=True if len(todo) < 2 else None)
     writer = BackgroundWriter()
-    photos = pipelined_predict(model, todo, tasks, args.batch_size, args.margin, args.detector, args.workers)
-    for result in photos:
+    for result in pipelined_predict(model, todo, run.tasks, batch_size, margin, detector, workers):
         for note in result.notes:
             run.say(f"note: {note}")
         if result.error is not None:
@@ -126,15 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.update(1)
     writer.close()
     bar.close()
-    print(f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed", file=sys.stderr)
-    return 1 if run.failed else 0
+    return run
 
 
-class _Run:
-    """State of one ``infer`` run: the model, options and counters."""
+class InferRun:
+    """State of one ``infer`` run: the model, where and what it writes, and its counters."""
 
-    def __init__(self, model, args: argparse.Namespace, tasks: list[str] | None):
-        self.model, self.args, self.tasks = model, args, tasks
+    def __init__(
+        self, model: Any, out: Path, tasks: list[str] | None, overlay: bool, overwrite: bool, checkpoint: str
+    ):
+        self.model, self.out, self.tasks = model, out, tasks
+        self.overlay, self.overwrite, self.checkpoint = overlay, overwrite, checkpoint
         self.written, self.skipped, self.failed = 0, 0, []
 
     def say(self, message: str) -> None:
@@ -142,18 +170,18 @@ class _Run:
 
     def skip(self, path: Path) -> bool:
         """Whether ``path`` is already done (its JSON exists) and is not to be redone; says so."""
-        target = self.args.out / f"{path.stem}.json"
-        if target.exists() and not self.args.overwrite:
+        target = self.out / f"{path.stem}.json"
+        if target.exists() and not self.overwrite:
             self.say(f"skip {path}: {target} exists (pass --overwrite to redo it)")
             self.skipped += 1
             return True
         return False
 
     def write(self, path: Path, image: np.ndarray, faces: list[FacePrediction]) -> None:
-        out = self.args.out
+        out = self.out
         for face in faces:
             face.image_index = 0
-        if not self.args.no_overlay:
+        if self.overlay:
             picture = draw_overlay(image, faces)
 
             def save(tmp: Path) -> None:
@@ -163,7 +191,7 @@ class _Run:
         record = {
             "source": str(path),
             "image_size": [int(image.shape[1]), int(image.shape[0])],
-            "checkpoint": str(self.args.checkpoint),
+            "checkpoint": self.checkpoint,
             "tasks": self.tasks or [t.name for t in self.model.tasks],
             "faces": [face.to_dict() for face in faces],
         }
