@@ -79,7 +79,7 @@ def matmul_peak(
     dtype: torch.dtype,
     device: str | torch.device = "cpu",
     sizes: tuple[int, ...] = (512, 1024, 2048),
-    repeats: int = 3,
+    repeats: int = 5,
     budget_s: float = 2.0,
 ) -> float:
     """Best GFLOP/s of square (n, n) @ (n, n) products in ``dtype`` over ``sizes`` (2n³ FLOP each).
