@@ -24,7 +24,12 @@ def test_table_reports_hardware_flops_and_peak(capsys):
         warmup=0,
     )
     out = capsys.readouterr().out
-    assert out.startswith("cpu: ") and "matmul peak: " in out and "fp32" in out and "bf16" in out
+    assert (
+        out.startswith("cpu: ")
+        and "matmul peak (best before and after the rounds): " in out
+        and "fp32" in out
+        and "bf16" in out
+    )
     by_name = {r[0]: r for r in rows}
     assert set(by_name) == {
         f"{p} {part}" for p in ("fp32", "bf16") for part in ("backbone only", "all tasks", "landmarks only")
