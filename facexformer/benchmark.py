@@ -1,14 +1,18 @@
 """``facexformer benchmark``: throughput tables measured in one run, with ratios against a baseline.
 
-- ``model``: inference images/s for all tasks, landmarks only and the backbone alone (the baseline), per dtype.
+- ``model``: the hardware and its matmul peak per dtype, then inference images/s, GFLOP/s and % of peak for all
+  tasks, landmarks only and the backbone alone (the baseline), per precision.
 - ``data``: SyntheticFaces samples/s on one worker, DataModule batches/s with N workers, and training
   steps/s of the quickstart model (the pipeline must supply more batches than training consumes).
+- ``train``: training steps/s and images/s of Swin-B and the quickstart model, fp32 and bf16-mixed, % of peak.
+- ``infer``: faces/s of ``facexformer infer`` end to end on a folder of photos (repeated), per worker count,
+  against the network alone at the same batch size.
 - ``landmarks``: training steps/s of the landmark task alone, per landmark head type.
 """
 
+
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,91 +21,52 @@ from typing import Any, Literal
 import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 
+from facexformer.benchmarking.infer import infer_throughput
+from facexformer.benchmarking.inference import inference_throughput
+from facexformer.benchmarking.rounds import median_seconds, print_table
+from facexformer.benchmarking.training import default_training_models, training_throughput
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.module import FaceXFormer
-from facexformer.tasks import OFFICIAL_TASKS
+
+DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+PrecisionName = Literal["fp32", "bf16", "bf16-autocast", "fp16", "fp16-autocast"]  # ...inference.PRECISIONS
+TrainPrecisionName = Literal["fp32", "bf16-mixed", "fp16-mixed"]  # facexformer.benchmarking.training.TRAIN_PRECISIONS
 
 
-def timed_rounds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Wall times of each case in ``repeats`` rounds; the cases take turns in every round, so a change in
-    machine load during the run affects all of them alike."""
-    for fn in cases.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, fn in cases.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def median_seconds(cases: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median wall time of each case over interleaved rounds (see ``timed_rounds``)."""
-    return {name: statistics.median(t) for name, t in timed_rounds(cases, repeats, warmup).items()}
-
-
-def paired_speed_ratios(times: dict[str, list[float]], baseline: str) -> dict[str, float]:
-    """Each case's speed relative to ``baseline``: the median over rounds of the ratio within a round.
-
-    Cases timed seconds apart share the machine's state, so this ratio is steadier than a ratio of medians
-    when the machine's speed drifts during the run.
-    """
-    return {
-        name: statistics.median(b / t for b, t in zip(times[baseline], ts, strict=True)) for name, ts in times.items()
-    }
-
-
-def print_table(title: str, rows: Sequence[tuple[str, float, float]], unit: str) -> None:
-    """Rows of (name, rate, ratio to the baseline row)."""
-    width = max(len(r[0]) for r in rows) + 2
-    print(f"\n{title}")
-    print(f"{'':<{width}}{unit:>14}{'ratio':>10}")
-    for name, rate, ratio in rows:
-        print(f"{name:<{width}}{rate:>14.2f}{ratio:>10.3f}")
-
-
-def benchmark_model(args: ModelBenchmark) -> list[tuple[str, float, float]]:
-    """Inference throughput of all tasks, landmarks only and the backbone alone, per dtype."""
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    tasks = list(OFFICIAL_TASKS) if args.tasks == ["all"] else args.tasks
-    model = FaceXFormer(tasks=tasks, backbone=args.backbone, image_size=args.image_size).to(device).eval()
-    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
-    parts = {
-        "backbone only": lambda: model.net.backbone(images),
-        "all tasks": lambda: model(images),
-        "landmarks only": lambda: model(images, tasks=["landmarks"]),
-    }
-
-    def run(fn: Callable[[], object], dtype: str) -> Callable[[], None]:
-        def call() -> None:
-            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"):
-                fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-
-        return call
-
-    cases = {f"{dtype} {name}": run(fn, dtype) for dtype in args.dtype for name, fn in parts.items()}
-    times = timed_rounds(cases, args.repeats, args.warmup)
-    ratios = paired_speed_ratios(times, f"{args.dtype[0]} backbone only")
-    rows = [(name, args.batch_size / statistics.median(t), ratios[name]) for name, t in times.items()]
-    for dtype in args.dtype:
-        share = 1 - paired_speed_ratios(times, f"{dtype} backbone only")[f"{dtype} all tasks"]
-        print(f"[{dtype}] time after the backbone: {100 * share:.1f}% of the all-task time")
-    if len(args.dtype) > 1:
-        first, second = (f"{d} all tasks" for d in args.dtype[:2])
-        speedup = paired_speed_ratios(times, first)[second]
-        print(f"{args.dtype[1]} / {args.dtype[0]} all-task speed: {speedup:.2f}x")
-    print_table(
-        f"inference, {args.backbone}, batch {args.batch_size}, {args.image_size} px, {device} "
-        f"(ratio: to {args.dtype[0]} backbone only)",
-        rows,
-        "images/s",
+def benchmark_model(args: ModelBenchmark) -> list[tuple[str, float, float, float, float]]:
+    """Inference throughput of all tasks, landmarks only and the backbone alone, per precision."""
+    return inference_throughput(
+        backbone=args.backbone,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        tasks=None if args.tasks == ["all"] else args.tasks,
+        precisions=args.dtype,
+        device=args.device,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        compile_backbone=args.compile,
     )
-    return rows
+
+
+def benchmark_train(args: TrainBenchmark) -> list[tuple[str, float, float, float, float]]:
+    """Training images/s of Swin-B and/or the quickstart model, per precision."""
+    models, sizes = default_training_models(args.models)
+    if args.batch_size is not None:
+        sizes = dict.fromkeys(sizes, args.batch_size)
+    return training_throughput(models, sizes, args.dtype, args.device, args.repeats, args.warmup)
+
+
+def benchmark_infer(args: InferBenchmark) -> list[tuple[str, float, float]]:
+    """End-to-end ``infer`` faces/s on a folder of photos against the network alone."""
+    torch.manual_seed(0)
+    if args.checkpoint:
+        model = FaceXFormer.from_pretrained(args.checkpoint)
+    else:
+        model = FaceXFormer(backbone=args.backbone, image_size=args.image_size)
+    return infer_throughput(
+        model.to(args.device), args.photos, args.copies, args.batch_size, args.workers, args.dtype,
+        overlay=args.overlay, detector=args.detector, repeats=args.repeats,
+    )
 
 
 def load_config(name: str) -> tuple[FaceXFormer, MultiTaskDataModule]:
@@ -216,20 +181,77 @@ class ModelBenchmark:
         batch_size: images per forward pass
         image_size: input side in pixels
         tasks: task names, or 'all' (the released eight)
-        dtype: compute types compared in one run
+        dtype: precisions compared in one run: bf16/fp16 cast the weights once (model.to(dtype)), *-autocast
+            keeps float32 weights under autocast
         device: torch device
         repeats: timed rounds
         warmup: untimed rounds first
+        compile: torch.compile the backbone (its compile time is printed)
     """
 
     backbone: str = "swin_base_patch4_window7_224"
     batch_size: PositiveInt = 8
     image_size: PositiveInt = 224
     tasks: list[str] = field(default_factory=lambda: ["all"])
-    dtype: list[Literal["fp32", "bf16"]] = field(default_factory=lambda: ["fp32"])
-    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype: list[PrecisionName] = field(default_factory=lambda: ["fp32"])
+    device: str = DEFAULT_DEVICE
     repeats: PositiveInt = 5
     warmup: NonNegativeInt = 1
+    compile: bool = False
+
+
+@dataclass
+class TrainBenchmark:
+    """Options of ``facexformer benchmark train``.
+
+    Args:
+        models: the models trained (Swin-B at 224 px and/or the quickstart model)
+        dtype: Lightning precisions compared in one run
+        batch_size: every model's batch (default: 8 for Swin-B, the config's for quickstart)
+        device: torch device
+        repeats: timed rounds
+        warmup: untimed rounds first
+    """
+
+    models: list[Literal["swin-b", "quickstart"]] = field(default_factory=lambda: ["swin-b", "quickstart"])
+    dtype: list[TrainPrecisionName] = field(default_factory=lambda: ["fp32", "bf16-mixed"])
+    batch_size: PositiveInt | None = None
+    device: str = DEFAULT_DEVICE
+    repeats: PositiveInt = 3
+    warmup: NonNegativeInt = 1
+
+
+@dataclass
+class InferBenchmark:
+    """Options of ``facexformer benchmark infer``.
+
+    Args:
+        photos: photo files or folders (searched recursively)
+        copies: times each photo is listed
+        checkpoint: weights to load (default: random Swin-B weights)
+        backbone: timm backbone name (without a checkpoint)
+        image_size: input side in pixels (without a checkpoint)
+        batch_size: faces per forward pass
+        workers: DataLoader worker counts timed
+        dtype: weights cast once to this type
+        detector: face finder; 'none' = the whole photo is the face
+        overlay: write overlay PNGs as infer does
+        device: torch device
+        repeats: timed rounds
+    """
+
+    photos: list[str] = field(default_factory=list)
+    copies: PositiveInt = 4
+    checkpoint: str | None = None
+    backbone: str = "swin_base_patch4_window7_224"
+    image_size: PositiveInt = 224
+    batch_size: PositiveInt = 8
+    workers: list[NonNegativeInt] = field(default_factory=lambda: [2, 0])
+    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    detector: Literal["mtcnn", "haar", "none", "auto"] = "mtcnn"
+    overlay: bool = True
+    device: str = DEFAULT_DEVICE
+    repeats: PositiveInt = 3
 
 
 @dataclass
@@ -279,6 +301,8 @@ class LandmarksBenchmark:
 #: mode -> (its options, the function measuring it, a one-line description); the first is the default
 MODES: dict[str, tuple[type, Callable[[Any], object], str]] = {
     "model": (ModelBenchmark, benchmark_model, "inference images/s (default)"),
+    "train": (TrainBenchmark, benchmark_train, "training images/s of Swin-B and the quickstart model per precision"),
+    "infer": (InferBenchmark, benchmark_infer, "infer end to end (files to JSON and overlays) vs the network alone"),
     "data": (DataBenchmark, benchmark_data, "data pipeline supply vs training consumption"),
     "landmarks": (LandmarksBenchmark, benchmark_landmarks, "landmark training images/s per head type"),
 }
@@ -291,12 +315,15 @@ def build_parser() -> Any:
     parser = CommandParser(prog="facexformer benchmark", description=__doc__.split("\n\n")[0])
     modes = parser.add_subcommands(dest="mode")
     for name, (options, _, help) in MODES.items():
-        modes.add_subcommand(name, options_parser(options, f"facexformer benchmark {name}", help), help=help)
+        positional = "photos" if options is InferBenchmark else None
+        modes.add_subcommand(
+            name, options_parser(options, f"facexformer benchmark {name}", help, positional), help=help
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``facexformer benchmark [model|data|landmarks] [options]`` (``model`` when no mode is named)."""
+    """``facexformer benchmark [model|train|infer|data|landmarks] [options]`` (``model`` when no mode is named)."""
     from facexformer.cli_parsing import debug_enabled, legacy_argv
 
     argv = list(argv or [])

@@ -7,13 +7,14 @@ image counts as done exactly when its JSON exists. Done images are skipped with 
 an interrupted one); ``--overwrite`` redoes them. Folders are scanned for image files (``--recursive`` for
 sub-folders); two inputs with the same ``NAME`` are refused before anything runs. An unreadable image is
 reported on stderr (naming the file) and the run carries on; the exit code is 1 when any image failed, 2 for a
-mistake in the arguments (a missing input, a named non-image file, an unloadable checkpoint), else 0.
+mistake in the arguments (a missing input, a named non-image file, an unloadable checkpoint), else 0. Photos
+are decoded, searched for faces and cropped in ``--workers`` processes while the network runs, and results are
+written on a background thread (``facexformer.pipeline``).
 """
 
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from jsonargparse.typing import NonNegativeFloat, PositiveInt
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
 from tqdm import tqdm
 
 from facexformer.io.atomic import write_atomically, write_json
-from facexformer.predict import FacePrediction, predict, to_rgb_array
+from facexformer.pipeline import BackgroundWriter, pipelined_predict
+from facexformer.predict import FacePrediction
 from facexformer.visualize import draw_overlay
 
 PROG = "facexformer infer"
@@ -50,6 +52,7 @@ class InferOptions:
             face, auto = mtcnn
         margin: box growth per side, as a fraction of the box
         recursive: also scan sub-folders
+        workers: processes decoding, detecting and cropping photos while the network runs (0: in this process)
     """
 
     checkpoint: str
@@ -63,6 +66,7 @@ class InferOptions:
     detector: Literal["mtcnn", "haar", "none", "auto"] = "mtcnn"
     margin: NonNegativeFloat = 0.25
     recursive: bool = False
+    workers: NonNegativeInt = 2
 
 
 def build_parser() -> Any:
@@ -149,73 +153,76 @@ def main(argv: Sequence[str] | None = None) -> int:
             model.task(name)
     except KeyError as err:
         report(PROG, f"--tasks: {describe(err)}", err)
-    run = _Run(model, args, tasks)
-    bar = tqdm(total=len(paths), unit="image", file=sys.stderr, disable=True if len(paths) < 2 else None)
-    for start in range(0, len(paths), args.batch_size):
-        run.process(paths[start : start + args.batch_size])
-        bar.update(min(args.batch_size, len(paths) - start))
-    bar.close()
+    run = infer_files(
+        model, paths, args.out, tasks, args.batch_size, args.margin, args.detector, args.workers,
+        overlay=args.overlay, overwrite=args.overwrite, checkpoint=str(args.checkpoint),
+    )
     print(f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed", file=sys.stderr)
     return 1 if run.failed else 0
 
 
-class _Run:
-    """State of one ``infer`` run: the model, options and counters."""
+def infer_files(
+    model: Any,
+    paths: Sequence[Path],
+    out: Path,
+    tasks: Sequence[str] | None = None,
+    batch_size: int = 16,
+    margin: float = 0.25,
+    detector: str = "mtcnn",
+    workers: int = 2,
+    overlay: bool = True,
+    overwrite: bool = False,
+    checkpoint: str = "",
+) -> InferRun:
+    """Predict every photo of ``paths`` and write ``out/NAME.json`` (and ``NAME.overlay.png`` with ``overlay``).
 
-    def __init__(self, model, args: InferOptions, tasks: list[str] | None):
-        self.model, self.args, self.tasks = model, args, tasks
+    Photos whose JSON exists are skipped unless ``overwrite``. Returns the run with its counters
+    (``written``, ``skipped``, ``failed`` paths); problems are reported on stderr.
+    """
+    run = InferRun(model, Path(out), list(tasks) if tasks else None, overlay, overwrite, checkpoint)
+    todo = [path for path in paths if not run.skip(Path(path))]
+    bar = tqdm(total=len(todo), unit="image", file=sys.stderr, disable=True if len(todo) < 2 else None)
+    writer = BackgroundWriter()
+    for result in pipelined_predict(model, todo, run.tasks, batch_size, margin, detector, workers):
+        for note in result.notes:
+            run.say(f"note: {note}")
+        if result.error is not None:
+            run.fail(Path(result.path), result.error)
+        else:
+            writer.submit(run.write, Path(result.path), result.image, result.faces)
+        bar.update(1)
+    writer.close()
+    bar.close()
+    return run
+
+
+class InferRun:
+    """State of one ``infer`` run: the model, where and what it writes, and its counters."""
+
+    def __init__(
+        self, model: Any, out: Path, tasks: list[str] | None, overlay: bool, overwrite: bool, checkpoint: str
+    ):
+        self.model, self.out, self.tasks = model, out, tasks
+        self.overlay, self.overwrite, self.checkpoint = overlay, overwrite, checkpoint
         self.written, self.skipped, self.failed = 0, 0, []
 
     def say(self, message: str) -> None:
         tqdm.write(message, file=sys.stderr)
 
-    def process(self, paths: Sequence[Path]) -> None:
-        todo: list[tuple[Path, np.ndarray]] = []
-        for path in paths:
-            target = self.args.out / f"{path.stem}.json"
-            if target.exists() and not self.args.overwrite:
-                self.say(f"skip {path}: {target} exists (pass --overwrite to redo it)")
-                self.skipped += 1
-                continue
-            try:
-                todo.append((path, to_rgb_array(path)))
-            except (ValueError, OSError) as err:
-                self.fail(path, err)
-        if not todo:
-            return
-        try:
-            faces = self.predict([image for _, image in todo], [str(p) for p, _ in todo])
-        except Exception:  # one bad image must not sink its batch: retry each alone to find it
-            for path, image in todo:
-                try:
-                    self.write(path, image, self.predict([image], [str(path)]))
-                except Exception as err:
-                    self.fail(path, err)
-            return
-        for index, (path, image) in enumerate(todo):
-            self.write(path, image, [f for f in faces if f.image_index == index])
-
-    def predict(self, images: list[np.ndarray], names: list[str]) -> list[FacePrediction]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            faces = predict(
-                self.model,
-                images,
-                tasks=self.tasks,
-                batch_size=self.args.batch_size,
-                margin=self.args.margin,
-                detector=self.args.detector,
-                names=names,
-            )
-        for warning in caught:
-            self.say(f"note: {warning.message}")
-        return faces
+    def skip(self, path: Path) -> bool:
+        """Whether ``path`` is already done (its JSON exists) and is not to be redone; says so."""
+        target = self.out / f"{path.stem}.json"
+        if target.exists() and not self.overwrite:
+            self.say(f"skip {path}: {target} exists (pass --overwrite to redo it)")
+            self.skipped += 1
+            return True
+        return False
 
     def write(self, path: Path, image: np.ndarray, faces: list[FacePrediction]) -> None:
-        out = self.args.out
+        out = self.out
         for face in faces:
             face.image_index = 0
-        if self.args.overlay:
+        if self.overlay:
             picture = draw_overlay(image, faces)
 
             def save(tmp: Path) -> None:
@@ -225,13 +232,13 @@ class _Run:
         record = {
             "source": str(path),
             "image_size": [int(image.shape[1]), int(image.shape[0])],
-            "checkpoint": str(self.args.checkpoint),
+            "checkpoint": self.checkpoint,
             "tasks": self.tasks or [t.name for t in self.model.tasks],
             "faces": [face.to_dict() for face in faces],
         }
         write_json(out / f"{path.stem}.json", record, overwrite=True)
         self.written += 1
 
-    def fail(self, path: Path, err: Exception) -> None:
+    def fail(self, path: Path, err: Exception | str) -> None:
         self.say(f"error: {path}: {err}")
         self.failed.append(path)

@@ -237,26 +237,35 @@ def predict(
         source = names[index] if names is not None else source
         sources.append(source)
         rgb = to_rgb_array(image)
-        height, width = rgb.shape[:2]
         found = per_image_boxes[index]
         if found is None:
             found = find_faces(rgb, find, source, detector_requested=detector not in (None, "none"))
-        pil = Image.fromarray(rgb)
-        for box in found:
-            try:
-                left, top, crop_w, crop_h = crop_box(box, (width, height), margin, square)
-            except ValueError as err:
-                raise ValueError(f"{source}: {err}") from None
-            region = pil.crop((left, top, left + crop_w, top + crop_h))
-            pixels = np.asarray(region.resize((size, size), Image.Resampling.BICUBIC))
-            crop = (left, top, crop_w, crop_h)
-            faces.append(_Face(index, tuple(float(v) for v in box), crop, (height, width), pixels))
+        try:
+            faces += crop_faces(rgb, found, index, size, margin, square)
+        except ValueError as err:  # a box outside the image
+            raise ValueError(f"{source}: {err}") from None
 
     results = []
     for start in range(0, len(faces), batch_size):
         chunk = faces[start : start + batch_size]
-        results += _run_chunk(model, chunk, task_objects, size, sources)
+        results += run_faces(model, chunk, task_objects, size, sources)
     return results
+
+
+def crop_faces(
+    rgb: np.ndarray, boxes: np.ndarray, index: int, size: int, margin: float = 0.25, square: bool = False
+) -> list[_Face]:
+    """The model's ``size``×``size`` input crop of each (x0, y0, x1, y1) box of the (H, W, 3) image ``index``."""
+    height, width = rgb.shape[:2]
+    pil = Image.fromarray(rgb)
+    faces = []
+    for box in boxes:
+        left, top, crop_w, crop_h = crop_box(box, (width, height), margin, square)
+        region = pil.crop((left, top, left + crop_w, top + crop_h))
+        pixels = np.asarray(region.resize((size, size), Image.Resampling.BICUBIC))
+        crop = (left, top, crop_w, crop_h)
+        faces.append(_Face(index, tuple(float(v) for v in box), crop, (height, width), pixels))
+    return faces
 
 
 def _split_boxes(boxes: Any, count: int, single: bool) -> list[np.ndarray | None]:
@@ -281,12 +290,17 @@ def _split_boxes(boxes: Any, count: int, single: bool) -> list[np.ndarray | None
 
 
 @torch.no_grad()
-def _run_chunk(
+def run_faces(
     model: Any, chunk: list[_Face], tasks: list[Any], size: int, sources: list[str]
 ) -> list[FacePrediction]:
+    """One forward pass over the crops of ``chunk`` -> their predictions in original-image pixels.
+
+    ``sources``: the label of each image, indexed by ``_Face.image_index``. Pixels are normalised in float32
+    and cast to the model's dtype by the network (a bf16 model gets the same input rounding as autocast).
+    """
     param = next(model.parameters())
     batch = torch.from_numpy(np.stack([f.pixels for f in chunk])).permute(0, 3, 1, 2)
-    batch = batch.to(device=param.device, dtype=param.dtype) / 255
+    batch = batch.to(device=param.device, dtype=torch.promote_types(param.dtype, torch.float32)) / 255
     was_training = model.training
     model.eval()
     try:

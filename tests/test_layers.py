@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("training",),  # callbacks, image logging, fine-tuning
     ("module",),  # the LightningModule: builds the network from tasks, trains, predicts through inference
     ("evaluation",),  # protocols that run a trained FaceXFormer (verification)
-    ("apps",),  # command lines, benchmark and the package's public namespace
+    ("apps",),  # command lines and the package's public namespace
+    ("benchmarking",),  # benchmarks: they time the command lines' pipelines
 ]
 
 #: loose top-level files -> their group (``__init__`` is the package namespace, which re-exports ``module``)
@@ -40,7 +41,7 @@ LOOSE_FILES = {
     "callbacks": "training",
     "image_logging": "training",
     "recognition": "evaluation",
-    "benchmark": "apps",
+    "benchmark": "benchmarking",
     "cli": "apps",
     "export": "apps",
     "infer": "apps",

@@ -17,7 +17,7 @@ PACKAGES = ["facexformer.losses", "facexformer.metrics", "facexformer.data", "fa
 #: public classes deliberately left out of a package's ``__all__`` (building blocks of exported classes)
 INTERNAL = {"facexformer.model": {"Attention", "TwoWayAttentionBlock", "MLP", "TokenHead", "LayerNorm2d", "ParsingHead",
                                   "HeatmapHead", "ResidualBlock", "Hourglass", "RandomFourierPositionEncoding",
-                                  "HypernetworkMaps", "RotationHead"},
+                                  "HypernetworkMaps", "RotationHead", "Float32Module", "Float32TokenHead"},
             "facexformer.data": {"TaskStreams", "Transformed"},
             "facexformer.data.datasets": {"AFLWRecord", "ImageRecord", "WFLWRecord"},
             "facexformer.tasks": {"EulerVariant", "HeatmapVariant", "RegressionVariant", "RotationVariant"}}

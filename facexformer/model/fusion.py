@@ -27,12 +27,15 @@ class MultiScaleFusion(nn.Module):
 
     def folded_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per scale, finest first: the (dim, C_i) weight and (dim,) bias of ``fuse`` applied after ``proj[i]``."""
-        fuse = self.fuse.weight.flatten(1)
+        dtype = self.fuse.weight.dtype
+        wide = torch.promote_types(dtype, torch.float32)  # a bf16/fp16 model folds in float32, then rounds once
+        fuse = self.fuse.weight.flatten(1).to(wide)
         n = len(self.proj)
         folded = []
         for i, proj in enumerate(self.proj):
             block = fuse[:, (n - 1 - i) * self.dim : (n - i) * self.dim]  # concat order is deepest first
-            folded.append((block @ proj.weight, block @ proj.bias))
+            weight, bias = block @ proj.weight.to(wide), block @ proj.bias.to(wide)
+            folded.append((weight.to(dtype), bias.to(dtype)))
         return folded
 
     def forward(

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facexformer.model.precision import Float32Module
+
 
 class MLP(nn.Module):
     """``num_layers`` Linear layers with ReLU between them (none after the last)."""
@@ -44,6 +46,16 @@ class TokenHead(nn.Module):
 
     def forward(self, tokens: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
         return self.mlp(tokens).reshape(tokens.shape[0], *self.out_shape)
+
+
+class Float32TokenHead(Float32Module, TokenHead):
+    """A ``TokenHead`` whose weights stay float32 in a model cast to bf16/fp16, computing in float32 with
+    autocast off (head pose: bf16 would round the angles to ~0.3°). Same parameters, so the same weights load.
+    """
+
+    def forward(self, tokens: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        with torch.autocast(tokens.device.type, enabled=False):
+            return super().forward(tokens.float(), image)
 
 
 class LayerNorm2d(nn.Module):

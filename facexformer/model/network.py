@@ -11,6 +11,7 @@ from facexformer.model.backbone import Backbone
 from facexformer.model.decoder import TwoWayDecoder
 from facexformer.model.fusion import MultiScaleFusion
 from facexformer.model.position import RandomFourierPositionEncoding
+from facexformer.model.precision import compute_dtype
 
 
 class FaceXFormerNet(nn.Module):
@@ -74,21 +75,22 @@ class FaceXFormerNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's maps -> task tokens (B, T, dim) and face tokens (B, dim, h, w).
 
-        Under autocast only the backbone and fusion run in reduced precision: the decoder, a small share of
-        the time, stays in float32 (bf16 there moves landmark outputs by ~1e-2 on the parity fixture).
+        The decoder runs in its weights' dtype: float32 under autocast (only the backbone and fusion run in
+        reduced precision there), bf16/fp16 in a model cast with ``.to(dtype)``.
         """
-        image = self.fusion(features, folded_fusion).float()
+        dtype = compute_dtype(self.decoder)
+        image = self.fusion(features, folded_fusion).to(dtype)
         pe = self.position(*image.shape[-2:])
-        tokens = self._token_weights(self.released_tokens, image.shape[0])
-        extra = self._token_weights(self.new_tokens, image.shape[0])
+        tokens = self._token_weights(self.released_tokens, image.shape[0], dtype)
+        extra = self._token_weights(self.new_tokens, image.shape[0], dtype)
         with torch.autocast(image.device.type, enabled=False):
             return self.decoder(image, pe, tokens, extra)
 
-    def _token_weights(self, names: list[str], batch: int) -> torch.Tensor | None:
-        """The tokens of groups ``names`` in float32, (batch, T, dim); ``None`` for no group."""
+    def _token_weights(self, names: list[str], batch: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """The tokens of groups ``names`` in ``dtype``, (batch, T, dim); ``None`` for no group."""
         if not names:
             return None
-        tokens = torch.cat([self.tokens[name].weight for name in names]).float()
+        tokens = torch.cat([self.tokens[name].weight for name in names]).to(dtype)
         return tokens.unsqueeze(0).expand(batch, -1, -1)
 
     def run_head(self, name: str, queries: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -105,12 +107,15 @@ class FaceXFormerNet(nn.Module):
         return slices
 
     def forward(self, images: torch.Tensor, tasks: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """(B, 3, S, S) normalised images -> {task: raw head output (B, ...)} for the requested tasks."""
+        """(B, 3, S, S) normalised images -> {task: raw head output (B, ...)} for the requested tasks.
+
+        Images are cast to the backbone's dtype, so a model cast to bf16 takes float32 images too.
+        """
         names = self.task_names if tasks is None else list(tasks)
         unknown = [n for n in names if n not in self.heads]
         if unknown:
             raise KeyError(f"unknown task(s) {unknown}; this model has {self.task_names}")
-        features = self.backbone(images)
+        features = self.backbone(images.to(compute_dtype(self.backbone)))
         step = self._chunk_size(images)
         if step >= images.shape[0]:
             queries, image = self.decode_features(features)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+
+from facexformer.model.precision import Float32Module
 
 
-class RandomFourierPositionEncoding(nn.Module):
+class RandomFourierPositionEncoding(Float32Module):
     """PE[:, r, c] = [sin(2π p·G), cos(2π p·G)] with p = (2x-1, 2y-1), x = (c+0.5)/w, y = (r+0.5)/h.
 
     ``gaussian_matrix`` (2, num_features) is drawn at construction and saved with the model: the released
-    weights carry their own and must be loaded. Computed in float32 whatever the module's dtype.
+    weights carry their own and must be loaded. The matrix stays float32 when the model is cast to bf16 or
+    fp16 (rounding it to bf16 would move the angles by up to ~0.04 rad), and the encoding is computed in float32.
     """
 
     def __init__(self, num_features: int = 128, scale: float = 1.0):

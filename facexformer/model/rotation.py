@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facexformer.model.heads import TokenHead
+from facexformer.model.heads import Float32TokenHead
 
 
 def rotation_from_6d(x: Tensor) -> Tensor:
@@ -51,7 +51,7 @@ class RotationHead(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        self.head = TokenHead(dim, (9,), num_tokens=9)
+        self.head = Float32TokenHead(dim, (9,), num_tokens=9)
 
     def forward(self, tokens: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
         return rotation_from_9d(self.head(tokens).float())

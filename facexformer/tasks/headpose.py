@@ -9,7 +9,7 @@ from torchmetrics import MetricCollection
 from facexformer.geometry import euler_to_matrix, flip_euler, matrix_to_euler
 from facexformer.losses.geodesic import GeodesicLoss
 from facexformer.metrics.pose import PoseMAE
-from facexformer.model.heads import TokenHead
+from facexformer.model.heads import Float32TokenHead
 from facexformer.model.rotation import RotationHead
 from facexformer.tasks.base import Batch, Task
 
@@ -20,7 +20,7 @@ class EulerVariant:
     num_tokens = 1
 
     def build_head(self, dim: int) -> nn.Module:
-        return TokenHead(dim, (3,))
+        return Float32TokenHead(dim, (3,))
 
     def to_angles(self, output: torch.Tensor) -> torch.Tensor:
         """Raw output -> (B, 3) radians."""

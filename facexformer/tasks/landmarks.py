@@ -75,7 +75,8 @@ class RegressionVariant:
         return pixels_to_normalized(mean, size)
 
     def decode(self, output: torch.Tensor, size: int) -> torch.Tensor:
-        return normalized_to_pixels(output, size)
+        # in float32 at least: bf16 pixels near 200 are 1 px apart
+        return normalized_to_pixels(output.to(torch.promote_types(output.dtype, torch.float32)), size)
 
 
 class HeatmapVariant:

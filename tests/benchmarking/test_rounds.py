@@ -1,6 +1,6 @@
 import pytest
 
-from facexformer.benchmark import paired_speed_ratios, timed_rounds
+from facexformer.benchmarking.rounds import paired_speed_ratios, timed_rounds
 
 
 def test_paired_ratios_follow_each_round_not_the_medians():

@@ -1,0 +1,188 @@
+"""Photos from files to predictions with the network kept busy: decoding, face detection and cropping run in
+DataLoader worker processes while the main process runs the network, and a writer thread saves the results.
+
+``pipelined_predict`` yields, per photo, the same ``FacePrediction`` objects ``facexformer.predict.predict``
+returns for the same photos and batch size: faces are batched across photos in the same order.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from facexformer.detect import Detector, find_faces, resolve_detector
+from facexformer.predict import FacePrediction, _Face, crop_faces, run_faces, to_rgb_array
+
+
+@dataclass
+class PreparedPhoto:
+    """One photo after the CPU stages: ``image`` (H, W, 3) uint8 RGB and its face crops, or ``error``."""
+
+    index: int
+    path: str
+    image: np.ndarray | None = None
+    faces: list[_Face] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class PhotoResult:
+    """One photo's outcome: its predictions (image-relative ``image_index`` 0), or ``error``."""
+
+    path: str
+    image: np.ndarray | None
+    faces: list[FacePrediction]
+    notes: list[str]
+    error: str | None = None
+
+
+class PreparedPhotos(Dataset):
+    """Item i: photo ``paths[i]`` decoded (EXIF-rotated RGB), its faces found by ``detector`` and cropped to
+    ``size`` (see ``facexformer.predict``). Errors are returned, not raised, so one bad file does not stop a
+    DataLoader; the detector is built in each worker process on first use."""
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        size: int,
+        margin: float = 0.25,
+        detector: str | Detector | None = "auto",
+        square: bool = False,
+    ):
+        self.paths = [str(p) for p in paths]
+        self.size, self.margin, self.detector, self.square = size, margin, detector, square
+        self._find: Detector | None = None
+        self._resolved = False
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> PreparedPhoto:
+        path = self.paths[index]
+        photo = PreparedPhoto(index, path)
+        try:
+            if not self._resolved:
+                self._find, self._resolved = resolve_detector(self.detector), True
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                photo.image = to_rgb_array(path)
+                requested = self.detector not in (None, "none")
+                boxes = find_faces(photo.image, self._find, path, detector_requested=requested)
+            photo.notes = [str(w.message) for w in caught]
+            photo.faces = crop_faces(photo.image, boxes, index, self.size, self.margin, self.square)
+        except (ValueError, OSError) as err:
+            photo.image, photo.error = None, str(err)
+        return photo
+
+
+def _single(item: PreparedPhoto) -> PreparedPhoto:
+    return item
+
+
+def prepared_photos(
+    paths: Sequence[str | Path],
+    size: int,
+    margin: float = 0.25,
+    detector: str | Detector | None = "auto",
+    workers: int = 2,
+    prefetch: int = 4,
+) -> Iterator[PreparedPhoto]:
+    """``PreparedPhotos`` in order, from ``workers`` processes (0: in this process), ``prefetch`` photos each
+    ahead of the consumer."""
+    dataset = PreparedPhotos(paths, size, margin, detector)
+    if workers == 0:
+        yield from (dataset[i] for i in range(len(dataset)))
+        return
+    loader = DataLoader(
+        dataset, batch_size=None, collate_fn=_single, num_workers=workers, prefetch_factor=prefetch,
+        worker_init_fn=_one_thread,
+    )
+    yield from loader
+
+
+def _one_thread(worker_id: int) -> None:
+    torch.set_num_threads(1)  # the workers decode and detect; the cores' threads belong to the network
+
+
+def pipelined_predict(
+    model: Any,
+    paths: Sequence[str | Path],
+    tasks: Sequence[str] | None = None,
+    batch_size: int = 16,
+    margin: float = 0.25,
+    detector: str | Detector | None = "auto",
+    workers: int = 2,
+) -> Iterator[PhotoResult]:
+    """Predictions for every photo in ``paths``, yielded in order as soon as all of its faces have run.
+
+    Faces are batched across photos, ``batch_size`` per forward pass, exactly as ``predict`` batches them.
+    """
+    task_objects = [model.task(n) for n in (tasks if tasks is not None else model.task_names)]
+    size = int(model.hparams.image_size)
+    sources = [str(p) for p in paths]
+    waiting: list[PreparedPhoto] = []  # photos in order whose faces have not all run yet
+    done: dict[int, list[FacePrediction]] = {}
+    errors: dict[int, str] = {}
+    queue: list[_Face] = []
+
+    def run(chunk: list[_Face]) -> None:
+        try:
+            for face, pred in zip(chunk, run_faces(model, chunk, task_objects, size, sources), strict=True):
+                done.setdefault(face.image_index, []).append(pred)
+        except RuntimeError as err:
+            for face in chunk:
+                errors[face.image_index] = f"the network failed on a batch with this photo: {err}"
+
+    def finished() -> Iterator[PhotoResult]:
+        while waiting and (waiting[0].error is not None or _all_run(waiting[0], done, errors, queue)):
+            photo = waiting.pop(0)
+            error = photo.error or errors.get(photo.index)
+            faces = [] if error else done.pop(photo.index, [])
+            for face in faces:
+                face.image_index = 0
+            yield PhotoResult(photo.path, photo.image, faces, photo.notes, error)
+
+    for photo in prepared_photos(paths, size, margin, detector, workers):
+        waiting.append(photo)
+        queue += photo.faces
+        while len(queue) >= batch_size:
+            run(queue[:batch_size])
+            del queue[:batch_size]
+        yield from finished()
+    if queue:
+        run(queue)
+        queue.clear()
+    yield from finished()
+
+
+def _all_run(photo: PreparedPhoto, done: dict, errors: dict, queue: list[_Face]) -> bool:
+    if photo.index in errors:
+        return True
+    return not any(face.image_index == photo.index for face in queue)
+
+
+class BackgroundWriter:
+    """Runs ``write`` calls on one thread, so saving never holds up the network; ``close`` waits for all and
+    re-raises the first error."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facexformer-writer")
+        self._pending: list[Future] = []
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
+        self._pending.append(self._pool.submit(write, *args))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for future in self._pending:
+            future.result()

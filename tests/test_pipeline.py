@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+from facexformer.module import FaceXFormer
+from facexformer.pipeline import BackgroundWriter, pipelined_predict
+from facexformer.predict import predict
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return FaceXFormer(backbone="test_convnext", image_size=64, dim=32, decoder_mlp_dim=64).eval()
+
+
+@pytest.fixture(scope="module")
+def photos(shared_dir):
+    """The real sample photos (300W, AFLW, WFLW)."""
+    found = sorted(
+        p for p in (shared_dir / "reference" / "landmarks" / "samples").rglob("*") if p.suffix in (".jpg", ".png")
+    )
+    assert len(found) == 6
+    return found
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_pipelined_predictions_equal_the_sequential_ones(model, photos, workers):
+    sequential = predict(model, photos, batch_size=3)
+    results = list(pipelined_predict(model, photos, batch_size=3, workers=workers))
+    assert [r.path for r in results] == [str(p) for p in photos]
+    assert all(r.error is None for r in results)
+    pipelined = [face for r in results for face in r.faces]
+    assert len(pipelined) == len(sequential) >= len(photos)
+    per_photo = [sum(f.image_index == i for f in sequential) for i in range(len(photos))]
+    assert [len(r.faces) for r in results] == per_photo
+    for ours, theirs in zip(pipelined, sequential, strict=True):
+        assert ours.image_index == 0 and ours.box == theirs.box and ours.crop == theirs.crop
+        assert ours.source == theirs.source
+        np.testing.assert_array_equal(ours.landmarks, theirs.landmarks)
+        np.testing.assert_array_equal(ours.parsing, theirs.parsing)
+        assert ours.headpose == theirs.headpose and ours.attributes == theirs.attributes
+        assert ours.age == theirs.age
+    assert results[0].image.shape[:2] == sequential[0].parsing.shape
+
+
+def test_a_bad_file_is_reported_and_the_rest_run(model, photos, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a jpeg")
+    results = list(pipelined_predict(model, [photos[0], broken, photos[1]], batch_size=2, workers=1))
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "broken.jpg" in results[1].error and results[1].faces == []
+    assert results[2].faces and results[2].faces[0].landmarks.shape == (68, 2)
+
+
+def test_background_writer_waits_and_reports_errors():
+    written = []
+    writer = BackgroundWriter()
+    for i in range(5):
+        writer.submit(written.append, i)
+    writer.close()
+    assert written == [0, 1, 2, 3, 4]
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    writer = BackgroundWriter()
+    writer.submit(fail)
+    with pytest.raises(OSError, match="disk full"):
+        writer.close()
