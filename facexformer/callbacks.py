@@ -88,7 +88,8 @@ class BaselineComparison(L.Callback):
             for key, value in collection.compute().items():
                 if key in logged and torch.as_tensor(value).numel() == 1:
                     direction = next((b for prefix, b in better.items() if key.startswith(prefix)), None)
-                    self.results[key] = (float(logged[key]), float(value), bool(direction))
+                    if direction is not None:  # diagnostics (e.g. counts of skipped images) are not scores
+                        self.results[key] = (float(logged[key]), float(value), direction)
         if trainer.is_global_zero and self.results:
             print("\n" + format_comparison(self.results))
 

@@ -96,3 +96,16 @@ def test_next_step_names_the_checkpoint_and_the_infer_command(loader, tmp_path, 
     assert last.is_file() and f"Checkpoint: {last}" in out
     assert f"facexformer infer path/to/photo.jpg --checkpoint '{last}' --out predictions" in out
     assert "No checkpoint was saved" in next_step_message(trainer(tmp_path, enable_checkpointing=False))
+
+
+def test_baseline_comparison_scores_metrics_not_diagnostic_counts(model, tmp_path):
+    from facexformer.callbacks import BaselineComparison
+    from facexformer.data.datamodule import MultiTaskDataModule
+
+    faces = SyntheticFaces(4, size=64, seed=1, tasks=["landmarks"])
+    dm = MultiTaskDataModule(train={"f": faces}, test={"f": faces}, batch_size=2)
+    comparison = BaselineComparison(num_samples=4)
+    trainer(tmp_path, callbacks=[comparison], use_distributed_sampler=False).test(model, dm)
+    assert {"test/landmarks/nme", "test/landmarks/fr", "test/landmarks/auc"} <= set(comparison.results)
+    assert not {"test/landmarks/nonfinite", "test/landmarks/degenerate"} & set(comparison.results)
+    assert comparison.results["test/landmarks/auc"][2] is True and comparison.results["test/landmarks/nme"][2] is False

@@ -305,7 +305,7 @@ class NonFinitePredictions(_LandmarkErrors):
     it no credit; this metric says how many there were.
     """
 
-    higher_is_better = False
+    higher_is_better = None  # a diagnostic count, not a score to compare models by
     plot_lower_bound = 0.0
 
     def compute(self) -> Tensor:
