@@ -34,7 +34,9 @@ def test_pipelined_predictions_equal_the_sequential_ones(model, photos, workers)
     per_photo = [sum(f.image_index == i for f in sequential) for i in range(len(photos))]
     assert [len(r.faces) for r in results] == per_photo
     for ours, theirs in zip(pipelined, sequential, strict=True):
-        assert ours.image_index == 0 and ours.box == theirs.box and ours.crop == theirs.crop
+        # DataLoader workers detect with one torch thread: MTCNN's boxes agree to float rounding (1.5e-5 px seen)
+        np.testing.assert_allclose(ours.box, theirs.box, rtol=0, atol=1e-3)
+        assert ours.image_index == 0 and ours.crop == theirs.crop
         assert ours.source == theirs.source
         np.testing.assert_array_equal(ours.landmarks, theirs.landmarks)
         np.testing.assert_array_equal(ours.parsing, theirs.parsing)
