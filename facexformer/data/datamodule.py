@@ -7,14 +7,12 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.distributed as dist
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, SequentialSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
-from facexformer.data.sampler import BalancedTaskSampler
+from facexformer.data.sampler import BalancedTaskSampler, ShardSampler
 from facexformer.tasks import TASKS
 
 STAGES = ("train", "val", "test", "predict")
@@ -164,7 +162,8 @@ class MultiTaskDataModule(L.LightningDataModule):
                 sampler.resume_at(*self._resume)
                 self._resume = None
             return DataLoader(dataset, batch_sampler=sampler, **common)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=_evaluation_sampler(dataset), **common)
+        shard = ShardSampler(len(dataset), self.batch_size)  # under DDP, this rank's share of whole batches
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=shard, **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -212,10 +211,3 @@ class MultiTaskDataModule(L.LightningDataModule):
             step = trainer.global_step * trainer.world_size + trainer.global_rank
             batch = self._augment(batch, seed=self.seed * 1_000_003 + step)
         return batch
-
-
-def _evaluation_sampler(dataset: Dataset) -> Sampler:
-    """Every index once, in order; under an initialised process group, this rank's share (no padding)."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return UnrepeatedDistributedSampler(dataset, shuffle=False)
-    return SequentialSampler(dataset)

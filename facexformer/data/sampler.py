@@ -262,3 +262,30 @@ class BalancedTaskSampler(Sampler[list[int]]):
         for b in range(self.num_batches):
             start = (self.rank + b * self.num_replicas) * self.batch_size
             yield list(range(start, min(start + self.batch_size, total)))
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation and prediction: ``range(size)`` cut into batches of ``batch_size``, this rank taking batches
+    ``rank, rank + num_replicas, ...`` (as indices, in order, for a plain ``DataLoader(batch_size=...)``).
+
+    Every index is seen exactly once over all ranks, without padding, in the very batches one process would
+    form (so per-batch values such as the total loss match it); a rank may get none (a dataset with fewer
+    batches than ranks), which the evaluation handles. ``num_replicas``/``rank`` default to
+    ``torch.distributed``'s, else 1 and 0 (then it is a ``SequentialSampler``).
+    """
+
+    def __init__(self, size: int, batch_size: int = 1, num_replicas: int | None = None, rank: int | None = None):
+        self.size, self.batch_size = operator.index(size), operator.index(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"ShardSampler: batch_size must be >= 1, got {batch_size}")
+        self.num_replicas, self.rank = distributed_world(num_replicas, rank)
+
+    def _batches(self) -> range:
+        return range(self.rank, -(-self.size // self.batch_size), self.num_replicas)
+
+    def __len__(self) -> int:
+        return sum(min(self.batch_size, self.size - b * self.batch_size) for b in self._batches())
+
+    def __iter__(self) -> Iterator[int]:
+        for b in self._batches():
+            yield from range(b * self.batch_size, min((b + 1) * self.batch_size, self.size))

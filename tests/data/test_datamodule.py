@@ -1,10 +1,10 @@
 import pytest
 import torch
-from torch.utils.data import BatchSampler, SequentialSampler
+from torch.utils.data import BatchSampler
 
 from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
-from facexformer.data.sampler import BalancedTaskSampler
+from facexformer.data.sampler import BalancedTaskSampler, ShardSampler
 from facexformer.data.synthetic import SyntheticFaces
 
 
@@ -124,7 +124,7 @@ def test_evaluation_and_prediction_loaders_use_plain_samplers():
     faces = {"a": SyntheticFaces(5, 32, seed=3)}
     dm = MultiTaskDataModule(train=faces, val=faces, test=faces, predict=faces, batch_size=2)
     for loader in (dm.val_dataloader(), dm.test_dataloader(), dm.predict_dataloader()):
-        assert type(loader.batch_sampler) is BatchSampler and isinstance(loader.sampler, SequentialSampler)
+        assert type(loader.batch_sampler) is BatchSampler and isinstance(loader.sampler, ShardSampler)
         assert [len(b["source"]) for b in loader] == [2, 2, 1]
     assert type(dm.train_dataloader().batch_sampler) is BalancedTaskSampler
 

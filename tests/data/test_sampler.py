@@ -274,3 +274,13 @@ def test_resume_at_skips_the_trained_batches_of_that_epoch_only() -> None:
     assert list(resumed) == full_epoch3
     with pytest.raises(ValueError, match="cannot resume after 7 of 6"):
         resumed.resume_at(2, 7)
+
+
+def test_shard_sampler_gives_whole_batches_once_and_may_leave_a_rank_empty() -> None:
+    from facexformer.data.sampler import ShardSampler
+
+    shards = [list(ShardSampler(7, 2, num_replicas=3, rank=r)) for r in range(3)]
+    assert shards == [[0, 1, 6], [2, 3], [4, 5]]  # batches [0 1] [2 3] [4 5] [6] dealt in turn
+    assert [len(ShardSampler(7, 2, 3, r)) for r in range(3)] == [3, 2, 2]
+    assert list(ShardSampler(1, 2, num_replicas=2, rank=1)) == [] and len(ShardSampler(1, 2, 2, 1)) == 0
+    assert list(ShardSampler(4, 3)) == [0, 1, 2, 3]
