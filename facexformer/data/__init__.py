@@ -5,11 +5,11 @@ from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule, SelectTasks
 from facexformer.data.hf import HFDataset
-from facexformer.data.sampler import BalancedTaskSampler
+from facexformer.data.sampler import BalancedTaskSampler, ShardSampler
 from facexformer.data.splits import HeldOut, random_split_with_mirrors
 from facexformer.data.synthetic import SyntheticFaces
 
 __all__ = [
     "AugmentOptions", "BalancedTaskSampler", "CropFace", "FaceAugment", "HFDataset", "HeldOut", "MultiTaskDataModule",
-    "SelectTasks", "SyntheticFaces", "collate_multitask", "random_split_with_mirrors",
+    "SelectTasks", "ShardSampler", "SyntheticFaces", "collate_multitask", "random_split_with_mirrors",
 ]
