@@ -23,7 +23,7 @@ SHARED = Path(os.environ.get("FACEXFORMER_SHARED", ROOT / "tests" / "fixtures" /
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The reference material the fidelity tests compare against; a missing copy fails them, never skips."""
+    """The reference material the fidelity tests compare against; a missing copy fails them."""
     if not (SHARED / "reference").is_dir():
         pytest.fail(f"test fixtures not found at {SHARED}/reference (see tests/fixtures/PROVENANCE.md)")
     return SHARED
