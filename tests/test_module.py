@@ -6,6 +6,7 @@ from facexformer import FaceXFormer
 from facexformer.data import SyntheticFaces, collate_multitask
 from facexformer.model.decoder import Attention
 from facexformer.tasks import Landmarks
+from tests.backbones import TwoScales
 
 
 def test_save_pretrained_round_trip(tmp_path, tiny_kwargs):
@@ -102,25 +103,11 @@ def test_a_lightning_checkpoint_brings_its_normalisation(tmp_path, tiny_kwargs):
     assert loaded.normalization["mean"] == pytest.approx([0.485, 0.456, 0.406])
 
 
-class TinyBackbone(torch.nn.Module):
-    """A backbone that is not timm's: one strided convolution per scale (strides 4 and 8)."""
-
-    def __init__(self, width: int = 8):
-        super().__init__()
-        self.channels = [width, 2 * width]
-        self.first = torch.nn.Conv2d(3, width, kernel_size=4, stride=4)
-        self.second = torch.nn.Conv2d(width, 2 * width, kernel_size=2, stride=2)
-
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        fine = self.first(images)
-        return [fine, self.second(fine)]
-
-
 def test_a_class_path_backbone_trains_and_survives_save_and_load(tmp_path, tiny_kwargs):
     torch.manual_seed(0)
-    spec = {"class_path": f"{__name__}.TinyBackbone", "init_args": {"width": 6}}
+    spec = {"class_path": "tests.backbones.TwoScales", "init_args": {"width": 6}}
     model = FaceXFormer(tasks=["landmarks", "gender"], **{**tiny_kwargs, "backbone": spec})
-    assert isinstance(model.net.backbone, TinyBackbone) and model.net.backbone.channels == [6, 12]
+    assert isinstance(model.net.backbone, TwoScales) and model.net.backbone.channels == [6, 12]
     faces = SyntheticFaces(4, 64, seed=0, tasks=["landmarks", "gender"])
     batch = collate_multitask([faces[i] for i in range(4)])
     batch["image"] = batch["image"].float() / 255
@@ -133,7 +120,7 @@ def test_a_class_path_backbone_trains_and_survives_save_and_load(tmp_path, tiny_
     model.eval()
     model.save_pretrained(tmp_path / "custom")
     again = FaceXFormer.from_pretrained(tmp_path / "custom")
-    assert again.hparams.backbone == spec and isinstance(again.net.backbone, TinyBackbone)
+    assert again.hparams.backbone == spec and isinstance(again.net.backbone, TwoScales)
     images = model.normalize(batch["image"])
     with torch.no_grad():
         expected, got = model(images), again(images)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from facexformer.model.backbone import Backbone, TimmBackbone, build_backbone
+from tests.backbones import TwoScales
 
 
 @pytest.mark.parametrize(
@@ -54,23 +55,9 @@ def test_normalisation_comes_from_the_timm_pretrained_cfg(name, mean, std):
     assert backbone.mean == pytest.approx(mean) and backbone.std == pytest.approx(std)
 
 
-class TwoScales(torch.nn.Module):
-    """A non-timm backbone: two strided convolutions, maps at strides 4 and 8."""
-
-    def __init__(self, width: int = 8):
-        super().__init__()
-        self.channels = [width, 2 * width]
-        self.first = torch.nn.Conv2d(3, width, kernel_size=4, stride=4)
-        self.second = torch.nn.Conv2d(width, 2 * width, kernel_size=2, stride=2)
-
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        fine = self.first(images)
-        return [fine, self.second(fine)]
-
-
 def test_build_backbone_takes_a_timm_name_or_a_class_path():
     assert isinstance(build_backbone("test_convnext", image_size=64), TimmBackbone)
-    backbone = build_backbone({"class_path": f"{__name__}.TwoScales", "init_args": {"width": 4}})
+    backbone = build_backbone({"class_path": "tests.backbones.TwoScales", "init_args": {"width": 4}})
     assert isinstance(backbone, TwoScales) and isinstance(backbone, Backbone) and backbone.channels == [4, 8]
 
 
@@ -83,7 +70,7 @@ class NoChannels(torch.nn.Module):
     ("spec", "error", "match"),
     [
         ({"class_path": "no.such.Module"}, ValueError, "cannot be imported"),
-        ({"class_path": f"{__name__}.TwoScales", "args": {}}, ValueError, "unknown keys"),
+        ({"class_path": "tests.backbones.TwoScales", "args": {}}, ValueError, "unknown keys"),
         ({"class_path": f"{__name__}.NoChannels"}, TypeError, "channels: list"),
         (3, ValueError, "timm model name or"),
     ],
@@ -95,4 +82,4 @@ def test_build_backbone_errors_name_the_class_and_the_problem(spec, error, match
 
 def test_timm_weights_options_refuse_a_class_path_backbone():
     with pytest.raises(ValueError, match="timm backbones only"):
-        build_backbone({"class_path": f"{__name__}.TwoScales"}, pretrained=True)
+        build_backbone({"class_path": "tests.backbones.TwoScales"}, pretrained=True)

@@ -89,3 +89,17 @@ def newest_log_dir(cwd: Path) -> Path:
     """The newest ``runs/quickstart/lightning_logs/version_N`` under ``cwd``."""
     versions = (cwd / "runs/quickstart/lightning_logs").glob("version_*")
     return max(versions, key=lambda p: int(p.name.removeprefix("version_")))
+
+
+def rerun_reproduces(fitted: FittedRun, stage: str) -> None:
+    """``facexformer <stage> --ckpt_path`` on ``fitted``'s checkpoint logs the same ``val/`` or ``test/`` metrics
+    as the fit did (more than 20 of them, to 1e-5)."""
+    prefix = {"validate": "val/", "test": "test/"}[stage]
+    run_step(f"{stage} --ckpt_path last.ckpt", [stage, *TINY_QUICKSTART, "--ckpt_path", str(fitted.checkpoint)],
+             fitted.cwd)
+    before = {k: v for k, v in last_scalars(fitted.log_dir).items() if k.startswith(prefix)}
+    after = last_scalars(newest_log_dir(fitted.cwd))
+    assert len(before) > 20
+    for key, value in before.items():
+        assert after[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+

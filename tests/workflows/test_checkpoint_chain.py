@@ -13,7 +13,7 @@ import torch
 from facexformer import FaceXFormer
 from facexformer.export import ExportWrapper
 from facexformer.predict import FacePrediction
-from tests.workflows.steps import TINY_QUICKSTART, last_scalars, newest_log_dir, run_step
+from tests.workflows.steps import TINY_QUICKSTART, newest_log_dir, rerun_reproduces, run_step
 
 PHOTOS = Path(__file__).resolve().parents[1] / "fixtures/shared/reference/landmarks/samples/300w/01_Indoor"
 INFER_KEYS = {"source", "image_size", "checkpoint", "tasks", "faces"}
@@ -48,13 +48,7 @@ def test_from_pretrained_loads_the_cli_checkpoint(fitted):
 
 def test_test_with_the_checkpoint_reproduces_the_test_after_fit(fitted):
     pytest.importorskip("tensorboard")
-    run_step("test --ckpt_path last.ckpt", ["test", *TINY_QUICKSTART, "--ckpt_path", str(fitted.checkpoint)],
-             fitted.cwd)
-    before = {k: v for k, v in last_scalars(fitted.log_dir).items() if k.startswith("test/")}
-    after = last_scalars(newest_log_dir(fitted.cwd))
-    assert len(before) > 20
-    for key, value in before.items():
-        assert after[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    rerun_reproduces(fitted, "test")
 
 
 def test_predict_writes_one_json_per_face(fitted):

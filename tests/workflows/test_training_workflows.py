@@ -7,20 +7,14 @@ import hashlib
 import pytest
 import torch
 
-from tests.workflows.steps import TINY_QUICKSTART, last_scalars, newest_log_dir, run_step
+from tests.workflows.steps import TINY_QUICKSTART, rerun_reproduces, run_step
 
 pytestmark = pytest.mark.slow
 
 
 def test_validate_with_the_checkpoint_reproduces_the_last_validation(fitted):
     pytest.importorskip("tensorboard")
-    run_step("validate --ckpt_path last.ckpt", ["validate", *TINY_QUICKSTART, "--ckpt_path", str(fitted.checkpoint)],
-             fitted.cwd)
-    before = {k: v for k, v in last_scalars(fitted.log_dir).items() if k.startswith("val/")}
-    after = last_scalars(newest_log_dir(fitted.cwd))
-    assert len(before) > 20
-    for key, value in before.items():
-        assert after[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    rerun_reproduces(fitted, "validate")
 
 
 def test_head_only_finetuning_from_the_cli_checkpoint(fitted, tmp_path):
