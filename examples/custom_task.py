@@ -72,6 +72,8 @@ class HeadTurn(Task):
     def label(self, yaw_degrees: float) -> int:
         """The class of a yaw angle in degrees."""
         return 0 if yaw_degrees < -self.frontal else 2 if yaw_degrees > self.frontal else 1
+
+
 # --8<-- [end:task]
 
 
@@ -131,8 +133,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     trainer.fit(model, datamodule=data)
     after = evaluator.validate(model, datamodule=data, verbose=False)[0]["val/turn/accuracy"]
-    print(f"head-turn accuracy on {args.val_samples} unseen faces: {before:.3f} before, {after:.3f} after "
-          f"{args.steps} steps")
+    print(
+        f"head-turn accuracy on {args.val_samples} unseen faces: {before:.3f} before, {after:.3f} after "
+        f"{args.steps} steps"
+    )
     return {"before": before, "after": after}
 
 

@@ -75,13 +75,20 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     model = build_model(args, num_points)
     size = int(model.hparams.image_size)
     data = MultiTaskDataModule(
-        train=train, val=val, batch_size=args.batch_size, crop=CropFace(size=size),
-        augment={"flip": 0.5, "rotate": 10.0, "affine": 0.5, "gamma": 0.0, "blur": 0.0, "grayscale": 0.0,
-                 "erase": 0.0},
+        train=train,
+        val=val,
+        batch_size=args.batch_size,
+        crop=CropFace(size=size),
+        augment={"flip": 0.5, "rotate": 10.0, "affine": 0.5, "gamma": 0.0, "blur": 0.0, "grayscale": 0.0, "erase": 0.0},
         num_workers=args.num_workers,
     )
-    quiet = {"accelerator": args.accelerator, "logger": False, "enable_progress_bar": False,
-             "enable_model_summary": False, "use_distributed_sampler": False}
+    quiet = {
+        "accelerator": args.accelerator,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "use_distributed_sampler": False,
+    }
     evaluator = L.Trainer(**quiet)
     before = evaluator.validate(model, datamodule=data, verbose=False)[0]
     frozen = {k: v.clone() for k, v in model.net.state_dict().items() if not k.startswith("heads.landmarks")}

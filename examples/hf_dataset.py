@@ -61,19 +61,38 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.save_to is not None:
         table.save_to_disk(str(args.save_to))
         table = args.save_to  # HFDataset also takes a save_to_disk folder
-    faces = HFDataset(table, task=["landmarks", "headpose"],
-                      columns={"image": "img", "landmarks": "pts", "headpose": "pose"})
+    faces = HFDataset(
+        table, task=["landmarks", "headpose"], columns={"image": "img", "landmarks": "pts", "headpose": "pose"}
+    )
     sample = faces[0]
-    print(f"{len(faces)} samples; first: {sample['source']}, tasks {sample['tasks']}, "
-          f"landmarks {tuple(sample['landmarks'].shape)}, box {[round(v, 1) for v in sample['box'].tolist()]}")
+    print(
+        f"{len(faces)} samples; first: {sample['source']}, tasks {sample['tasks']}, "
+        f"landmarks {tuple(sample['landmarks'].shape)}, box {[round(v, 1) for v in sample['box'].tolist()]}"
+    )
 
-    model = FaceXFormer(tasks=["landmarks", "headpose"], backbone="test_convnext", image_size=args.size,
-                        dim=64, decoder_mlp_dim=128, lr=2e-3)
-    data = MultiTaskDataModule(train={"hf": faces}, batch_size=args.batch_size, crop=CropFace(size=args.size),
-                               augment={"flip": 0.5, "affine": 0.0, "erase": 0.0})
-    trainer = L.Trainer(max_steps=args.steps, accelerator=args.accelerator, use_distributed_sampler=False,
-                        logger=False, enable_checkpointing=False, enable_model_summary=False,
-                        enable_progress_bar=False)
+    model = FaceXFormer(
+        tasks=["landmarks", "headpose"],
+        backbone="test_convnext",
+        image_size=args.size,
+        dim=64,
+        decoder_mlp_dim=128,
+        lr=2e-3,
+    )
+    data = MultiTaskDataModule(
+        train={"hf": faces},
+        batch_size=args.batch_size,
+        crop=CropFace(size=args.size),
+        augment={"flip": 0.5, "affine": 0.0, "erase": 0.0},
+    )
+    trainer = L.Trainer(
+        max_steps=args.steps,
+        accelerator=args.accelerator,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+    )
     trainer.fit(model, datamodule=data)
     losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
     print("last training losses:", {k: round(v, 4) for k, v in sorted(losses.items())})

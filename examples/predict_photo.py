@@ -20,8 +20,8 @@ from PIL import Image
 
 from facexformer import FaceXFormer
 from facexformer.data.synthetic import SyntheticFaces
-from facexformer.predict import FacePrediction, predict
-from facexformer.visualize import draw_overlay
+from facexformer.inference.predict import FacePrediction, predict
+from facexformer.inference.visualize import draw_overlay
 
 
 def load_model(checkpoint: str | None) -> FaceXFormer:
@@ -58,8 +58,12 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--checkpoint", default=None, help="weights to load (default: a small untrained model)")
     parser.add_argument("--out", type=Path, default=Path("predictions"), help="output folder")
     parser.add_argument("--tasks", nargs="+", default=None, help="task names (default: all the model's)")
-    parser.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar", "none", "auto"),
-                        help="face finder when no box is known (default mtcnn, as the released model)")
+    parser.add_argument(
+        "--detector",
+        default="mtcnn",
+        choices=("mtcnn", "haar", "none", "auto"),
+        help="face finder when no box is known (default mtcnn, as the released model)",
+    )
     args = parser.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -23,13 +23,13 @@ from typing import Any
 import lightning as L
 
 from facexformer import FaceXFormer
-from facexformer.callbacks import BaselineComparison
 from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.datasets.celeba import CelebA
 from facexformer.data.datasets.utkface import UTKFace
 from facexformer.data.datasets.w300 import W300
 from facexformer.data.synthetic import SyntheticFaces
+from facexformer.training.callbacks import BaselineComparison
 
 #: task group -> (command-line option, reader, split names for train / val / test, tasks)
 GROUPS: dict[str, tuple[str, Any, tuple[str, str, str], tuple[str, ...]]] = {
@@ -50,8 +50,9 @@ def build_datasets(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     stages: dict[str, dict[str, Any]] = {"train": {}, "val": {}, "test": {}}
     for offset, (group, (option, reader, splits, tasks)) in enumerate(GROUPS.items()):
         root = getattr(args, option)
-        for stage, split, count in zip(stages, splits, (args.train_samples, args.eval_samples, args.eval_samples),
-                                       strict=True):
+        for stage, split, count in zip(
+            stages, splits, (args.train_samples, args.eval_samples, args.eval_samples), strict=True
+        ):
             if root:
                 stages[stage][group] = reader(root, split)
             else:
@@ -82,18 +83,34 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float, bool]]:
     stages = build_datasets(args)
     tasks = [t for _, _, _, group_tasks in GROUPS.values() for t in group_tasks]
     model = FaceXFormer(
-        tasks=tasks, backbone=args.backbone, backbone_pretrained=args.pretrained, image_size=args.size,
-        dim=args.dim, decoder_mlp_dim=8 * args.dim, lr=args.lr, milestones=[10**6],
+        tasks=tasks,
+        backbone=args.backbone,
+        backbone_pretrained=args.pretrained,
+        image_size=args.size,
+        dim=args.dim,
+        decoder_mlp_dim=8 * args.dim,
+        lr=args.lr,
+        milestones=[10**6],
     )
     data = MultiTaskDataModule(
-        **stages, batch_size=args.batch_size, crop=CropFace(size=args.size),
-        augment={"flip": 0.5, "rotate": 10.0, "affine": 0.5, "erase": 0.0}, num_workers=args.num_workers,
+        **stages,
+        batch_size=args.batch_size,
+        crop=CropFace(size=args.size),
+        augment={"flip": 0.5, "rotate": 10.0, "affine": 0.5, "erase": 0.0},
+        num_workers=args.num_workers,
     )
     comparison = BaselineComparison(num_samples=64)
     trainer = L.Trainer(
-        max_steps=args.steps, accelerator=args.accelerator, devices=args.devices, use_distributed_sampler=False,
-        logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,
-        limit_val_batches=0, callbacks=[comparison],
+        max_steps=args.steps,
+        accelerator=args.accelerator,
+        devices=args.devices,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        callbacks=[comparison],
     )
     trainer.fit(model, datamodule=data)
     trainer.test(model, datamodule=data, verbose=False)

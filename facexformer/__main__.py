@@ -1,5 +1,5 @@
 """``python -m facexformer`` = the ``facexformer`` command."""
 
-from facexformer.cli import main
+from facexformer.apps.cli import main
 
 main()

@@ -231,11 +231,11 @@ class FaceXFormer(L.LightningModule):
         return self.net(images, tasks)
 
     def predict(self, inputs: Any, tasks: Sequence[str] | None = None, boxes: Any = None, **kwargs: Any) -> list:
-        """Faces in photos -> ``FacePrediction`` results in original-image pixels (see ``facexformer.predict``).
+        """Faces in photos -> ``FacePrediction`` results in original-image pixels (``facexformer.inference.predict``).
 
         ``inputs``: paths, PIL images, (H, W, 3) uint8 arrays or (3, H, W) tensors, one or a list.
         """
-        from facexformer.predict import predict
+        from facexformer.inference.predict import predict
 
         return predict(self, inputs, tasks=tasks, boxes=boxes, **kwargs)
 
@@ -271,13 +271,24 @@ class FaceXFormer(L.LightningModule):
         constructor arguments. Returns the model in eval mode; failures raise ``CheckpointError``.
         """
         return weights.load_pretrained(
-            cls, source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir,
-            local_files_only=local_files_only, **overrides,
+            cls,
+            source,
+            trusted=trusted,
+            sha256=sha256,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            **overrides,
         )
 
     @classmethod
     def from_official_checkpoint(
-        cls, path: str | Path, tasks: Sequence[Task | str | dict[str, Any]] | None = None, *, trusted: bool = False,
+        cls,
+        path: str | Path,
+        tasks: Sequence[Task | str | dict[str, Any]] | None = None,
+        *,
+        trusted: bool = False,
         **kwargs: Any,
     ) -> FaceXFormer:
         """Build the released architecture (Swin-B, 224) and load the released ``ckpts/model.pt``.
@@ -321,7 +332,12 @@ class FaceXFormer(L.LightningModule):
         """Upload a ``save_pretrained`` folder to the Hub repo ``repo_id`` (created if needed); returns the
         commit URL."""
         return weights.push_to_hub(
-            self, repo_id, token=token, private=private, branch=branch, commit_message=commit_message,
+            self,
+            repo_id,
+            token=token,
+            private=private,
+            branch=branch,
+            commit_message=commit_message,
             create_pr=create_pr,
         )
 

@@ -15,7 +15,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from torch.utils.data import ConcatDataset
 
 from facexformer import FaceXFormer
-from facexformer.cli import main
+from facexformer.apps.cli import main
 from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces
 
 CONFIG = str(Path(__file__).parent / "conf" / "tiny_multitask.yaml")

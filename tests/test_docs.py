@@ -42,4 +42,3 @@ def test_site_builds_strictly(tmp_path):
     module_page = (site / "api" / "module" / "index.html").read_text()
     assert "facexformer.module.FaceXFormer.from_pretrained" in module_page
     assert "facexformer.io.checkpoint.read_checkpoint" in (site / "api" / "io" / "index.html").read_text()
-

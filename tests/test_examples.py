@@ -30,9 +30,7 @@ def test_script_help(name, capsys):
 
 
 def _run(*args: str, cwd: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=900
-    )
+    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
@@ -83,8 +81,18 @@ def test_custom_task_flip_swaps_left_and_right():
 def test_hf_dataset_trains_from_a_datasets_table(tmp_path):
     pytest.importorskip("datasets")
     losses = _load("hf_dataset").main(
-        ["--samples", "16", "--steps", "2", "--batch-size", "8", "--save-to", str(tmp_path / "hf"), "--accelerator",
-         "cpu"]
+        [
+            "--samples",
+            "16",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--save-to",
+            str(tmp_path / "hf"),
+            "--accelerator",
+            "cpu",
+        ]
     )
     assert {"train/landmarks/loss", "train/headpose/loss"} <= set(losses)
     assert (tmp_path / "hf" / "dataset_info.json").is_file()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from facexformer import FaceXFormer
-from facexformer.cli import main
+from facexformer.apps.cli import main
 
 TINY_MODEL = [
     "--model.backbone",

@@ -15,8 +15,8 @@ import facexformer
 #: low -> high; a module may import its own group and any group of a strictly lower layer
 LAYERS: list[tuple[str, ...]] = [
     # pure modules that import nothing of facexformer: the networks and the sample/batch contract, usable by all
-    ("model", "batch", "landmark_schemes"),
-    ("geometry", "losses"),
+    ("model", "batch"),
+    ("geometry", "losses"),  # image frames, crops, rotations, landmark schemes
     ("metrics",),  # landmark metrics normalise with the landmark schemes and geometry
     ("tasks",),  # a task wires a head (model), a loss and metrics
     ("io",),  # checkpoints, weights, the released format: they rebuild tasks from configs
@@ -30,32 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 
 #: loose top-level files -> their group (``__init__`` is the package namespace, which re-exports ``module``)
-LOOSE_FILES = {
-    "batch": "batch",
-    # the landmark schemes belong in geometry/ (issue 13); they stay loose this session (no file moves)
-    "landmark_schemes": "landmark_schemes",
-    "module": "module",
-    "detect": "inference",
-    "predict": "inference",
-    "visualize": "inference",
-    "callbacks": "training",
-    "image_logging": "training",
-    "recognition": "evaluation",
-    "benchmark": "benchmarking",
-    "cli": "apps",
-    "export": "apps",
-    "infer": "apps",
-    "__init__": "apps",
-    "__main__": "apps",
-    # loose files arriving from helper branches (cli, robust, speed, workflow), in the group of their importers
-    "cli_parsing": "apps",
-    "nonfinite_loss": "training",
-    "pipeline": "inference",
-    "prediction_writer": "training",
-    "run_files": "training",
-    "skipped_samples": "training",
-    "task_coverage": "training",
-}
+LOOSE_FILES = {"batch": "batch", "module": "module", "__init__": "apps", "__main__": "apps"}
 
 RANK = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}
 PACKAGE = Path(facexformer.__file__).parent
@@ -136,7 +111,7 @@ def test_io_sits_below_the_lightning_module():
         ("facexformer.tasks.landmarks", "facexformer.data.collate"),
         ("facexformer.io.weights", "facexformer.module"),
         ("facexformer.losses.star", "facexformer.metrics.landmarks"),
-        ("facexformer.data.crop", "facexformer.predict"),
+        ("facexformer.data.crop", "facexformer.inference.predict"),
     ],
 )
 def test_an_upward_import_is_reported(module, name):

@@ -12,15 +12,36 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
-PACKAGES = ["facexformer.losses", "facexformer.metrics", "facexformer.data", "facexformer.data.datasets",
-            "facexformer.model", "facexformer.tasks"]
+PACKAGES = [
+    "facexformer.losses",
+    "facexformer.metrics",
+    "facexformer.data",
+    "facexformer.data.datasets",
+    "facexformer.model",
+    "facexformer.tasks",
+]
 #: public classes deliberately left out of a package's ``__all__`` (building blocks of exported classes)
-INTERNAL = {"facexformer.model": {"Attention", "TwoWayAttentionBlock", "MLP", "TokenHead", "LayerNorm2d", "ParsingHead",
-                                  "HeatmapHead", "ResidualBlock", "Hourglass", "RandomFourierPositionEncoding",
-                                  "HypernetworkMaps", "RotationHead", "Float32Module", "Float32TokenHead"},
-            "facexformer.data": {"TaskStreams", "Transformed"},
-            "facexformer.data.datasets": {"AFLWRecord", "ImageRecord", "WFLWRecord"},
-            "facexformer.tasks": {"EulerVariant", "HeatmapVariant", "RegressionVariant", "RotationVariant"}}
+INTERNAL = {
+    "facexformer.model": {
+        "Attention",
+        "TwoWayAttentionBlock",
+        "MLP",
+        "TokenHead",
+        "LayerNorm2d",
+        "ParsingHead",
+        "HeatmapHead",
+        "ResidualBlock",
+        "Hourglass",
+        "RandomFourierPositionEncoding",
+        "HypernetworkMaps",
+        "RotationHead",
+        "Float32Module",
+        "Float32TokenHead",
+    },
+    "facexformer.data": {"TaskStreams", "Transformed"},
+    "facexformer.data.datasets": {"AFLWRecord", "ImageRecord", "WFLWRecord"},
+    "facexformer.tasks": {"EulerVariant", "HeatmapVariant", "RegressionVariant", "RotationVariant"},
+}
 FILE_SUFFIXES = (".md", ".py", ".yaml", ".json", ".onnx", ".pt", ".ckpt", ".safetensors", ".png", ".jpg")
 
 
@@ -86,7 +107,10 @@ def test_package_exports_its_public_classes(package):
         if info.name.startswith("_") or info.ispkg:
             continue
         sub = importlib.import_module(f"{package}.{info.name}")
-        public |= {name for name, obj in vars(sub).items() if inspect.isclass(obj) and not name.startswith("_")
-                   and obj.__module__ == sub.__name__}
+        public |= {
+            name
+            for name, obj in vars(sub).items()
+            if inspect.isclass(obj) and not name.startswith("_") and obj.__module__ == sub.__name__
+        }
     missing = public - exported - INTERNAL.get(package, set())
     assert not missing, f"{package}.__all__ lacks {sorted(missing)}"

@@ -53,5 +53,9 @@ def test_paper_recipe_head_pose_crop_is_6drepnet_evaluation_crop():
     biwi = _build(crops["biwi"])
     assert biwi.channels == "bgr" and biwi.box_source == "image"
     assert biwi.crop_for({"image": torch.zeros(3, 64, 64, dtype=torch.uint8), "box": torch.zeros(4)}).region == (
-        4, 4, 56, 56)  # 224 / 256 of the 64-px FSA-Net crop, centred
+        4,
+        4,
+        56,
+        56,
+    )  # 224 / 256 of the 64-px FSA-Net crop, centred
     assert _build(crops["celebamask_hq"]).box_source == "image"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
+from facexformer.apps.infer import collect_images, infer_files
 from facexformer.benchmarking.hardware import describe_hardware
 from facexformer.benchmarking.inference import Precision
 from facexformer.benchmarking.rounds import paired_speed_ratios, print_table, timed_rounds
-from facexformer.infer import collect_images, infer_files
 from facexformer.module import FaceXFormer
 
 
@@ -73,8 +73,16 @@ def infer_throughput(
         for count in workers:
 
             def run(count: int = count) -> None:
-                infer_files(model, links, out, batch_size=batch_size, detector=detector, workers=count,
-                            overlay=overlay, overwrite=True)
+                infer_files(
+                    model,
+                    links,
+                    out,
+                    batch_size=batch_size,
+                    detector=detector,
+                    workers=count,
+                    overlay=overlay,
+                    overwrite=True,
+                )
 
             cases[f"infer, {count} workers"] = run
         print(f"{len(links)} photos ({len(paths)} distinct x {copies}), {faces} faces, {len(first.failed)} failed")

@@ -110,8 +110,10 @@ def inference_throughput(
             print(f"[{name}] first call (torch.compile of the backbone): {time.perf_counter() - start:.1f} s")
     times = timed_rounds({name: fn for name, (fn, _) in cases.items()}, repeats, warmup)
     peaks = {dtype: max(gflops, matmul_peak(dtype, device)) for dtype, gflops in peaks.items()}
-    print("matmul peak (best before and after the rounds): "
-          + ", ".join(f"{_dtype_name(d)} {g:.3g} GFLOP/s" for d, g in peaks.items()))
+    print(
+        "matmul peak (best before and after the rounds): "
+        + ", ".join(f"{_dtype_name(d)} {g:.3g} GFLOP/s" for d, g in peaks.items())
+    )
     baseline = f"{precisions[0]} backbone only"
     ratios = paired_speed_ratios(times, baseline)
     rows = []

@@ -86,8 +86,10 @@ def training_throughput(
     peaks = {p: matmul_peak(DTYPES[p.split("-")[0]], device) for p in precisions}
     times = timed_rounds(cases, repeats, warmup)
     peaks = {p: max(gflops, matmul_peak(DTYPES[p.split("-")[0]], device)) for p, gflops in peaks.items()}
-    print("matmul peak (best before and after the rounds): "
-          + ", ".join(f"{p.split('-')[0]} {g:.3g} GFLOP/s" for p, g in peaks.items()))
+    print(
+        "matmul peak (best before and after the rounds): "
+        + ", ".join(f"{p.split('-')[0]} {g:.3g} GFLOP/s" for p, g in peaks.items())
+    )
     rows = []
     for key, seconds in times.items():
         name, precision = key.rsplit(" ", 1)
@@ -110,7 +112,7 @@ def training_throughput(
 def default_training_models(names: Sequence[str]) -> tuple[dict[str, FaceXFormer], dict[str, int]]:
     """``"swin-b"`` (the released network, batch 8, 224 px) and/or ``"quickstart"`` (the shipped config's model
     and batch size), freshly built with seed 0."""
-    from facexformer.benchmark import load_config
+    from facexformer.benchmarking.command import load_config
 
     models, sizes = {}, {}
     for name in names:

@@ -10,6 +10,16 @@ from facexformer.data.splits import HeldOut, random_split_with_mirrors
 from facexformer.data.synthetic import SyntheticFaces
 
 __all__ = [
-    "AugmentOptions", "BalancedTaskSampler", "CropFace", "FaceAugment", "HFDataset", "HeldOut", "MultiTaskDataModule",
-    "SelectTasks", "ShardSampler", "SyntheticFaces", "collate_multitask", "random_split_with_mirrors",
+    "AugmentOptions",
+    "BalancedTaskSampler",
+    "CropFace",
+    "FaceAugment",
+    "HFDataset",
+    "HeldOut",
+    "MultiTaskDataModule",
+    "SelectTasks",
+    "ShardSampler",
+    "SyntheticFaces",
+    "collate_multitask",
+    "random_split_with_mirrors",
 ]

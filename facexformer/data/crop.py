@@ -80,8 +80,9 @@ class CropFace:
     def crop_for(self, sample: Sample) -> FaceCrop:
         """The ``FaceCrop`` of ``sample`` (its image must be uint8 (3, H, W))."""
         image, where = sample["image"], sample.get("source", "sample")
-        if not (isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.ndim == 3
-                and image.shape[0] == 3):
+        if not (
+            isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3
+        ):
             raise TypeError(f"CropFace: {where}: 'image' must be a uint8 tensor (3, H, W)")
         height, width = image.shape[1:]
         try:

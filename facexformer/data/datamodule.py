@@ -150,8 +150,11 @@ class MultiTaskDataModule(L.LightningDataModule):
 
     def _loader(self, stage: str, only: str | None = None) -> DataLoader:
         dataset, names = self._concat(stage, only)
-        common = {"collate_fn": collate_multitask, "num_workers": self.num_workers,
-                  "persistent_workers": self.num_workers > 0}
+        common = {
+            "collate_fn": collate_multitask,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+        }
         if stage == "train":
             sizes = [len(d) for d in dataset.datasets]
             weights = [(self.proportions or {}).get(n, 1.0) for n in names]

@@ -66,9 +66,7 @@ class HFDataset(torch.utils.data.Dataset):
         self.tasks = (task,) if isinstance(task, str) else tuple(task)
         unknown = [t for t in self.tasks if t not in TASK_KEYS]
         if unknown or not self.tasks:
-            raise ValueError(
-                f"HFDataset: unknown task(s) {unknown or '(none)'}; choose from {sorted(TASK_KEYS)}"
-            )
+            raise ValueError(f"HFDataset: unknown task(s) {unknown or '(none)'}; choose from {sorted(TASK_KEYS)}")
         columns = dict(columns or {})
         known = {"image", "box", *(key for t in self.tasks for key in TASK_KEYS[t])}
         if "age" in self.tasks:
@@ -108,9 +106,7 @@ class HFDataset(torch.utils.data.Dataset):
                 f"{tuple(sample['parsing'].shape)}, but the image is {tuple(image.shape[1:])}"
             )
         if "age" in sample and "age_group" not in sample:
-            sample["age_group"] = self._convert(
-                "age", row, index, lambda v: torch.tensor(age_to_group(float(v)))
-            )
+            sample["age_group"] = self._convert("age", row, index, lambda v: torch.tensor(age_to_group(float(v))))
         if "box" not in sample:
             points = sample.get("landmarks")
             sample["box"] = box_from_points(points) if points is not None else whole_image_box(image)
@@ -149,9 +145,7 @@ def _open(hf_dataset: Any, split: str | None, revision: str | None, cache_dir: s
         try:
             import datasets
         except ImportError as err:
-            raise ImportError(
-                "HFDataset needs the 'datasets' package: pip install 'facexformer[hf]'"
-            ) from err
+            raise ImportError("HFDataset needs the 'datasets' package: pip install 'facexformer[hf]'") from err
         path = Path(hf_dataset).expanduser()
         if path.exists():
             saved = (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
@@ -182,8 +176,8 @@ def _load(source: str, split: str | None, revision: str | None, cache_dir: str |
     except (ConnectionError, FileNotFoundError, OSError) as err:
         if Path(source).exists():
             raise
-        offline = "offline" in str(err).lower() or os.environ.get("HF_DATASETS_OFFLINE") or os.environ.get(
-            "HF_HUB_OFFLINE"
+        offline = (
+            "offline" in str(err).lower() or os.environ.get("HF_DATASETS_OFFLINE") or os.environ.get("HF_HUB_OFFLINE")
         )
         reason = "is not in the local datasets cache and the Hub is offline" if offline else "could not be loaded"
         raise FileNotFoundError(

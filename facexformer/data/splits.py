@@ -119,8 +119,9 @@ class HeldOut(Dataset):
         if group_pattern is not None:
             records = getattr(dataset, "records", None)
             if records is None:
-                raise TypeError(f"HeldOut: group_pattern needs a dataset with 'records'; {type(dataset).__name__} "
-                                "has none")
+                raise TypeError(
+                    f"HeldOut: group_pattern needs a dataset with 'records'; {type(dataset).__name__} has none"
+                )
             names = [str(record) for record in records]
             group_of = _group_key(re.compile(group_pattern))
         train, held_out = _grouped_split(names, (size - held, held), seed, group_of)

@@ -4,6 +4,13 @@ from facexformer.geometry.crop import CropSettings, FaceCrop, crop_box, crop_fac
 from facexformer.geometry.rotations import euler_to_matrix, flip_euler, matrix_to_euler
 
 __all__ = [
-    "CropSettings", "FaceCrop", "crop_box", "crop_faces", "crop_points", "euler_to_matrix", "flip_euler",
-    "matrix_to_euler", "uncrop_points",
+    "CropSettings",
+    "FaceCrop",
+    "crop_box",
+    "crop_faces",
+    "crop_points",
+    "euler_to_matrix",
+    "flip_euler",
+    "matrix_to_euler",
+    "uncrop_points",
 ]

@@ -37,8 +37,9 @@ def _side_margins(margin: Margin) -> tuple[float, float, float, float]:
     """``margin`` as (left, top, right, bottom) fractions of the box's width / height."""
     values = (float(margin),) * 4 if isinstance(margin, int | float) else tuple(float(v) for v in margin)
     if len(values) != 4 or not all(math.isfinite(v) and v >= 0 for v in values):
-        raise ValueError(f"crop margin must be a non-negative number or 4 of them (left, top, right, bottom), "
-                         f"got {margin!r}")
+        raise ValueError(
+            f"crop margin must be a non-negative number or 4 of them (left, top, right, bottom), got {margin!r}"
+        )
     return values  # type: ignore[return-value]
 
 
@@ -167,12 +168,14 @@ class FaceCrop:
         """uint8 (3, H, W) tensor or RGB PIL image -> uint8 (3, size, size); zero outside the image."""
         if isinstance(image, torch.Tensor):
             if not (image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3):
-                raise TypeError(f"FaceCrop: image must be a uint8 tensor (3, H, W), got {image.dtype} "
-                                f"{tuple(image.shape)}")
+                raise TypeError(
+                    f"FaceCrop: image must be a uint8 tensor (3, H, W), got {image.dtype} {tuple(image.shape)}"
+                )
             image = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy()))
         if tuple(image.size) != tuple(self.image_size):
-            raise ValueError(f"FaceCrop: image of (width, height) {image.size} but the crop was made for "
-                             f"{self.image_size}")
+            raise ValueError(
+                f"FaceCrop: image of (width, height) {image.size} but the crop was made for {self.image_size}"
+            )
         left, top, width, height = self.region
         region = image.crop((left, top, left + width, top + height))
         resized = region.resize((self.size, self.size), _RESAMPLE[self.settings.interpolation])
@@ -228,8 +231,9 @@ def crop_faces(
     prediction pipeline needs, the same as training's ``CropFace`` for the same settings."""
     if isinstance(image, torch.Tensor):
         if not (image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3):
-            raise TypeError(f"crop_faces: image must be a uint8 tensor (3, H, W), got {image.dtype} "
-                            f"{tuple(image.shape)}")
+            raise TypeError(
+                f"crop_faces: image must be a uint8 tensor (3, H, W), got {image.dtype} {tuple(image.shape)}"
+            )
         image = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy()))
     crops = [settings.crop(box, image.size) for box in boxes]
     pixels = [crop.apply_image(image) for crop in crops]

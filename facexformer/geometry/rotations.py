@@ -17,9 +17,15 @@ def euler_to_matrix(angles: torch.Tensor, degrees: bool = True) -> torch.Tensor:
     cp, cy, cr = rad.cos().unbind(-1)
     sp, sy, sr = rad.sin().unbind(-1)
     rows = [
-        cr * cy, cr * sy * sp - sr * cp, cr * sy * cp + sr * sp,
-        sr * cy, sr * sy * sp + cr * cp, sr * sy * cp - cr * sp,
-        -sy, cy * sp, cy * cp,
+        cr * cy,
+        cr * sy * sp - sr * cp,
+        cr * sy * cp + sr * sp,
+        sr * cy,
+        sr * sy * sp + cr * cp,
+        sr * sy * cp - cr * sp,
+        -sy,
+        cy * sp,
+        cy * cp,
     ]
     return torch.stack(rows, dim=-1).reshape(*angles.shape[:-1], 3, 3)
 

@@ -65,7 +65,7 @@ class MTCNNFaceDetector:
 
     ``min_face_size``: smallest face side searched, pixels; ``thresholds``: face-probability cut of each
     stage; ``factor``: pyramid step; ``device``: where the networks run. Calling it gives the boxes only,
-    ``(H, W, 3) uint8 RGB -> (K, 4) float32``, the detector protocol of ``facexformer.detect``;
+    ``(H, W, 3) uint8 RGB -> (K, 4) float32``, the detector protocol of ``facexformer.inference.detect``;
     :meth:`detect` gives scores and landmarks too.
     """
 

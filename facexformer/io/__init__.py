@@ -7,6 +7,13 @@ from facexformer.io.errors import CheckpointError, CheckpointNotFoundError
 from facexformer.io.released import convert_official_state_dict
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "CheckpointNotFoundError", "convert_official_state_dict", "read_checkpoint",
-    "resolve_source", "write_atomically", "write_folder_atomically", "write_json",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "convert_official_state_dict",
+    "read_checkpoint",
+    "resolve_source",
+    "write_atomically",
+    "write_folder_atomically",
+    "write_json",
 ]

@@ -159,8 +159,9 @@ def _read_folder(path: Path) -> Checkpoint:
     try:
         state = load_file(str(weights_file))
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{weights_file}: not a readable safetensors file, truncated or corrupt ({err})") \
-            from None
+        raise CheckpointError(
+            f"{weights_file}: not a readable safetensors file, truncated or corrupt ({err})"
+        ) from None
     return Checkpoint("folder", _config(config), state, path)
 
 

@@ -67,8 +67,9 @@ def _manual_download_hint(repo_id: str, filename: str, reason: str) -> str:
         folder = repo_id.replace("/", "--")
         command, target = f"hf download {repo_id} --local-dir ./{folder}", f"./{folder}"
     else:
-        command, target = f"hf download {repo_id} {filename} --local-dir ./facexformer-weights", (
-            f"./facexformer-weights/{filename}"
+        command, target = (
+            f"hf download {repo_id} {filename} --local-dir ./facexformer-weights",
+            (f"./facexformer-weights/{filename}"),
         )
     return (
         f"cannot get {filename!r} of the Hugging Face Hub repo {repo_id!r} ({reason}) and it is not in the local "

@@ -78,7 +78,12 @@ def load_pretrained(
 ) -> ModelT:
     """A model of class ``cls`` with the weights of ``source`` (anything ``read_checkpoint`` reads), in eval mode."""
     checkpoint = read_checkpoint(
-        source, trusted=trusted, sha256=sha256, revision=revision, token=token, cache_dir=cache_dir,
+        source,
+        trusted=trusted,
+        sha256=sha256,
+        revision=revision,
+        token=token,
+        cache_dir=cache_dir,
         local_files_only=local_files_only,
     )
     if checkpoint.kind == "released":
@@ -237,4 +242,3 @@ def _json(config: Mapping[str, Any]) -> str:
         return json.dumps(config, indent=2) + "\n"
     except TypeError as err:
         raise TypeError(f"the model's settings must be JSON-able to be saved: {err}") from None
-

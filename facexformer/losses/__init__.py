@@ -10,6 +10,16 @@ from facexformer.losses.star import STARLoss
 from facexformer.losses.wing import SmoothL1Loss, WingLoss
 
 __all__ = [
-    "AdaptiveWingLoss", "AgeLoss", "ArcFaceLoss", "CoordinateL1Loss", "DiceCELoss", "DiceLoss", "GeodesicLoss",
-    "HeatmapMSELoss", "STARLoss", "SmoothL1Loss", "WingLoss", "geodesic_distance",
+    "AdaptiveWingLoss",
+    "AgeLoss",
+    "ArcFaceLoss",
+    "CoordinateL1Loss",
+    "DiceCELoss",
+    "DiceLoss",
+    "GeodesicLoss",
+    "HeatmapMSELoss",
+    "STARLoss",
+    "SmoothL1Loss",
+    "WingLoss",
+    "geodesic_distance",
 ]

@@ -49,8 +49,10 @@ class CoordinateL1Loss(nn.Module):
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
         if output.shape != target.shape or output.ndim != 3:
-            raise ValueError(f"CoordinateL1Loss: expects output and target (B, N, 2), got {tuple(output.shape)} "
-                             f"and {tuple(target.shape)}")
+            raise ValueError(
+                f"CoordinateL1Loss: expects output and target (B, N, 2), got {tuple(output.shape)} "
+                f"and {tuple(target.shape)}"
+            )
         valid = finite_points(target)
         error = (output - fill_missing(target, valid)).abs().mean(dim=-1)
         return masked_mean(error, valid)
@@ -62,8 +64,10 @@ class HeatmapMSELoss(nn.Module):
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
         if output.shape != target.shape or output.ndim != 4:
-            raise ValueError(f"HeatmapMSELoss: expects output and target (B, N, H, W), got "
-                             f"{tuple(output.shape)} and {tuple(target.shape)}")
+            raise ValueError(
+                f"HeatmapMSELoss: expects output and target (B, N, H, W), got "
+                f"{tuple(output.shape)} and {tuple(target.shape)}"
+            )
         valid = finite_channels(target)
         error = (output - fill_missing(target, valid)).pow(2).flatten(2).mean(dim=-1)
         return masked_mean(error, valid)

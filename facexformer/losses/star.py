@@ -61,9 +61,7 @@ def heatmap_mean_cov(heatmaps: Tensor, epsilon: float = _EPSILON) -> tuple[Tenso
     so autocast does not lower the precision.
     """
     if heatmaps.ndim != 4 or heatmaps.shape[-1] < 2 or heatmaps.shape[-2] < 2:
-        raise ValueError(
-            f"heatmap_mean_cov: expects heatmaps (B, N, H, W) with H, W >= 2, got {tuple(heatmaps.shape)}"
-        )
+        raise ValueError(f"heatmap_mean_cov: expects heatmaps (B, N, H, W) with H, W >= 2, got {tuple(heatmaps.shape)}")
     if heatmaps.dtype in (torch.float16, torch.bfloat16):
         heatmaps = heatmaps.float()
     height, width = heatmaps.shape[-2:]

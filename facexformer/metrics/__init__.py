@@ -20,7 +20,20 @@ from facexformer.metrics.verification import VerificationAccuracy, kfold_accurac
 from facexformer.metrics.visibility import RecallAtPrecision
 
 __all__ = [
-    "AUC", "CED", "NME", "AgeMAE", "DegenerateTargets", "FailureRate", "NonFinitePredictions", "ParsingF1", "PoseMAE",
+    "AUC",
+    "CED",
+    "NME",
+    "AgeMAE",
+    "DegenerateTargets",
+    "FailureRate",
+    "NonFinitePredictions",
+    "ParsingF1",
+    "PoseMAE",
     "RecallAtPrecision",
-    "VerificationAccuracy", "ced_auc", "ced_curve", "failure_rate", "kfold_accuracy", "nme_per_image",
+    "VerificationAccuracy",
+    "ced_auc",
+    "ced_curve",
+    "failure_rate",
+    "kfold_accuracy",
+    "nme_per_image",
 ]

@@ -53,7 +53,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from facexformer.landmark_schemes import SCHEMES
+from facexformer.geometry.landmark_schemes import SCHEMES
 
 NORMALIZATIONS = ("inter_ocular", "inter_pupil", "bbox", "diagonal", "none")
 IndexSide = int | Sequence[int]
@@ -74,7 +74,7 @@ def resolve_groups(
 ) -> Groups | None:
     """The two point groups whose mean positions give the normalising distance (None for box-based ones).
 
-    Defaults come from ``facexformer.landmark_schemes`` for 68, 98, 29 and 19 points; other counts need
+    Defaults come from ``facexformer.geometry.landmark_schemes`` for 68, 98, 29 and 19 points; other counts need
     ``indices`` for ``inter_ocular`` / ``inter_pupil``.
     """
     if normalization not in NORMALIZATIONS:
@@ -107,9 +107,7 @@ def _box_sides(target: Tensor, box: Tensor | None) -> tuple[Tensor, Tensor]:
         high = torch.where(valid, target, -torch.inf).amax(dim=1)
         return high[:, 0] - low[:, 0], high[:, 1] - low[:, 1]
     if box.ndim != 2 or box.shape != (target.shape[0], 4):
-        raise ValueError(
-            f"NME box must be (B, 4) (x0, y0, x1, y1), B = {target.shape[0]}; got {tuple(box.shape)}"
-        )
+        raise ValueError(f"NME box must be (B, 4) (x0, y0, x1, y1), B = {target.shape[0]}; got {tuple(box.shape)}")
     box = box.to(device=target.device, dtype=target.dtype)
     return box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
 
@@ -139,8 +137,7 @@ def errors_and_scales(
     """
     if preds.shape != target.shape or preds.ndim != 3 or preds.shape[-1] != 2:
         raise ValueError(
-            f"NME expects preds and target of equal shape (B, N, 2), got {tuple(preds.shape)} and "
-            f"{tuple(target.shape)}"
+            f"NME expects preds and target of equal shape (B, N, 2), got {tuple(preds.shape)} and {tuple(target.shape)}"
         )
     groups = resolve_groups(normalization, target.shape[1], indices)
     preds, target = preds.to(torch.float64), target.to(torch.float64)
@@ -248,15 +245,12 @@ class _LandmarkErrors(Metric):
         # float64 also for the empty placeholder torchmetrics gathers from a process that saw no batch.
         self.set_dtype(torch.float64)
 
-    def update(
-        self, preds: Tensor, target: Tensor, box: Tensor | None = None, distance: Tensor | None = None
-    ) -> None:
+    def update(self, preds: Tensor, target: Tensor, box: Tensor | None = None, distance: Tensor | None = None) -> None:
         """Add a batch: ``preds``, ``target`` (B, N, 2) pixels; ``box`` (B, 4) (x0, y0, x1, y1) or None;
         ``distance`` (B,) per-image normalising distances in pixels (NaN: use the normalisation) or None."""
         if target.ndim != 3 or target.shape[1] != self.num_landmarks:
             raise ValueError(
-                f"{type(self).__name__} was built for {self.num_landmarks} landmarks, got target "
-                f"{tuple(target.shape)}"
+                f"{type(self).__name__} was built for {self.num_landmarks} landmarks, got target {tuple(target.shape)}"
             )
         point_error, scale = errors_and_scales(preds, target, self.normalization, self.indices, box, distance)
         usable = scale > 0

@@ -73,9 +73,7 @@ class VerificationAccuracy(Metric):
         self.add_state("same", default=[], dist_reduce_fx="cat")
         self.add_state("index", default=[], dist_reduce_fx="cat")
 
-    def update(
-        self, embeddings1: Tensor, embeddings2: Tensor, issame: Tensor, index: Tensor | None = None
-    ) -> None:
+    def update(self, embeddings1: Tensor, embeddings2: Tensor, issame: Tensor, index: Tensor | None = None) -> None:
         if embeddings1.ndim != 2 or embeddings1.shape != embeddings2.shape:
             raise ValueError(
                 "VerificationAccuracy: embeddings must be two (B, D) tensors of one shape, got "

@@ -15,6 +15,19 @@ from facexformer.tasks.visibility import Visibility
 OFFICIAL_TASKS = ("landmarks", "headpose", "attributes", "visibility", "age", "gender", "race", "parsing")
 
 __all__ = [
-    "OFFICIAL_TASKS", "TASKS", "Age", "Attributes", "ClassificationTask", "Expression", "Gender", "HeadPose",
-    "Landmarks", "Parsing", "Race", "Recognition", "Task", "Visibility", "task_from_config",
+    "OFFICIAL_TASKS",
+    "TASKS",
+    "Age",
+    "Attributes",
+    "ClassificationTask",
+    "Expression",
+    "Gender",
+    "HeadPose",
+    "Landmarks",
+    "Parsing",
+    "Race",
+    "Recognition",
+    "Task",
+    "Visibility",
+    "task_from_config",
 ]

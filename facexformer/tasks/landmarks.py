@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from facexformer.geometry.crop import uncrop_points
-from facexformer.landmark_schemes import default_normalization, scheme_for
+from facexformer.geometry.landmark_schemes import default_normalization, scheme_for
 from facexformer.losses.awing import AdaptiveWingLoss
 from facexformer.losses.masked import CoordinateL1Loss, HeatmapMSELoss
 from facexformer.losses.star import STARLoss

@@ -14,8 +14,17 @@ from facexformer.tasks.base import Batch, Task
 
 #: LaPa's label order; "left" is the side on the image's left
 CLASS_NAMES = (
-    "background", "skin", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "nose",
-    "upper_lip", "inner_mouth", "lower_lip", "hair",
+    "background",
+    "skin",
+    "left_eyebrow",
+    "right_eyebrow",
+    "left_eye",
+    "right_eye",
+    "nose",
+    "upper_lip",
+    "inner_mouth",
+    "lower_lip",
+    "hair",
 )
 #: class id after a horizontal flip (left and right brows and eyes swap)
 FLIP_CLASSES = (0, 1, 3, 2, 5, 4, 6, 7, 8, 9, 10)

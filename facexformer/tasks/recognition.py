@@ -23,7 +23,7 @@ class Recognition(Task):
     Metric ``identity_accuracy``: closed-set top-1 accuracy of the nearest class centre by cosine, i.e. the
     argmax of the ArcFace logits without margin. It scores every labelled sample, unlike a within-batch pair
     metric, which gets almost no same-identity pairs from random batches of a large set (MS1MV3: 93k ids).
-    The open-set benchmarks (LFW, CFP-FP, ...) are ``facexformer.recognition.evaluate_verification``.
+    The open-set benchmarks (LFW, CFP-FP, ...) are ``facexformer.evaluation.recognition.evaluate_verification``.
     The metric reads the centres of the loss module built by the latest ``build_loss`` call, so one instance
     serves one model. A mirrored face keeps its identity: ``flip`` changes nothing.
     """

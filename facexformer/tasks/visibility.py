@@ -7,7 +7,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy
 
-from facexformer.landmark_schemes import scheme_for
+from facexformer.geometry.landmark_schemes import scheme_for
 from facexformer.metrics.visibility import RecallAtPrecision
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task

@@ -5,7 +5,7 @@ from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.synthetic import SyntheticFaces
-from facexformer.landmark_schemes import scheme_for
+from facexformer.geometry.landmark_schemes import scheme_for
 from facexformer.tasks import Attributes, HeadPose, Landmarks, Parsing, Visibility
 
 TASKS = [Landmarks(), HeadPose(), Parsing(), Visibility(), Attributes()]

@@ -30,9 +30,7 @@ def mixed_batch() -> list[dict]:
             age_group=torch.tensor(3),
             gender=torch.tensor(1),
         ),
-        sample(
-            "lapa/ccc.jpg", ("parsing",), parsing=torch.full((4, 4), 7), crop=torch.tensor([0.0, 0, 4, 4])
-        ),
+        sample("lapa/ccc.jpg", ("parsing",), parsing=torch.full((4, 4), 7), crop=torch.tensor([0.0, 0, 4, 4])),
     ]
 
 
@@ -84,9 +82,7 @@ def test_numbers_and_arrays_become_tensors() -> None:
 
 def test_image_size_mismatch_names_sizes_and_sources() -> None:
     samples = [sample("one.jpg", ()), sample("two.jpg", (), size=6)]
-    with pytest.raises(
-        ValueError, match=r"'image' has shape \(3, 4, 4\) in one.jpg but \(3, 6, 6\) in two.jpg"
-    ):
+    with pytest.raises(ValueError, match=r"'image' has shape \(3, 4, 4\) in one.jpg but \(3, 6, 6\) in two.jpg"):
         collate_multitask(samples)
 
 
@@ -95,9 +91,7 @@ def test_landmark_count_mismatch_names_key_shapes_and_sources() -> None:
         sample("300w/x.png", ("landmarks",), landmarks=torch.zeros(68, 2)),
         sample("wflw/y.png", ("landmarks",), landmarks=torch.zeros(98, 2)),
     ]
-    with pytest.raises(
-        ValueError, match=r"'landmarks' has shape \(68, 2\) in 300w/x.png but \(98, 2\) in wflw/y"
-    ):
+    with pytest.raises(ValueError, match=r"'landmarks' has shape \(68, 2\) in 300w/x.png but \(98, 2\) in wflw/y"):
         collate_multitask(samples)
 
 
@@ -111,9 +105,7 @@ def test_key_without_a_safe_fill_value_must_be_in_every_sample() -> None:
     samples = [sample("a", (), flag=torch.tensor(True)), sample("b", ())]
     with pytest.raises(ValueError, match=r"'flag' is missing from b and its dtype torch.bool"):
         collate_multitask(samples)
-    both = collate_multitask(
-        [sample("a", (), flag=torch.tensor(True)), sample("b", (), flag=torch.tensor(False))]
-    )
+    both = collate_multitask([sample("a", (), flag=torch.tensor(True)), sample("b", (), flag=torch.tensor(False))])
     assert both["flag"].tolist() == [True, False]
 
 

@@ -34,8 +34,9 @@ def test_crop_box_rejects_bad_or_empty_boxes():
 
 def test_uncrop_inverts_crop_points():
     points = torch.rand(2, 3, 5, 2, dtype=torch.float64) * 300
-    crop = torch.tensor([[12.0, -4.0, 130.0, 170.0], [0.0, 7.0, 61.0, 85.0], [3.0, 3.0, 224.0, 224.0]],
-                        dtype=torch.float64)
+    crop = torch.tensor(
+        [[12.0, -4.0, 130.0, 170.0], [0.0, 7.0, 61.0, 85.0], [3.0, 3.0, 224.0, 224.0]], dtype=torch.float64
+    )
     cropped = crop_points(points, crop, 224)
     assert not torch.allclose(cropped, points)
     torch.testing.assert_close(uncrop_points(cropped, crop, 224), points)
@@ -76,8 +77,11 @@ def test_landmarks_follow_the_pixels():
 
 def test_parsing_is_cut_and_resized_nearest_with_zero_outside():
     parsing = torch.arange(16, dtype=torch.int64).reshape(4, 4) + 1
-    sample = {"image": torch.zeros(3, 4, 4, dtype=torch.uint8), "box": torch.tensor([0.0, 0.0, 4.0, 4.0]),
-              "parsing": parsing}
+    sample = {
+        "image": torch.zeros(3, 4, 4, dtype=torch.uint8),
+        "box": torch.tensor([0.0, 0.0, 4.0, 4.0]),
+        "parsing": parsing,
+    }
     out = CropFace(size=8, margin=0.25, clip=False, interpolation="nearest")(sample)
     torch.testing.assert_close(out["crop"], torch.tensor([-1.0, -1.0, 6.0, 6.0]))
     assert out["parsing"].dtype == torch.int64 and out["parsing"].shape == (8, 8)
@@ -89,8 +93,7 @@ def test_parsing_is_cut_and_resized_nearest_with_zero_outside():
 
 def test_bad_image_and_empty_box_name_the_source():
     with pytest.raises(TypeError, match="hand"):
-        CropFace()({"image": torch.zeros(3, 8, 8), "box": torch.tensor([0.0, 0.0, 4.0, 4.0]),
-                    "source": "hand"})
+        CropFace()({"image": torch.zeros(3, 8, 8), "box": torch.tensor([0.0, 0.0, 4.0, 4.0]), "source": "hand"})
     sample = _sample(box=(200.0, 200.0, 210.0, 210.0))
     with pytest.raises(ValueError, match="hand: crop_box"):
         CropFace()(sample)
@@ -130,7 +133,12 @@ def test_box_source_channel_order_and_recorded_crop():
 
 
 def test_bad_settings_are_refused_naming_the_option():
-    for kwargs, message in (({"size": 0}, "size"), ({"margin": -0.1}, "margin"), ({"margin": [0.1, 0.2]}, "margin"),
-                            ({"square": "round"}, "square"), ({"zoom": 0.0}, "zoom")):
+    for kwargs, message in (
+        ({"size": 0}, "size"),
+        ({"margin": -0.1}, "margin"),
+        ({"margin": [0.1, 0.2]}, "margin"),
+        ({"square": "round"}, "square"),
+        ({"zoom": 0.0}, "zoom"),
+    ):
         with pytest.raises(ValueError, match=f"CropFace: .*{message}"):
             CropFace(**kwargs)

@@ -65,7 +65,11 @@ def augmented_by(rank: int, world_size: int, step: int) -> torch.Tensor:
     faces = SyntheticFaces(4, 32, seed=5)
     dm = MultiTaskDataModule(train={"a": faces}, batch_size=4, augment={"flip": 0.5, "affine": 1.0})
     dm.trainer = SimpleNamespace(
-        training=True, current_epoch=0, global_step=step, world_size=world_size, global_rank=rank,
+        training=True,
+        current_epoch=0,
+        global_step=step,
+        world_size=world_size,
+        global_rank=rank,
         lightning_module=SimpleNamespace(tasks=[task_from_config("landmarks")]),
     )
     return dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)["image"]
@@ -98,8 +102,11 @@ def test_state_dict_counts_the_trained_batches_of_the_epoch():
 def test_each_dataset_can_carry_its_own_crop_and_channel_order():
     from facexformer.data.crop import CropFace
 
-    val = {"boxed": SyntheticFaces(2, 32, seed=7), "whole_bgr": SyntheticFaces(2, 32, seed=9),
-           "as_is": SyntheticFaces(2, 16, seed=8)}
+    val = {
+        "boxed": SyntheticFaces(2, 32, seed=7),
+        "whole_bgr": SyntheticFaces(2, 32, seed=9),
+        "as_is": SyntheticFaces(2, 16, seed=8),
+    }
     crops = {"whole_bgr": CropFace(size=16, box="image", channels="bgr"), "as_is": None}
     dm = MultiTaskDataModule(val=val, crop=CropFace(size=16, margin=0.0), crops=crops, batch_size=6)
     batch = next(iter(dm.val_dataloader()))

@@ -30,12 +30,30 @@ class KillAtStep(L.Callback):
 def fit(folder: Path, *extra: str) -> subprocess.CompletedProcess:
     """``facexformer fit`` on the tiny config, saving ``last.ckpt`` after every step, in a subprocess."""
     args = [
-        sys.executable, "-m", "facexformer", "fit", "--config", str(CONFIG),
-        "--trainer.max_epochs", str(MAX_EPOCHS), "--data.batches_per_epoch", str(BATCHES_PER_EPOCH),
-        "--trainer.logger", "false", "--trainer.limit_val_batches", "0",
+        sys.executable,
+        "-m",
+        "facexformer",
+        "fit",
+        "--config",
+        str(CONFIG),
+        "--trainer.max_epochs",
+        str(MAX_EPOCHS),
+        "--data.batches_per_epoch",
+        str(BATCHES_PER_EPOCH),
+        "--trainer.logger",
+        "false",
+        "--trainer.limit_val_batches",
+        "0",
         "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-        "--trainer.callbacks.dirpath", str(folder), "--trainer.callbacks.every_n_train_steps", "1",
-        "--trainer.callbacks.save_last", "true", "--trainer.callbacks.save_top_k", "0", *extra,
+        "--trainer.callbacks.dirpath",
+        str(folder),
+        "--trainer.callbacks.every_n_train_steps",
+        "1",
+        "--trainer.callbacks.save_last",
+        "true",
+        "--trainer.callbacks.save_top_k",
+        "0",
+        *extra,
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(args, cwd=folder.parent, env=env, capture_output=True, text=True, timeout=600)

@@ -109,10 +109,7 @@ def test_num_batches_sets_the_epoch_length() -> None:
 
 @pytest.mark.parametrize(("sizes", "replicas"), [(SIZES, 2), (SIZES, 3), ([960, 37, 5], 3)])
 def test_ddp_ranks_get_equal_lengths_and_disjoint_samples(sizes: list[int], replicas: int) -> None:
-    ranks = [
-        BalancedTaskSampler(sizes, 8, PROPORTIONS, seed=5, num_replicas=replicas, rank=r)
-        for r in range(replicas)
-    ]
+    ranks = [BalancedTaskSampler(sizes, 8, PROPORTIONS, seed=5, num_replicas=replicas, rank=r) for r in range(replicas)]
     per_rank = [list(s) for s in ranks]
     assert len({len(s) for s in ranks}) == 1
     assert [len(b) for b in per_rank] == [len(ranks[0])] * replicas
@@ -153,9 +150,7 @@ def test_evaluation_visits_every_index_once_in_order() -> None:
 @pytest.mark.parametrize("replicas", [2, 3])
 def test_evaluation_shards_cover_every_index_once(replicas: int) -> None:
     sizes = [50, 7, 3]
-    ranks = [
-        BalancedTaskSampler.for_evaluation(sizes, 4, num_replicas=replicas, rank=r) for r in range(replicas)
-    ]
+    ranks = [BalancedTaskSampler.for_evaluation(sizes, 4, num_replicas=replicas, rank=r) for r in range(replicas)]
     indices = [i for s in ranks for b in s for i in b]
     assert sorted(indices) == list(range(60))
     assert max(len(s) for s in ranks) - min(len(s) for s in ranks) <= 1
@@ -193,8 +188,7 @@ def test_works_in_a_dataloader(workers: int) -> None:
     loader = DataLoader(concat, batch_sampler=sampler, collate_fn=collate_multitask, num_workers=workers)
     names = ["d0", "d1", "d2"]
     expected = [
-        [f"{names[dataset_of(i, SIZES)]}[{i - [0, 1000, 1037][dataset_of(i, SIZES)]}]" for i in b]
-        for b in sampler
+        [f"{names[dataset_of(i, SIZES)]}[{i - [0, 1000, 1037][dataset_of(i, SIZES)]}]" for i in b] for b in sampler
     ]
     seen = [batch["source"] for batch in loader]
     assert seen == expected and len(loader) == 20
@@ -242,8 +236,7 @@ def test_lightning_reshuffles_every_epoch() -> None:
     reference.set_epoch(1)
     assert [len(s) for s in model.sources[3:]] == [len(b) for b in reference]
     assert model.sources[3:] == [
-        batch["source"]
-        for batch in DataLoader(tiny_concat(), batch_sampler=reference, collate_fn=collate_multitask)
+        batch["source"] for batch in DataLoader(tiny_concat(), batch_sampler=reference, collate_fn=collate_multitask)
     ]
 
 
@@ -254,9 +247,7 @@ def test_lightning_sampler_injection_fails_with_a_clear_message() -> None:
     concat = tiny_concat()
     loader = DataLoader(concat, batch_sampler=BalancedTaskSampler(SIZES, 8), collate_fn=collate_multitask)
     with pytest.raises(TypeError, match="use_distributed_sampler=False"):
-        _update_dataloader(
-            loader, DistributedSampler(concat, num_replicas=2, rank=0), mode=RunningStage.TRAINING
-        )
+        _update_dataloader(loader, DistributedSampler(concat, num_replicas=2, rank=0), mode=RunningStage.TRAINING)
 
 
 def test_resume_at_skips_the_trained_batches_of_that_epoch_only() -> None:

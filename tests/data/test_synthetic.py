@@ -68,9 +68,7 @@ def test_same_index_gives_same_item_across_calls_and_instances() -> None:
 
 
 def test_different_seeds_and_indices_differ() -> None:
-    assert not torch.equal(
-        SyntheticFaces(5, SIZE, seed=0)[1]["image"], SyntheticFaces(5, SIZE, seed=1)[1]["image"]
-    )
+    assert not torch.equal(SyntheticFaces(5, SIZE, seed=0)[1]["image"], SyntheticFaces(5, SIZE, seed=1)[1]["image"])
     ds = SyntheticFaces(5, SIZE, seed=0)
     assert not torch.equal(ds[1]["landmarks"], ds[2]["landmarks"])
 
@@ -97,9 +95,7 @@ def test_every_key_has_the_contract_shape_and_dtype(samples: list[dict]) -> None
         assert set(s["visibility"].unique().tolist()) <= {0.0, 1.0}
         assert set(s["attributes"].unique().tolist()) <= {0.0, 1.0}
         assert int(s["parsing"].min()) >= 0 and int(s["parsing"].max()) <= 10
-        assert torch.allclose(
-            s["box"], torch.cat([s["landmarks"].min(0).values, s["landmarks"].max(0).values])
-        )
+        assert torch.allclose(s["box"], torch.cat([s["landmarks"].min(0).values, s["landmarks"].max(0).values]))
 
 
 def test_tasks_argument_limits_the_labels_and_rejects_unknown_names() -> None:

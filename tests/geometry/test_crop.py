@@ -33,8 +33,13 @@ def test_apply_image_is_pil_crop_and_resize():
 
 def test_invert_points_undoes_apply_points_for_every_crop_kind():
     points = torch.rand(7, 2, dtype=torch.float64) * torch.tensor([120.0, 90.0], dtype=torch.float64)
-    for settings in ({}, {"square": True}, {"square": "inner", "zoom": 0.875}, {"clip": False, "margin": 0.6},
-                     {"margin": (0.4, 0.4, 0.56, 0.168), "clip": False}):
+    for settings in (
+        {},
+        {"square": True},
+        {"square": "inner", "zoom": 0.875},
+        {"clip": False, "margin": 0.6},
+        {"margin": (0.4, 0.4, 0.56, 0.168), "clip": False},
+    ):
         crop = FaceCrop.from_box((40.0, 10.0, 80.0, 85.0), (120, 90), size=56, **settings)
         moved = crop.apply_points(points)
         assert not torch.allclose(moved, points)

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from facexformer.inference.mtcnn import MTCNNFaceDetector, rgb_uint8
+from facexformer.inference.predict import predict
 from facexformer.module import FaceXFormer
-from facexformer.predict import predict
 
 REFERENCE = Path(__file__).parents[1] / "fixtures/mtcnn/facenet_pytorch_detect.json"
 ENTRIES = json.loads(REFERENCE.read_text())["images"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
-from facexformer.cli import main
+from facexformer.apps.cli import main
 from facexformer.io.checkpoint import check_checkpoint_tasks, read_checkpoint
 from facexformer.io.errors import CheckpointError, CheckpointNotFoundError
 from facexformer.io.released import IMAGENET_MEAN
@@ -18,8 +18,20 @@ from facexformer.tasks import Landmarks
 
 TESTS = Path(__file__).resolve().parents[1]
 SYNTHETIC_DATA = str(TESTS / "conf" / "synthetic_data.yaml")
-TINY_ARGS = ["--model.backbone", "test_convnext", "--model.backbone_pretrained", "false", "--model.image_size", "64",
-             "--model.dim", "32", "--model.decoder_mlp_dim", "64", "--model.tasks", '["landmarks", "gender"]']
+TINY_ARGS = [
+    "--model.backbone",
+    "test_convnext",
+    "--model.backbone_pretrained",
+    "false",
+    "--model.image_size",
+    "64",
+    "--model.dim",
+    "32",
+    "--model.decoder_mlp_dim",
+    "64",
+    "--model.tasks",
+    '["landmarks", "gender"]',
+]
 
 
 def cli_fit(folder: Path, *extra: str) -> Path:
@@ -27,9 +39,29 @@ def cli_fit(folder: Path, *extra: str) -> Path:
     cwd = os.getcwd()
     os.chdir(folder)
     try:
-        main(["fit", "--config", "quickstart", "--data", SYNTHETIC_DATA, *TINY_ARGS, "--trainer.max_steps", "1",
-              "--trainer.limit_val_batches", "1", "--data.num_workers", "0", "--test_after_fit", "false",
-              "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *extra])
+        main(
+            [
+                "fit",
+                "--config",
+                "quickstart",
+                "--data",
+                SYNTHETIC_DATA,
+                *TINY_ARGS,
+                "--trainer.max_steps",
+                "1",
+                "--trainer.limit_val_batches",
+                "1",
+                "--data.num_workers",
+                "0",
+                "--test_after_fit",
+                "false",
+                "--trainer.enable_progress_bar",
+                "false",
+                "--trainer.enable_model_summary",
+                "false",
+                *extra,
+            ]
+        )
     finally:
         os.chdir(cwd)
     (checkpoint,) = sorted(folder.rglob("*.ckpt"))
@@ -52,9 +84,16 @@ def test_a_checkpoint_the_cli_wrote_loads_everywhere(cli_checkpoint, tmp_path):
     state = raw["state_dict"]
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     # init_weights (head-only fine-tuning starts here) takes it too
-    tuned = FaceXFormer(tasks=["landmarks", "gender"], backbone="test_convnext", image_size=64, dim=32,
-                        decoder_mlp_dim=64, decoder_heads=4, init_weights=str(cli_checkpoint),
-                        trainable=["net.heads.gender"])
+    tuned = FaceXFormer(
+        tasks=["landmarks", "gender"],
+        backbone="test_convnext",
+        image_size=64,
+        dim=32,
+        decoder_mlp_dim=64,
+        decoder_heads=4,
+        init_weights=str(cli_checkpoint),
+        trainable=["net.heads.gender"],
+    )
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(tuned.eval()(tuned.normalize(x)), model(model.normalize(x)))
@@ -226,8 +265,16 @@ def test_cli_fit_refuses_a_checkpoint_of_other_tasks_unless_asked(cli_checkpoint
     assert exit_info.value.code == 2
     assert "other tasks than the config's" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.ckpt"))
-    resumed = cli_fit(tmp_path, *config_tasks, "--ckpt_path", str(cli_checkpoint), "--tasks_from_checkpoint", "true",
-                      "--trainer.max_steps", "2")
+    resumed = cli_fit(
+        tmp_path,
+        *config_tasks,
+        "--ckpt_path",
+        str(cli_checkpoint),
+        "--tasks_from_checkpoint",
+        "true",
+        "--trainer.max_steps",
+        "2",
+    )
     assert read_checkpoint(resumed).config["tasks"] == read_checkpoint(cli_checkpoint).config["tasks"]
 
 

@@ -17,8 +17,16 @@ from facexformer.io.hub import looks_like_hub_id
 
 @pytest.mark.parametrize(
     "text,expected",
-    [("kartiknarayan/facexformer", True), ("me/model-v2.1", True), ("runs/x.ckpt", False), ("a/b/c", False),
-     ("./a/b", False), ("/abs/path", False), ("model", False), ("me/model.safetensors", False)],
+    [
+        ("kartiknarayan/facexformer", True),
+        ("me/model-v2.1", True),
+        ("runs/x.ckpt", False),
+        ("a/b/c", False),
+        ("./a/b", False),
+        ("/abs/path", False),
+        ("model", False),
+        ("me/model.safetensors", False),
+    ],
 )
 def test_hub_ids_are_told_from_paths(text, expected):
     assert looks_like_hub_id(text) is expected
@@ -79,8 +87,10 @@ def fake_hub(tmp_path, monkeypatch):
             calls.append(("upload", repo_id, sorted(p.name for p in Path(folder_path).iterdir()), revision, create_pr))
             shutil.copytree(folder_path, root / repo_id, dirs_exist_ok=True)
             return huggingface_hub.CommitInfo(
-                commit_url=f"https://huggingface.co/{repo_id}/commit/123", commit_message=commit_message,
-                commit_description="", oid="123",
+                commit_url=f"https://huggingface.co/{repo_id}/commit/123",
+                commit_message=commit_message,
+                commit_description="",
+                oid="123",
             )
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

@@ -20,8 +20,10 @@ def test_modes_become_the_rgb_they_show(tmp_path, mode, make):
     image = make(rgb)
     image.save(tmp_path / "x.png")
     decoded = decode_image(tmp_path / "x.png")
-    expected = np.asarray(image.convert("RGB")) if mode != "I;16" else np.repeat(
-        np.asarray(Image.fromarray(rgb).convert("L"))[..., None], 3, axis=-1
+    expected = (
+        np.asarray(image.convert("RGB"))
+        if mode != "I;16"
+        else np.repeat(np.asarray(Image.fromarray(rgb).convert("L"))[..., None], 3, axis=-1)
     )
     assert decoded.dtype == np.uint8 and decoded.shape == (6, 7, 3)
     assert np.array_equal(decoded, expected)

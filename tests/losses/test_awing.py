@@ -51,9 +51,7 @@ def test_hand_computed_both_branches_without_weights():
 def test_pieces_meet_at_theta():
     target = torch.full((1, 1, 1, 2), 0.3, dtype=torch.float64)
     output = target + torch.tensor([0.5 - 1e-9, 0.5 + 1e-9], dtype=torch.float64)
-    per_element = [
-        AdaptiveWingLoss(use_weight_map=False)(output[..., i : i + 1], target[..., :1]) for i in (0, 1)
-    ]
+    per_element = [AdaptiveWingLoss(use_weight_map=False)(output[..., i : i + 1], target[..., :1]) for i in (0, 1)]
     assert per_element[0].item() == pytest.approx(per_element[1].item(), abs=1e-7)
 
 

@@ -90,9 +90,7 @@ def test_equivariant_under_mirror_and_transpose(fixture, version):
     torch.testing.assert_close(transposed, expected, rtol=1e-6, atol=0.0)
 
 
-@pytest.mark.parametrize(
-    ("version", "dist"), [("v1", "l1"), ("v1", "l2"), ("v1", "wing"), ("v2", "l1"), ("v2", "l2")]
-)
+@pytest.mark.parametrize(("version", "dist"), [("v1", "l1"), ("v1", "l2"), ("v1", "wing"), ("v2", "l1"), ("v2", "l2")])
 def test_other_distances_finite_with_gradient(fixture, version, dist):
     heatmap, target = _inputs(fixture)
     heatmap = heatmap[:1, :4].clone().requires_grad_()

@@ -71,9 +71,7 @@ def test_matches_star_reference(reference, points, variant, normalization):
     assert groups == (_as_group(entry["nme_left_index"]), _as_group(entry["nme_right_index"]))
 
     per_image = nme_per_image(preds, target, normalization)
-    torch.testing.assert_close(
-        per_image, torch.tensor(entry["per_image"], dtype=torch.float64), rtol=1e-6, atol=0
-    )
+    torch.testing.assert_close(per_image, torch.tensor(entry["per_image"], dtype=torch.float64), rtol=1e-6, atol=0)
     for threshold in ("0.08", "0.10"):
         metrics = _collection(normalization, int(points), float(threshold))
         metrics.update(preds[:7], target[:7])
@@ -101,9 +99,7 @@ def test_float32_inputs_within_documented_tolerance(reference):
     entry = expected["98"]["nme"]["ocular_60_72_STAR_default_WFLW"]
     per_image = nme_per_image(data["pred_98"].float(), data["gt_98"].float())
     assert per_image.dtype == torch.float64
-    torch.testing.assert_close(
-        per_image, torch.tensor(entry["per_image"], dtype=torch.float64), rtol=1e-5, atol=0
-    )
+    torch.testing.assert_close(per_image, torch.tensor(entry["per_image"], dtype=torch.float64), rtol=1e-5, atol=0)
 
 
 def test_compute_groups_share_one_state(reference):
@@ -143,13 +139,9 @@ def test_hand_computed_normalisations():
     pupil = nme_per_image(preds, target, "inter_pupil", indices=((0, 2), 1))
     torch.testing.assert_close(pupil, point_error / math.hypot(7.5, 2.5))
     box = torch.tensor([[0.0, 0.0, 20.0, 5.0], [1.0, 1.0, 5.0, 2.0]], dtype=torch.float64)
-    torch.testing.assert_close(
-        nme_per_image(preds, target, "bbox", box=box), point_error / torch.tensor([10.0, 2.0])
-    )
+    torch.testing.assert_close(nme_per_image(preds, target, "bbox", box=box), point_error / torch.tensor([10.0, 2.0]))
     torch.testing.assert_close(nme_per_image(preds, target, "bbox"), point_error / math.sqrt(50.0))
-    torch.testing.assert_close(
-        nme_per_image(preds, target, "diagonal", box=box), point_error / math.hypot(20, 5)
-    )
+    torch.testing.assert_close(nme_per_image(preds, target, "diagonal", box=box), point_error / math.hypot(20, 5))
     torch.testing.assert_close(nme_per_image(preds, target, "diagonal"), point_error / math.hypot(10, 5))
     torch.testing.assert_close(nme_per_image(preds, target, "none"), point_error)
 
@@ -296,8 +288,13 @@ def test_nan_predictions_are_counted_failures_and_missing_targets_are_masked():
     target[2, 20] = math.nan  # a missing ground-truth point: left out of image 2's mean
     preds[2, 20] = 1e6
     metrics = MetricCollection(
-        {"nme": NME(), "fr": FailureRate(0.05), "auc": AUC(0.05), "nonfinite": NonFinitePredictions(),
-         "degenerate": DegenerateTargets()},
+        {
+            "nme": NME(),
+            "fr": FailureRate(0.05),
+            "auc": AUC(0.05),
+            "nonfinite": NonFinitePredictions(),
+            "degenerate": DegenerateTargets(),
+        },
         compute_groups=True,
     )
     metrics.update(preds, target)

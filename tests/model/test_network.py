@@ -15,8 +15,14 @@ def test_released_task_shapes(model, batch):
         out = model(torch.randn(batch, 3, 64, 64))
     shapes = {k: tuple(v.shape) for k, v in out.items()}
     assert shapes == {
-        "landmarks": (batch, 68, 2), "headpose": (batch, 3), "attributes": (batch, 40), "visibility": (batch, 29),
-        "age": (batch, 8), "gender": (batch, 2), "race": (batch, 5), "parsing": (batch, 11, 64, 64),
+        "landmarks": (batch, 68, 2),
+        "headpose": (batch, 3),
+        "attributes": (batch, 40),
+        "visibility": (batch, 29),
+        "age": (batch, 8),
+        "gender": (batch, 2),
+        "race": (batch, 5),
+        "parsing": (batch, 11, 64, 64),
     }
 
 

@@ -37,8 +37,12 @@ def build_w300(root: Path) -> Built:
     folder = root / "ibug"
     shutil.copytree(SAMPLES / "300w/01_Indoor", folder)
     stems = sorted(p.stem for p in folder.glob("*.pts"))
-    return Built(root, lambda **kw: W300(root, "challenge", **kw), [folder / f"{s}.png" for s in stems],
-                 folder / f"{stems[0]}.pts")
+    return Built(
+        root,
+        lambda **kw: W300(root, "challenge", **kw),
+        [folder / f"{s}.png" for s in stems],
+        folder / f"{stems[0]}.pts",
+    )
 
 
 def build_wflw(root: Path) -> Built:
@@ -95,9 +99,12 @@ def _save(face: dict, path: Path) -> Path:
 
 def build_fairface(root: Path) -> Built:
     images = [_save(face, root / f"train/{index + 1}.jpg") for index, face in enumerate(_faces())]
-    rows = [f"train/{index + 1}.jpg,{age},{sex},{race},True" for index, (age, sex, race) in enumerate(
-        [("20-29", "Male", "White"), ("3-9", "Female", "East Asian"), ("more than 70", "Male", "Black")]
-    )]
+    rows = [
+        f"train/{index + 1}.jpg,{age},{sex},{race},True"
+        for index, (age, sex, race) in enumerate(
+            [("20-29", "Male", "White"), ("3-9", "Female", "East Asian"), ("more than 70", "Male", "Black")]
+        )
+    ]
     annotation = root / "fairface_label_train.csv"
     annotation.write_text("file,age,gender,race,service_test\n" + "\n".join(rows) + "\n")
     return Built(root, lambda **kw: FairFace(root, "train", **kw), images, annotation)
@@ -105,8 +112,9 @@ def build_fairface(root: Path) -> Built:
 
 def build_rafdb(root: Path) -> Built:
     folder = root / "basic"
-    images = [_save(face, folder / f"Image/aligned/train_{index + 1:05d}_aligned.jpg")
-              for index, face in enumerate(_faces())]
+    images = [
+        _save(face, folder / f"Image/aligned/train_{index + 1:05d}_aligned.jpg") for index, face in enumerate(_faces())
+    ]
     annotation = folder / "EmoLabel/list_patition_label.txt"
     annotation.parent.mkdir(parents=True)
     annotation.write_text("".join(f"train_{index + 1:05d}.jpg {index + 1}\n" for index in range(len(images))))

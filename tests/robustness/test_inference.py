@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from facexformer import infer
+from facexformer.apps import infer
 from facexformer.data.synthetic import SyntheticFaces
+from facexformer.inference.predict import predict
 from facexformer.io.image import ImageDecodeError, decode_image
 from facexformer.module import FaceXFormer
-from facexformer.predict import predict
 from tests.robustness.hostile import BROKEN, assert_clear
 
 TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
@@ -50,8 +50,11 @@ def test_one_pixel_image(model):
     assert len(faces) == 1 and np.isfinite(np.asarray(faces[0].landmarks)).all()
 
 
-@pytest.mark.parametrize("box", [[1000, 1000, 1100, 1100], [-50, -50, -10, -10], [10, 10, 5, 5], [np.nan, 0, 9, 9]],
-                         ids=["right-of-image", "left-of-image", "inverted", "nan"])
+@pytest.mark.parametrize(
+    "box",
+    [[1000, 1000, 1100, 1100], [-50, -50, -10, -10], [10, 10, 5, 5], [np.nan, 0, 9, 9]],
+    ids=["right-of-image", "left-of-image", "inverted", "nan"],
+)
 def test_boxes_outside_the_image_are_clear_errors(model, box):
     with pytest.raises(ValueError) as caught:
         predict(model, np.zeros((64, 64, 3), np.uint8), boxes=np.array(box, dtype=float), names=["photo.png"])

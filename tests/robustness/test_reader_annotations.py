@@ -73,8 +73,10 @@ def missing_image(built: Built) -> None:
 
 
 def empty_split(built: Built) -> None:
-    if built.annotation is not None and built.annotation.suffix in (".txt", ".csv") and "landmarks" not in str(
-        built.annotation
+    if (
+        built.annotation is not None
+        and built.annotation.suffix in (".txt", ".csv")
+        and "landmarks" not in str(built.annotation)
     ):
         header = built.annotation.read_text().splitlines(keepends=True)[:1] if built.annotation.suffix == ".csv" else []
         built.annotation.write_text("".join(header))
@@ -105,14 +107,41 @@ CHANGES: dict[str, Callable[[Built], None]] = {
     "upper-case-suffix": upper_case_suffix,
 }
 EXPECTED = {
-    "300W": {"bom": "ok", "crlf": "ok", "nan": "error", "inf": "error", "wrong-count": "error",
-             "missing-image": "error", "empty-split": "error", "upper-case-suffix": "ok"},
-    "WFLW": {"bom": "ok", "crlf": "ok", "nan": "error", "inf": "error", "wrong-count": "error",
-             "missing-image": "error", "empty-split": "error"},
-    "AFLW19": {"bom": "ok", "crlf": "ok", "nan": "error", "inf": "error", "wrong-count": "error",
-               "missing-image": "error", "empty-split": "error"},
-    "LaPa": {"crlf": "ok", "wrong-count": "error", "missing-image": "ok", "empty-split": "error",
-             "upper-case-suffix": "ok"},
+    "300W": {
+        "bom": "ok",
+        "crlf": "ok",
+        "nan": "error",
+        "inf": "error",
+        "wrong-count": "error",
+        "missing-image": "error",
+        "empty-split": "error",
+        "upper-case-suffix": "ok",
+    },
+    "WFLW": {
+        "bom": "ok",
+        "crlf": "ok",
+        "nan": "error",
+        "inf": "error",
+        "wrong-count": "error",
+        "missing-image": "error",
+        "empty-split": "error",
+    },
+    "AFLW19": {
+        "bom": "ok",
+        "crlf": "ok",
+        "nan": "error",
+        "inf": "error",
+        "wrong-count": "error",
+        "missing-image": "error",
+        "empty-split": "error",
+    },
+    "LaPa": {
+        "crlf": "ok",
+        "wrong-count": "error",
+        "missing-image": "ok",
+        "empty-split": "error",
+        "upper-case-suffix": "ok",
+    },
     "UTKFace": {"missing-image": "ok", "empty-split": "error", "upper-case-suffix": "ok"},
     "FairFace": {"bom": "ok", "crlf": "ok", "missing-image": "error", "empty-split": "error"},
     "RAF-DB": {"bom": "ok", "crlf": "ok", "missing-image": "error", "empty-split": "error"},

@@ -48,8 +48,13 @@ class StepLosses(L.Callback):
 
 
 def _trainer(**kwargs) -> L.Trainer:
-    options = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
-               "enable_model_summary": False, "num_sanity_val_steps": 0}
+    options = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+    }
     return L.Trainer(use_distributed_sampler=False, accelerator="cpu", **{**options, **kwargs})
 
 
@@ -65,8 +70,14 @@ def _one_inf(sample: dict) -> None:
     sample["landmarks"][5, 0] = math.inf
 
 
-LANDMARK_LOSSES = [("regression", "wing"), ("regression", "smoothl1"), ("regression", "l1"),
-                   ("heatmap", "star"), ("heatmap", "awing"), ("heatmap", "l2")]
+LANDMARK_LOSSES = [
+    ("regression", "wing"),
+    ("regression", "smoothl1"),
+    ("regression", "l1"),
+    ("heatmap", "star"),
+    ("heatmap", "awing"),
+    ("heatmap", "l2"),
+]
 
 
 @pytest.mark.parametrize(("head", "loss"), LANDMARK_LOSSES)

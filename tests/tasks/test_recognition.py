@@ -113,7 +113,12 @@ def test_decode_flip_and_config():
     task = task_from_config({"class_path": "recognition", "init_args": {"num_identities": 7, "embedding_dim": 4}})
     assert TASKS["recognition"] is Recognition and isinstance(task, Recognition)
     assert task.to_config()["init_args"] == {
-        "weight": 1.0, "num_identities": 7, "embedding_dim": 4, "scale": 64.0, "margin": 0.5, "sample_rate": 1.0,
+        "weight": 1.0,
+        "num_identities": 7,
+        "embedding_dim": 4,
+        "scale": 64.0,
+        "margin": 0.5,
+        "sample_rate": 1.0,
     }
     decoded = task.decode(torch.tensor([[3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]]))
     assert torch.allclose(decoded, torch.tensor([[0.6, 0.8, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]))

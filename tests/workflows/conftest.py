@@ -13,8 +13,12 @@ def fitted(tmp_path_factory) -> FittedRun:
     """One tiny quickstart ``fit`` (then its test, ``test_after_fit``), shared by the chain's steps."""
     cwd = tmp_path_factory.mktemp("day")
     done = run_step("fit (tiny quickstart, then test)", ["fit", *TINY_QUICKSTART], cwd)
-    return FittedRun(cwd, cwd / "runs/quickstart/checkpoints/last.ckpt",
-                     cwd / "runs/quickstart/lightning_logs/version_0", done.stdout)
+    return FittedRun(
+        cwd,
+        cwd / "runs/quickstart/checkpoints/last.ckpt",
+        cwd / "runs/quickstart/lightning_logs/version_0",
+        done.stdout,
+    )
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -18,11 +18,30 @@ ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC_DATA = ROOT / "tests" / "conf" / "synthetic_data.yaml"
 #: the quickstart shrunk to a few seconds: tiny backbone, 1 epoch of 2 batches, 1 validation batch
 TINY_QUICKSTART = [
-    "--config", "quickstart", "--data", str(SYNTHETIC_DATA),
-    "--model.backbone", "test_convnext", "--model.image_size", "64", "--model.dim", "32",
-    "--model.decoder_mlp_dim", "64", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
-    "--trainer.limit_val_batches", "1", "--data.batches_per_epoch", "2", "--data.num_workers", "0",
-    "--trainer.enable_progress_bar", "false",
+    "--config",
+    "quickstart",
+    "--data",
+    str(SYNTHETIC_DATA),
+    "--model.backbone",
+    "test_convnext",
+    "--model.image_size",
+    "64",
+    "--model.dim",
+    "32",
+    "--model.decoder_mlp_dim",
+    "64",
+    "--trainer.max_epochs",
+    "1",
+    "--trainer.limit_train_batches",
+    "2",
+    "--trainer.limit_val_batches",
+    "1",
+    "--data.batches_per_epoch",
+    "2",
+    "--data.num_workers",
+    "0",
+    "--trainer.enable_progress_bar",
+    "false",
 ]
 #: (step, wall seconds, CPU seconds of the subprocess) of every ``run_step`` call
 TIMINGS: list[tuple[str, float, float]] = []
@@ -41,23 +60,38 @@ def user_environment() -> dict[str, str]:
     """This checkout's code first (PYTHONPATH), offline hubs, no GUI, one thread per process."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", WANDB_MODE="offline", MPLBACKEND="Agg",
-               OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"), WANDB_SILENT="true")
+    env.update(
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        WANDB_MODE="offline",
+        MPLBACKEND="Agg",
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+        WANDB_SILENT="true",
+    )
     return env
 
 
-def run_step(name: str, args: list[str], cwd: Path, expect: int = 0,
-             command: list[str] | None = None) -> subprocess.CompletedProcess:
+def run_step(
+    name: str, args: list[str], cwd: Path, expect: int = 0, command: list[str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``facexformer ARGS`` (or ``command``) in ``cwd``; fail with its output unless it exits ``expect``."""
     start, cpu_start = time.perf_counter(), _children_cpu_seconds()
-    done = subprocess.run([*(command or facexformer_command()), *args], cwd=cwd, env=user_environment(),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*(command or facexformer_command()), *args],
+        cwd=cwd,
+        env=user_environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     seconds, cpu = time.perf_counter() - start, _children_cpu_seconds() - cpu_start
     TIMINGS.append((name, seconds, cpu))
     print(f"[workflow] {name}: {seconds:.1f} s wall, {cpu:.1f} s CPU")
     if done.returncode != expect:
-        pytest.fail(f"{name}: exit {done.returncode} (expected {expect})\n--- stdout\n{done.stdout[-3000:]}"
-                    f"\n--- stderr\n{done.stderr[-5000:]}")
+        pytest.fail(
+            f"{name}: exit {done.returncode} (expected {expect})\n--- stdout\n{done.stdout[-3000:]}"
+            f"\n--- stderr\n{done.stderr[-5000:]}"
+        )
     return done
 
 
@@ -95,11 +129,11 @@ def rerun_reproduces(fitted: FittedRun, stage: str) -> None:
     """``facexformer <stage> --ckpt_path`` on ``fitted``'s checkpoint logs the same ``val/`` or ``test/`` metrics
     as the fit did (more than 20 of them, to 1e-5)."""
     prefix = {"validate": "val/", "test": "test/"}[stage]
-    run_step(f"{stage} --ckpt_path last.ckpt", [stage, *TINY_QUICKSTART, "--ckpt_path", str(fitted.checkpoint)],
-             fitted.cwd)
+    run_step(
+        f"{stage} --ckpt_path last.ckpt", [stage, *TINY_QUICKSTART, "--ckpt_path", str(fitted.checkpoint)], fitted.cwd
+    )
     before = {k: v for k, v in last_scalars(fitted.log_dir).items() if k.startswith(prefix)}
     after = last_scalars(newest_log_dir(fitted.cwd))
     assert len(before) > 20
     for key, value in before.items():
         assert after[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
-

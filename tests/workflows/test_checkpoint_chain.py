@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
-from facexformer.export import ExportWrapper
-from facexformer.predict import FacePrediction
+from facexformer.apps.export import ExportWrapper
+from facexformer.inference.predict import FacePrediction
 from tests.workflows.steps import TINY_QUICKSTART, newest_log_dir, rerun_reproduces, run_step
 
 PHOTOS = Path(__file__).resolve().parents[1] / "fixtures/shared/reference/landmarks/samples/300w/01_Indoor"
@@ -52,8 +52,11 @@ def test_test_with_the_checkpoint_reproduces_the_test_after_fit(fitted):
 
 
 def test_predict_writes_one_json_per_face(fitted):
-    done = run_step("predict --ckpt_path last.ckpt (4 faces)",
-                    ["predict", *TINY_QUICKSTART, "--ckpt_path", str(fitted.checkpoint)], fitted.cwd)
+    done = run_step(
+        "predict --ckpt_path last.ckpt (4 faces)",
+        ["predict", *TINY_QUICKSTART, "--ckpt_path", str(fitted.checkpoint)],
+        fitted.cwd,
+    )
     folder = newest_log_dir(fitted.cwd) / "predictions"
     assert f"4 prediction files in {folder}" in done.stdout
     files = sorted(folder.glob("*.json"))
@@ -68,8 +71,11 @@ def test_predict_writes_one_json_per_face(fitted):
 
 def infer_on_photos(source: Path, cwd: Path, out: str) -> dict[str, dict]:
     """``facexformer infer`` on the two 300W photos with the model in ``source``: {photo stem: its JSON}."""
-    run_step(f"infer 2 photos --checkpoint {source.name}",
-             ["infer", str(PHOTOS), "--checkpoint", str(source), "--out", out], cwd)
+    run_step(
+        f"infer 2 photos --checkpoint {source.name}",
+        ["infer", str(PHOTOS), "--checkpoint", str(source), "--out", out],
+        cwd,
+    )
     photos = sorted(PHOTOS.glob("*.png"))
     assert len(photos) == 2
     records = {}
@@ -117,8 +123,11 @@ def export_and_compare(source: Path, cwd: Path) -> None:
             pytest.importorskip("onnx")
             pytest.importorskip("onnxscript")
         out = cwd / f"{source.stem}{suffix}"
-        run_step(f"export --format {fmt} --checkpoint {source.name}",
-                 ["export", "--checkpoint", str(source), "--format", fmt, "--out", str(out)], cwd)
+        run_step(
+            f"export --format {fmt} --checkpoint {source.name}",
+            ["export", "--checkpoint", str(source), "--format", fmt, "--out", str(out)],
+            cwd,
+        )
         got = exported_outputs(out, images)
         assert len(got) == len(expected) == len(model.task_names)
         for name, a, b in zip(model.task_names, got, expected, strict=True):
@@ -139,8 +148,9 @@ def pretrained_folder(fitted) -> Path:
 
 def test_a_save_pretrained_folder_goes_through_the_same_chain(fitted, pretrained_folder, inferred):
     model, reloaded = FaceXFormer.from_pretrained(fitted.checkpoint), FaceXFormer.from_pretrained(pretrained_folder)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values(),
-                                                  strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values(), strict=True)
+    )
     for name, record in infer_on_photos(pretrained_folder, fitted.cwd, "photos_folder").items():
         for a, b in zip(record["faces"], inferred[name]["faces"], strict=True):
             assert np.allclose(a["landmarks"], b["landmarks"], atol=1e-4) and a["parsing"] == b["parsing"]

@@ -7,7 +7,7 @@ import pytest
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer.connectors.logger_connector import logger_connector
 
-from facexformer.cli import main
+from facexformer.apps.cli import main
 from tests.workflows.steps import TINY_QUICKSTART
 
 

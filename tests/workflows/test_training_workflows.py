@@ -18,12 +18,24 @@ def test_validate_with_the_checkpoint_reproduces_the_last_validation(fitted):
 
 
 def test_head_only_finetuning_from_the_cli_checkpoint(fitted, tmp_path):
-    run_step("fit head only (init_weights last.ckpt, trainable)",
-             ["fit", *TINY_QUICKSTART, "--model.init_weights", str(fitted.checkpoint),
-              "--model.trainable", "[net.heads.landmarks]", "--test_after_fit", "false"], tmp_path)
+    run_step(
+        "fit head only (init_weights last.ckpt, trainable)",
+        [
+            "fit",
+            *TINY_QUICKSTART,
+            "--model.init_weights",
+            str(fitted.checkpoint),
+            "--model.trainable",
+            "[net.heads.landmarks]",
+            "--test_after_fit",
+            "false",
+        ],
+        tmp_path,
+    )
     start = torch.load(fitted.checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    tuned = torch.load(tmp_path / "runs/quickstart/checkpoints/last.ckpt", map_location="cpu",
-                       weights_only=True)["state_dict"]
+    tuned = torch.load(tmp_path / "runs/quickstart/checkpoints/last.ckpt", map_location="cpu", weights_only=True)[
+        "state_dict"
+    ]
     network = [k for k in start if k.startswith("net.")]
     head = [k for k in network if k.startswith("net.heads.landmarks.")]
     assert head and len(network) > 2 * len(head)
@@ -34,9 +46,11 @@ def test_head_only_finetuning_from_the_cli_checkpoint(fitted, tmp_path):
 def test_resume_with_ckpt_path_last(tmp_path):
     run_step("fit 1 epoch (to resume)", ["fit", *TINY_QUICKSTART, "--test_after_fit", "false"], tmp_path)
     last = tmp_path / "runs/quickstart/checkpoints/last.ckpt"
-    done = run_step("fit --ckpt_path last (epoch 2)",
-                    ["fit", *TINY_QUICKSTART, "--trainer.max_epochs", "2", "--ckpt_path", "last",
-                     "--test_after_fit", "false"], tmp_path)
+    done = run_step(
+        "fit --ckpt_path last (epoch 2)",
+        ["fit", *TINY_QUICKSTART, "--trainer.max_epochs", "2", "--ckpt_path", "last", "--test_after_fit", "false"],
+        tmp_path,
+    )
     assert f"Restoring states from the checkpoint path at {last}" in done.stdout + done.stderr
     resumed = torch.load(last, map_location="cpu", weights_only=True)
     assert (resumed["epoch"], resumed["global_step"]) == (2, 4)  # one more epoch of 2 batches, same file
@@ -69,8 +83,11 @@ def test_wandb_offline_twice_in_the_same_folder(tmp_path):
     """The one-flag switch to W&B; the second run used to die on the first run's ced/test.csv."""
     pytest.importorskip("wandb")
     for ordinal in ("1st", "2nd"):
-        run_step(f"fit + test, --trainer.logger WandbLogger, {ordinal} run",
-                 ["fit", *TINY_QUICKSTART, "--trainer.logger", "WandbLogger"], tmp_path)
+        run_step(
+            f"fit + test, --trainer.logger WandbLogger, {ordinal} run",
+            ["fit", *TINY_QUICKSTART, "--trainer.logger", "WandbLogger"],
+            tmp_path,
+        )
     runs = sorted(tmp_path.glob("wandb/offline-run-*"))
     assert len(runs) == 2
     for run in runs:

@@ -16,7 +16,23 @@ from facexformer.data.datasets.w300 import W300
 from facexformer.data.datasets.wflw import WFLW
 
 __all__ = [
-    "AFLW19", "AFLW2000", "BIWI", "COFW", "RAFDB", "W300", "W300LP", "WFLW", "AffectNet", "CelebA", "CelebAMaskHQ",
-    "DatasetFormatError", "DatasetImageError", "FaceDataset", "FairFace", "InsightFaceRecordIO", "LaPa", "UTKFace",
+    "AFLW19",
+    "AFLW2000",
+    "BIWI",
+    "COFW",
+    "RAFDB",
+    "W300",
+    "W300LP",
+    "WFLW",
+    "AffectNet",
+    "CelebA",
+    "CelebAMaskHQ",
+    "DatasetFormatError",
+    "DatasetImageError",
+    "FaceDataset",
+    "FairFace",
+    "InsightFaceRecordIO",
+    "LaPa",
+    "UTKFace",
     "VerificationPairs",
 ]

@@ -127,9 +127,7 @@ class FaceDataset(Dataset):
             layout = textwrap.indent(cls.layout, "    ")
             cls.__doc__ = f"{inspect.cleandoc(cls.__doc__)}\n\nExpected layout::\n\n{layout}\n"
 
-    def __init__(
-        self, root: str | Path, split: str, transform: Transform | None = None, skip_invalid: bool = False
-    ):
+    def __init__(self, root: str | Path, split: str, transform: Transform | None = None, skip_invalid: bool = False):
         if self.splits and split not in self.splits:
             raise ValueError(f"{type(self).__name__}: unknown split {split!r}; choose one of {self.splits}")
         self.root = self.require(Path(root).expanduser())

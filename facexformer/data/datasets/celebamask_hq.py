@@ -80,13 +80,9 @@ class CelebAMaskHQ(FaceDataset):
         mapping = self.require(self.root / "CelebA-HQ-to-CelebA-mapping.txt")
         lines = mapping.read_text().splitlines()
         if not lines or lines[0].split()[:2] != ["idx", "orig_idx"]:
-            raise DatasetFormatError(
-                f"CelebAMask-HQ: {mapping} line 1 is not the 'idx orig_idx orig_file' header"
-            )
+            raise DatasetFormatError(f"CelebAMask-HQ: {mapping} line 1 is not the 'idx orig_idx orig_file' header")
         numbered = [(n, text) for n, text in enumerate(lines[1:], 2) if text.strip()]
-        records = parse_records(
-            numbered, _parse_mapping, lambda r: f"{mapping} line {r[0]}", skip_invalid, self.name
-        )
+        records = parse_records(numbered, _parse_mapping, lambda r: f"{mapping} line {r[0]}", skip_invalid, self.name)
         if split_source == "thresholds":
             self.records: list[_Record] = [r for r in records if _threshold_split(r.orig_index) == split]
         elif split_source == "celeba":
@@ -99,9 +95,7 @@ class CelebAMaskHQ(FaceDataset):
                 )
             self.records = [r for r in records if partition[r.orig_file] == split]
         else:
-            raise ValueError(
-                f"CelebAMask-HQ: split_source must be 'thresholds' or 'celeba', got {split_source!r}"
-            )
+            raise ValueError(f"CelebAMask-HQ: split_source must be 'thresholds' or 'celeba', got {split_source!r}")
 
     def _celeba_partition(self) -> dict[str, str]:
         path = self.require(self.root / "list_eval_partition.txt")
@@ -128,9 +122,7 @@ class CelebAMaskHQ(FaceDataset):
             if label is None:
                 label = np.zeros(mask.shape, dtype=np.int64)
             if mask.shape != label.shape:
-                raise DatasetFormatError(
-                    f"{path}: mask {mask.shape} differs from the other parts' {label.shape}"
-                )
+                raise DatasetFormatError(f"{path}: mask {mask.shape} differs from the other parts' {label.shape}")
             label[mask] = value
         if label is None:
             raise DatasetFormatError(f"CelebAMask-HQ: no part masks {folder}/{index:05d}_<part>.png")

@@ -55,8 +55,7 @@ def _require_key(content, key: str, path: Path):
 def _to_rgb(array: np.ndarray, where: str) -> torch.Tensor:
     """An (H, W, 3) or (H, W) uint8 image -> uint8 tensor (3, H, W); grey images are repeated."""
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
-        raise DatasetFormatError(f"COFW: {where}: image must be uint8 HxW or HxWx3, got {array.dtype} "
-                                 f"{array.shape}")
+        raise DatasetFormatError(f"COFW: {where}: image must be uint8 HxW or HxWx3, got {array.dtype} {array.shape}")
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).contiguous()
@@ -114,12 +113,12 @@ class COFW(FaceDataset):
     def _parse(index: int, phis: np.ndarray, box: np.ndarray) -> Record:
         if not (np.isfinite(phis).all() and np.isfinite(box).all()):
             raise DatasetFormatError("non-finite landmark or box value")
-        flags = phis[2 * NUM_POINTS:]
+        flags = phis[2 * NUM_POINTS :]
         if not np.isin(flags, (0, 1)).all():
             raise DatasetFormatError(f"occlusion flags must be 0 or 1, got {sorted(set(flags.tolist()))}")
         if box[2] <= 0 or box[3] <= 0:
             raise DatasetFormatError(f"box (x, y, w, h) {box.tolist()} has no area")
-        points = np.stack([phis[:NUM_POINTS], phis[NUM_POINTS:2 * NUM_POINTS]], axis=1) - 1.0
+        points = np.stack([phis[:NUM_POINTS], phis[NUM_POINTS : 2 * NUM_POINTS]], axis=1) - 1.0
         x0, y0 = box[0] - 1.0, box[1] - 1.0
         xyxy = torch.tensor([x0, y0, x0 + box[2], y0 + box[3]], dtype=torch.float32)
         return index, torch.from_numpy(points).float(), xyxy, torch.from_numpy(flags).float()

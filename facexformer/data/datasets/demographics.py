@@ -43,9 +43,7 @@ def resolve_race_order(race_order: str | Sequence[str]) -> dict[str, int]:
     return {name: index for index, name in enumerate(names)}
 
 
-def demographics_sample(
-    image: torch.Tensor, source: str, age: float, age_group: int, gender: int, race: int
-) -> Sample:
+def demographics_sample(image: torch.Tensor, source: str, age: float, age_group: int, gender: int, race: int) -> Sample:
     """A face-chip sample for the tasks age, gender and race; box = the whole (3, H, W) image.
 
     ``age`` in years (NaN when only the group is known), ``age_group`` a decade bin, ``gender`` 0 male /

@@ -137,9 +137,7 @@ class UTKFace(FaceDataset):
             raise DatasetFormatError(f"race {race} is not in 0..{len(UTKFACE_RACES) - 1}")
         return _Record(path, age, gender, race)
 
-    def _random_split(
-        self, records: list[_Record], fractions: tuple[float, float, float], seed: int
-    ) -> list[_Record]:
+    def _random_split(self, records: list[_Record], fractions: tuple[float, float, float], seed: int) -> list[_Record]:
         if self.split == "all":
             return records
         if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:

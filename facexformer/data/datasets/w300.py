@@ -57,8 +57,10 @@ def read_pts(path: Path, num_points: int | None = None) -> torch.Tensor:
     if num_points is not None and count != num_points:
         raise DatasetFormatError(f"line 2: n_points is {count}, expected {num_points}")
     if lines[2] != "{" or len(lines) != count + 4 or lines[-1] != "}":
-        raise DatasetFormatError(f"expected '{{', {count} lines 'x y' and '}}' after the header, "
-                                 f"found {len(lines) - 3} lines after 'n_points'")
+        raise DatasetFormatError(
+            f"expected '{{', {count} lines 'x y' and '}}' after the header, "
+            f"found {len(lines) - 3} lines after 'n_points'"
+        )
     points = []
     for number, line in enumerate(lines[3:-1], start=4):
         fields = line.split()

@@ -60,8 +60,8 @@ def parse_line(fields: list[str], file: str, line: int) -> WFLWRecord:
     if len(fields) != NUM_FIELDS:
         raise DatasetFormatError(f"has {len(fields)} fields, expected {NUM_FIELDS}")
     coords = _numbers(fields[:NUM_COORDS], "landmark coordinates")
-    box = _numbers(fields[NUM_COORDS:NUM_COORDS + 4], "box (x_min y_min x_max y_max)")
-    flags = fields[NUM_COORDS + 4:NUM_COORDS + 10]
+    box = _numbers(fields[NUM_COORDS : NUM_COORDS + 4], "box (x_min y_min x_max y_max)")
+    flags = fields[NUM_COORDS + 4 : NUM_COORDS + 10]
     if any(flag not in ("0", "1") for flag in flags):
         raise DatasetFormatError(f"attribute flags must be 0 or 1, got {' '.join(flags)}")
     return WFLWRecord(
@@ -146,9 +146,7 @@ class WFLW(FaceDataset):
             raise DatasetFormatError(f"image {self.image_dir / record.image} does not exist")
         return record
 
-    def _from_subset_file(
-        self, records: list[WFLWRecord], subset: str, skip_invalid: bool
-    ) -> list[WFLWRecord]:
+    def _from_subset_file(self, records: list[WFLWRecord], subset: str, skip_invalid: bool) -> list[WFLWRecord]:
         name = f"list_98pt_test_{SUBSET_FILE_NAMES[subset]}.txt"
         path = self.require(self.root / "WFLW_annotations/list_98pt_test" / name)
         index = {_landmark_key(r.image, r.landmarks.flatten().tolist()): r for r in records}
@@ -165,8 +163,11 @@ class WFLW(FaceDataset):
             return index[key]
 
         return parse_records(
-            _read_lines(path), match, where=lambda item: f"line {item[0]} of {name}",
-            skip_invalid=skip_invalid, dataset=self.name,
+            _read_lines(path),
+            match,
+            where=lambda item: f"line {item[0]} of {name}",
+            skip_invalid=skip_invalid,
+            dataset=self.name,
         )
 
     def load(self, index: int) -> Sample:

@@ -34,10 +34,7 @@ def convex_hull(points: np.ndarray) -> np.ndarray:
         for p in seq:
             while (
                 len(out) >= 2
-                and (
-                    (out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
-                    - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])
-                )
+                and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1]) - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0]))
                 <= 0
             ):
                 out.pop()
@@ -57,9 +54,7 @@ def unit_circle(samples: int) -> np.ndarray:
     return circle
 
 
-def ellipse(
-    centre: np.ndarray, axes: tuple[float, float], angle: float = 0.0, samples: int = 20
-) -> np.ndarray:
+def ellipse(centre: np.ndarray, axes: tuple[float, float], angle: float = 0.0, samples: int = 20) -> np.ndarray:
     """(samples, 2) points on an ellipse with semi-axes ``axes`` rotated by ``angle`` radians."""
     local = unit_circle(samples) * (axes[0], axes[1])
     c, s = np.cos(angle), np.sin(angle)
@@ -98,9 +93,7 @@ class Canvas:
         """Draw a polyline (N, 2) pixels, ``width`` in final pixels."""
         if len(points) < 2:
             return
-        self._img.line(
-            (points * 2.0 + 0.5).ravel().tolist(), fill=_colour(rgb), width=max(1, round(2 * width))
-        )
+        self._img.line((points * 2.0 + 0.5).ravel().tolist(), fill=_colour(rgb), width=max(1, round(2 * width)))
         if label is not None:
             self._lab.line(points.ravel().tolist(), fill=label, width=max(1, round(width)))
 

@@ -36,9 +36,7 @@ def mean_face() -> np.ndarray:
     text = resources.files("facexformer").joinpath("assets/mean_face_68.txt").read_text()
     rows = [line.split() for line in text.splitlines() if line.strip()]
     if len(rows) != 68 or any(len(r) != 3 for r in rows):
-        raise ValueError(
-            f"facexformer/assets/mean_face_68.txt: expected 68 lines of 'x y z', got {len(rows)} lines"
-        )
+        raise ValueError(f"facexformer/assets/mean_face_68.txt: expected 68 lines of 'x y z', got {len(rows)} lines")
     points = np.array(rows, dtype=np.float64)
     for upper, lower in ((61, 67), (62, 66), (63, 65)):
         points[[upper, lower], 1] = points[[upper, lower], 1].mean()

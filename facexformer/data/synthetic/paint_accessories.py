@@ -24,9 +24,7 @@ def earrings(pt: Painter) -> None:
     for x in (-78.0, 78.0):
         if pt.proj.facing(np.array([np.sign(x), 0.0, -0.4]))[0] < 0.05:
             continue
-        ring = np.concatenate(
-            [ellipse(np.array([x, 12.0]), (3.0, 4.5), samples=10), np.full((10, 1), 50.0)], axis=1
-        )
+        ring = np.concatenate([ellipse(np.array([x, 12.0]), (3.0, 4.5), samples=10), np.full((10, 1), 50.0)], axis=1)
         pt.canvas.polygon(pt.proj(ring), colour)
         pt.earrings_drawn = True
 
@@ -60,9 +58,7 @@ def hat(pt: Painter) -> None:
     if not pt.t.hat:
         return
     n, d = pt.cap_plane(-0.5, -0.1)
-    pt.canvas.polygon(
-        pt.ellipsoid_region(HEAD_AXES * 1.12, n, d, front=True), pt.hat_colour, label=0, occludes=True
-    )
+    pt.canvas.polygon(pt.ellipsoid_region(HEAD_AXES * 1.12, n, d, front=True), pt.hat_colour, label=0, occludes=True)
 
 
 def occluder(pt: Painter) -> None:
@@ -71,9 +67,7 @@ def occluder(pt: Painter) -> None:
     colour = _OCCLUDER_COLOURS[rng.integers(len(_OCCLUDER_COLOURS))]
     if kind == "mask":
         top = np.array([p[1], p[41] + (0, 13, -8), p[29] + (0, 0, -2), p[46] + (0, 13, -8), p[15]])
-        c.polygon(
-            pt.proj(np.concatenate([top, p[14:1:-1] + (0, 4, 0)])), colour, label=0, occludes=True
-        )
+        c.polygon(pt.proj(np.concatenate([top, p[14:1:-1] + (0, 4, 0)])), colour, label=0, occludes=True)
     elif kind == "bars":
         lm = pt.proj(p)
         for _ in range(int(rng.integers(1, 3))):

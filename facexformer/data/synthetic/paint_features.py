@@ -40,11 +40,7 @@ def skin_marks(pt: Painter) -> None:
         for sign, corner in ((-1, 36), (1, 45)):
             for dy in (-3.0, 0.0, 3.0):
                 c.line(
-                    pr(
-                        np.array(
-                            [pt.p[corner] + (sign * 3, 0, 0), pt.p[corner] + (sign * 10, dy * 2, 4)]
-                        )
-                    ),
+                    pr(np.array([pt.p[corner] + (sign * 3, 0, 0), pt.p[corner] + (sign * 10, dy * 2, 4)])),
                     line,
                     pt.px,
                 )
@@ -71,9 +67,7 @@ def beard(pt: Painter) -> None:
     if t.beard == "none":
         return
     beard = pt.hair if t.hair != "none" else np.array([70.0, 55.0, 45.0])
-    area = np.concatenate(
-        [p[2:15] + (0, 3, 0), (p[54] + (12, -9, 2))[None], (p[48] + (-12, -9, 2))[None]]
-    )
+    area = np.concatenate([p[2:15] + (0, 3, 0), (p[54] + (12, -9, 2))[None], (p[48] + (-12, -9, 2))[None]])
     if t.beard in ("stubble", "full"):
         c.polygon(pr(area), mix(pt.skin, beard, 0.35 if t.beard == "stubble" else 1.0))
     if t.beard == "goatee":
@@ -109,9 +103,7 @@ def brows(pt: Painter) -> None:
         pts = pt.p[idx]
         half = np.zeros_like(pts)
         half[:, 1] = t.brow_thick / 2 * taper
-        pt.canvas.polygon(
-            pt.proj(np.concatenate([pts - half, (pts + half)[::-1]])), colour, label=label
-        )
+        pt.canvas.polygon(pt.proj(np.concatenate([pts - half, (pts + half)[::-1]])), colour, label=label)
 
 
 def eyes(pt: Painter) -> None:
@@ -162,9 +154,7 @@ def mouth(pt: Painter) -> None:
     t, c, p = pt.t, pt.canvas, pt.p
     lips = mix(pt.skin, (190, 80, 85), 0.35)
     if t.lipstick:
-        lips = pt.rng.choice(np.array([[190, 20, 40], [200, 60, 110], [130, 20, 40]])).astype(
-            np.float64
-        )
+        lips = pt.rng.choice(np.array([[190, 20, 40], [200, 60, 110], [130, 20, 40]])).astype(np.float64)
     inner = p[[60, 61, 62, 63, 64, 65, 66, 67]]
     if t.mouth_open > 1.0:
         c.polygon(pt.proj(inner), (80, 25, 30), label=8)
@@ -187,7 +177,5 @@ def nose(pt: Painter) -> None:
     c.polygon(convex_hull(pt.proj(p[side])), shade(pt.skin, 0.86))
     if pt.facing([31, 32, 33, 34, 35]) > 0.3:
         for idx in (32, 34):
-            ring = np.concatenate(
-                [ellipse(p[idx, :2] + (0, -1.2), (2.6, 1.3)), np.full((20, 1), p[idx, 2])], axis=1
-            )
+            ring = np.concatenate([ellipse(p[idx, :2] + (0, -1.2), (2.6, 1.3)), np.full((20, 1), p[idx, 2])], axis=1)
             c.polygon(pt.proj(ring), shade(pt.skin, 0.35))

@@ -61,9 +61,7 @@ def hair_back(pt: Painter) -> None:
     t = pt.t
     if t.hat:
         n, d = pt.cap_plane(-0.5, -0.1)
-        pt.canvas.polygon(
-            pt.ellipsoid_region(HEAD_AXES * 1.12, n, d, front=False), pt.hat_colour, label=0
-        )
+        pt.canvas.polygon(pt.ellipsoid_region(HEAD_AXES * 1.12, n, d, front=False), pt.hat_colour, label=0)
     if t.bald:
         return
     colour = shade(pt.hair, 0.8)
@@ -81,9 +79,7 @@ def hair_back(pt: Painter) -> None:
             dtype=np.float64,
         )
         pt.canvas.polygon(_wavy(pt, pt.proj(curtain)), colour, label=10)
-    pt.canvas.polygon(
-        _wavy(pt, pt.ellipsoid_region(HEAD_AXES * 1.07, *pt.hair_cap, front=False)), colour, label=10
-    )
+    pt.canvas.polygon(_wavy(pt, pt.ellipsoid_region(HEAD_AXES * 1.07, *pt.hair_cap, front=False)), colour, label=10)
 
 
 def _wavy(pt: Painter, outline: np.ndarray) -> np.ndarray:
@@ -130,6 +126,4 @@ def bangs(pt: Painter) -> None:
     bottom_y = pt.p[17:27, 1].min() + pt.rng.uniform(-6, 5) + 3 * np.sin(np.arange(13) * 2.1)
     top = pt.forehead(xs, np.full(13, pt.hairline_y - 6), grow=1.08)
     bottom = pt.forehead(xs[::-1], bottom_y[::-1], grow=1.08)
-    pt.canvas.polygon(
-        pt.proj(np.concatenate([top, bottom])), shade(pt.hair, 1.05), label=10, occludes=True
-    )
+    pt.canvas.polygon(pt.proj(np.concatenate([top, bottom])), shade(pt.hair, 1.05), label=10, occludes=True)

@@ -10,9 +10,7 @@ from PIL import Image
 from facexformer.data.datasets.aflw import AFLW19
 from facexformer.data.datasets.base import DatasetFormatError
 
-HEADER = "image_name,scale,box_size,center_w,center_h," + ",".join(
-    f"original_{i}_x,original_{i}_y" for i in range(19)
-)
+HEADER = "image_name,scale,box_size,center_w,center_h," + ",".join(f"original_{i}_x,original_{i}_y" for i in range(19))
 
 
 def _row(name: str = "flickr/0/a.jpg", scale: str = "0.1") -> str:
@@ -61,8 +59,9 @@ def test_splits_box_and_hrnet_images_folder(fake_aflw: Path, tmp_path: Path):
 def test_malformed_rows(fake_aflw: Path):
     path = fake_aflw / "face_landmarks_aflw_test.csv"
     path.write_text("\n".join([HEADER, _row(), _row().rsplit(",", 1)[0], _row(scale="-1")]) + "\n")
-    with pytest.raises(DatasetFormatError,
-                       match="AFLW-19: line 3 of .*face_landmarks_aflw_test.csv: has 42 columns, expected 43"):
+    with pytest.raises(
+        DatasetFormatError, match="AFLW-19: line 3 of .*face_landmarks_aflw_test.csv: has 42 columns, expected 43"
+    ):
         AFLW19(fake_aflw, "test")
     with pytest.warns(UserWarning, match="skipped 2 invalid"):
         assert len(AFLW19(fake_aflw, "test", skip_invalid=True)) == 1

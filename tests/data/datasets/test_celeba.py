@@ -24,8 +24,9 @@ def make_root(root: Path, attr_lines: list[str] | None = None) -> Path:
             Image.new("RGB", (8, 10), (1, 2, 3)).save(root / folder / name)
     if attr_lines is None:
         # variable spacing as in the real file (two spaces before positive values)
-        attr_lines = [name + "".join(f" {v}" if v < 0 else f"  {v}" for v in attribute_values(i))
-                      for i, name in enumerate(FILES)]
+        attr_lines = [
+            name + "".join(f" {v}" if v < 0 else f"  {v}" for v in attribute_values(i)) for i, name in enumerate(FILES)
+        ]
     header = [str(len(attr_lines)), " ".join(ATTRIBUTE_NAMES)]
     (root / "list_attr_celeba.txt").write_text("\n".join(header + attr_lines) + "\n")
     partition = "".join(f"{n} {p}\n" for n, p in zip(FILES, PARTS, strict=True))

@@ -38,9 +38,7 @@ def test_celeba_partition_split(tmp_path):
     root = make_root(tmp_path)
     codes = {11: "0", 162771: "1", 162772: "1", 182638: "2", 182639: "2"}
     (root / "list_eval_partition.txt").write_text("".join(f"{n:06d}.jpg {c}\n" for n, c in codes.items()))
-    got = {
-        s: [r.index for r in CelebAMaskHQ(root, s, split_source="celeba").records] for s in ("train", "val")
-    }
+    got = {s: [r.index for r in CelebAMaskHQ(root, s, split_source="celeba").records] for s in ("train", "val")}
     assert got == {"train": [0], "val": [1, 2]}
     (root / "list_eval_partition.txt").write_text("000011.jpg 0\n")
     with pytest.raises(DatasetFormatError, match="line 3: 162771.jpg is not in list_eval_partition"):

@@ -49,8 +49,9 @@ def test_rafdb_three_field_variant(tmp_path):
     assert len(RAFDB(root, "test")) == 1
 
 
-@pytest.mark.parametrize("bad", ["train_00009.jpg 8", "train_00009.jpg x", "val_0001.jpg 1",
-                                 "train_00009.jpg test 2", "train_00009.jpg"])
+@pytest.mark.parametrize(
+    "bad", ["train_00009.jpg 8", "train_00009.jpg x", "val_0001.jpg 1", "train_00009.jpg test 2", "train_00009.jpg"]
+)
 def test_rafdb_malformed_line(tmp_path, bad):
     root = make_raf(tmp_path, RAF_LINES[:2] + [bad])
     with pytest.raises(DatasetFormatError, match="list_patition_label.txt line 3"):
@@ -70,9 +71,7 @@ def test_rafdb_missing_files(tmp_path):
         RAFDB(root, "train")
 
 
-HEADER = (
-    "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
-)
+HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
 
 
 def make_affectnet(root: Path, codes: list[str]) -> Path:

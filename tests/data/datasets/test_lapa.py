@@ -11,9 +11,7 @@ from facexformer.data.datasets.lapa import LaPa
 from facexformer.tasks.parsing import CLASS_NAMES
 
 
-def write_sample(
-    root: Path, split: str, name: str, labels: np.ndarray, points: np.ndarray | None = None
-) -> None:
+def write_sample(root: Path, split: str, name: str, labels: np.ndarray, points: np.ndarray | None = None) -> None:
     for sub in ("images", "labels", "landmarks"):
         (root / split / sub).mkdir(parents=True, exist_ok=True)
     h, w = labels.shape

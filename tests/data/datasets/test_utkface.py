@@ -87,8 +87,15 @@ def test_coral_split_is_the_21_to_60_protocol(tmp_path, row, message):
         UTKFace(root, "test", protocol="coral")
 
 
-@pytest.mark.parametrize("bad", ["61_1_20170109142408075.jpg.chip.jpg", "39_2_0_2017.jpg.chip.jpg",
-                                 "39_1_7_2017.jpg.chip.jpg", "x_1_0_2017.jpg.chip.jpg"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "61_1_20170109142408075.jpg.chip.jpg",
+        "39_2_0_2017.jpg.chip.jpg",
+        "39_1_7_2017.jpg.chip.jpg",
+        "x_1_0_2017.jpg.chip.jpg",
+    ],
+)
 def test_malformed_names(tmp_path, bad):
     root = make_root(tmp_path, NAMES[:2] + [bad])
     with pytest.raises(DatasetFormatError, match=bad):

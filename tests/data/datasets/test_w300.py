@@ -50,12 +50,15 @@ def test_reads_the_real_samples(shared_dir: Path, tmp_path: Path, fake_300w: Pat
         assert sample["tasks"] == ("landmarks",)
 
 
-@pytest.mark.parametrize(("split", "stems"), [
-    ("train", ["111_1", "111_2", "h1", "l1"]),
-    ("common", ["h2", "l2"]),
-    ("challenge", ["i1"]),
-    ("full", ["h2", "l2", "i1"]),
-])
+@pytest.mark.parametrize(
+    ("split", "stems"),
+    [
+        ("train", ["111_1", "111_2", "h1", "l1"]),
+        ("common", ["h2", "l2"]),
+        ("challenge", ["i1"]),
+        ("full", ["h2", "l2", "i1"]),
+    ],
+)
 def test_split_folders(fake_300w: Path, split: str, stems: list[str]):
     dataset = W300(fake_300w, split)
     assert [Path(dataset[i]["source"]).stem for i in range(len(dataset))] == stems

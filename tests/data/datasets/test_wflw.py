@@ -73,8 +73,9 @@ def test_short_line_error_and_skip(fake_wflw: Path):
     lines = path.read_text().splitlines()
     lines.insert(1, " ".join(lines[0].split()[4:]))
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DatasetFormatError,
-                       match="WFLW: line 2 of .*list_98pt_rect_attr_test.txt: has 203 fields, expected 207"):
+    with pytest.raises(
+        DatasetFormatError, match="WFLW: line 2 of .*list_98pt_rect_attr_test.txt: has 203 fields, expected 207"
+    ):
         WFLW(fake_wflw, "test")
     with pytest.warns(UserWarning, match="skipped 1 invalid"):
         dataset = WFLW(fake_wflw, "test", skip_invalid=True)

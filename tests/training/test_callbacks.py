@@ -5,10 +5,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch.utils.data import DataLoader
 
-from facexformer.callbacks import PrintNextStep, SaveCED, next_step_message
 from facexformer.data.collate import collate_multitask
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.module import FaceXFormer
+from facexformer.training.callbacks import PrintNextStep, SaveCED, next_step_message
 
 
 def to_float(sample):
@@ -28,8 +28,15 @@ def model():
 
 
 def trainer(root, logger=False, callbacks=(), **kwargs):
-    return L.Trainer(accelerator="cpu", logger=logger, callbacks=list(callbacks), default_root_dir=root,
-                     enable_progress_bar=False, enable_model_summary=False, **kwargs)
+    return L.Trainer(
+        accelerator="cpu",
+        logger=logger,
+        callbacks=list(callbacks),
+        default_root_dir=root,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **kwargs,
+    )
 
 
 def test_ced_files_land_in_a_fresh_folder_of_each_run(model, loader, tmp_path):
@@ -88,8 +95,9 @@ def test_tensorboard_gets_the_ced_picture(model, loader, tmp_path):
 def test_next_step_names_the_checkpoint_and_the_infer_command(loader, tmp_path, capsys):
     model = FaceXFormer(tasks=["landmarks"], backbone="test_convnext", image_size=64, dim=32, decoder_mlp_dim=64)
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "my ckpts", save_last=True, save_top_k=0)
-    run = trainer(tmp_path, callbacks=[checkpoint, PrintNextStep()], max_epochs=1, limit_train_batches=1,
-                  limit_val_batches=0)
+    run = trainer(
+        tmp_path, callbacks=[checkpoint, PrintNextStep()], max_epochs=1, limit_train_batches=1, limit_val_batches=0
+    )
     run.fit(model, loader)
     out = capsys.readouterr().out
     last = tmp_path / "my ckpts" / "last.ckpt"
@@ -99,8 +107,8 @@ def test_next_step_names_the_checkpoint_and_the_infer_command(loader, tmp_path, 
 
 
 def test_baseline_comparison_scores_metrics_not_diagnostic_counts(model, tmp_path):
-    from facexformer.callbacks import BaselineComparison
     from facexformer.data.datamodule import MultiTaskDataModule
+    from facexformer.training.callbacks import BaselineComparison
 
     faces = SyntheticFaces(4, size=64, seed=1, tasks=["landmarks"])
     dm = MultiTaskDataModule(train={"f": faces}, test={"f": faces}, batch_size=2)

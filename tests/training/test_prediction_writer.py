@@ -9,9 +9,9 @@ from lightning.pytorch.loggers import CSVLogger
 from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.synthetic import SyntheticFaces
+from facexformer.inference.predict import FacePrediction
 from facexformer.module import FaceXFormer
-from facexformer.predict import FacePrediction
-from facexformer.prediction_writer import FacePredictionWriter
+from facexformer.training.prediction_writer import FacePredictionWriter
 
 INFER_KEYS = {"source", "image_size", "checkpoint", "tasks", "faces"}  # what `facexformer infer` writes
 
@@ -30,8 +30,15 @@ def faces():
 
 def run_predict(model, faces, writer, root, logger=False):
     dm = MultiTaskDataModule(predict={"faces": faces}, batch_size=2, crop=CropFace(size=64, margin=0.25))
-    trainer = L.Trainer(accelerator="cpu", logger=logger, callbacks=[writer], default_root_dir=root,
-                        use_distributed_sampler=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=logger,
+        callbacks=[writer],
+        default_root_dir=root,
+        use_distributed_sampler=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.predict(model, datamodule=dm, return_predictions=False)
     return writer.folder
 

@@ -21,13 +21,22 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from facexformer.geometry import euler_to_matrix
-from facexformer.predict import FacePrediction, ImageInput, to_rgb_array
+from facexformer.inference.predict import FacePrediction, ImageInput, to_rgb_array
 from facexformer.tasks.parsing import CLASS_NAMES
 
 #: LaPa's colormap.txt, the released ``inference.py`` colours, in LaPa's class order (RGB)
 LAPA_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (0, 0, 0), (0, 153, 255), (102, 255, 153), (0, 204, 153), (255, 255, 102), (255, 255, 204),
-    (255, 153, 0), (255, 102, 255), (102, 0, 51), (255, 204, 255), (255, 0, 102),
+    (0, 0, 0),
+    (0, 153, 255),
+    (102, 255, 153),
+    (0, 204, 153),
+    (255, 255, 102),
+    (255, 255, 204),
+    (255, 153, 0),
+    (255, 102, 255),
+    (102, 0, 51),
+    (255, 204, 255),
+    (255, 0, 102),
 )
 AXIS_COLOURS = ((230, 40, 40), (40, 200, 40), (40, 90, 255))
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0])

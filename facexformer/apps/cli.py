@@ -15,7 +15,7 @@ from typing import Any
 
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
-from facexformer.cli_parsing import (
+from facexformer.apps.cli_parsing import (
     LightningCommandParser,
     UserError,
     debug_enabled,
@@ -28,11 +28,17 @@ from facexformer.io.checkpoint import check_checkpoint_tasks
 from facexformer.io.errors import CheckpointError
 from facexformer.module import FaceXFormer
 
-#: subcommands outside LightningCLI, each a module ``facexformer.<name>`` with ``main(argv)``, and their help
+#: subcommands outside LightningCLI -> their help; each is run by ``main(argv)`` of its module in ``EXTRA_MODULES``
 EXTRA_COMMANDS = {
     "infer": "Predict face tasks for image files and folders: one JSON (and overlay PNG) per image.",
     "export": "Export a model to ONNX or TorchScript for deployment without this package.",
     "benchmark": "Throughput tables (model, data, landmarks) with ratios measured in the same run.",
+}
+#: imported only when their command runs (the benchmarks sit above the command lines: they time their pipelines)
+EXTRA_MODULES = {
+    "infer": "facexformer.apps.infer",
+    "export": "facexformer.apps.export",
+    "benchmark": "facexformer.benchmarking.command",
 }
 #: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
@@ -76,7 +82,9 @@ class FaceXFormerCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False, help="run `test` after `fit`")
         parser.add_argument(
-            "--tasks_from_checkpoint", type=bool, default=False,
+            "--tasks_from_checkpoint",
+            type=bool,
+            default=False,
             help="with --ckpt_path, take the checkpoint's tasks instead of refusing one whose tasks differ",
         )
 
@@ -126,7 +134,7 @@ def main(args: ArgsType = None) -> LightningCLI | None:
     in the arguments or config) is reported in short and exits with status 2, unless ``--debug`` is given."""
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] in EXTRA_COMMANDS:  # each reads --debug itself
-        code = importlib.import_module(f"facexformer.{argv[0]}").main(argv[1:])
+        code = importlib.import_module(EXTRA_MODULES[argv[0]]).main(argv[1:])
         if code:
             sys.exit(code)
         return None

@@ -2,7 +2,7 @@ import lightning as L
 import pytest
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
-from facexformer.run_files import free_folder, run_directory
+from facexformer.training.run_files import free_folder, run_directory
 
 
 def test_free_folder_skips_taken_names(tmp_path):

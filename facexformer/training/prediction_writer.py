@@ -3,10 +3,10 @@
 Each sample of the data module's ``predict`` datasets becomes ``<dirpath>/<index>-<name>.json`` (``index``: the
 sample's position in the predict set, six digits; ``name``: the file stem of its ``source``), holding
 ``{"source", "image_size": [W, H], "checkpoint", "tasks", "faces": [FacePrediction.to_dict()]}``, the schema
-of ``facexformer infer`` (``facexformer.infer``): coordinates in the original image's pixels, mapped back
+of ``facexformer infer`` (``facexformer.apps.infer``): coordinates in the original image's pixels, mapped back
 through the crop the data module applied (``data.crop``). Files are written atomically.
 
-``dirpath`` defaults to ``predictions`` in the run's own folder (``facexformer.run_files.run_directory``;
+``dirpath`` defaults to ``predictions`` in the run's own folder (``facexformer.training.run_files.run_directory``;
 ``predictions_1``, ``_2``, ... when an earlier run left that folder non-empty). A ``dirpath`` you name must not
 hold JSON files already unless ``overwrite`` is true: the run stops at its start, before predicting anything.
 """
@@ -22,9 +22,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from facexformer.inference.predict import faces_from_outputs
 from facexformer.io.atomic import write_json
-from facexformer.predict import faces_from_outputs
-from facexformer.run_files import free_folder, run_directory
+from facexformer.training.run_files import free_folder, run_directory
 
 
 class FacePredictionWriter(BasePredictionWriter):

@@ -26,8 +26,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torchvision.utils import make_grid
 
+from facexformer.inference.visualize import draw_landmarks, draw_parsing, plot_ced
 from facexformer.io.atomic import write_atomically
-from facexformer.visualize import draw_landmarks, draw_parsing, plot_ced
 
 
 class LogValidationImages(L.Callback):
@@ -44,9 +44,7 @@ class LogValidationImages(L.Callback):
 
     def _due(self, trainer: L.Trainer) -> bool:
         return (
-            not trainer.sanity_checking
-            and trainer.is_global_zero
-            and trainer.current_epoch % self.every_n_epochs == 0
+            not trainer.sanity_checking and trainer.is_global_zero and trainer.current_epoch % self.every_n_epochs == 0
         )
 
     def on_validation_batch_end(

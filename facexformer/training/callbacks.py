@@ -14,10 +14,10 @@ from torchmetrics.utilities import dim_zero_cat
 
 from facexformer.batch import select_samples
 from facexformer.data.collate import collate_multitask
-from facexformer.image_logging import ced_picture, log_image, write_png
 from facexformer.io.atomic import write_atomically
 from facexformer.metrics.landmarks import ced_curve
-from facexformer.run_files import free_folder, run_directory
+from facexformer.training.image_logging import ced_picture, log_image, write_png
+from facexformer.training.run_files import free_folder, run_directory
 
 
 class BaselineComparison(L.Callback):
@@ -110,7 +110,7 @@ class SaveCED(L.Callback):
     matplotlib is installed, ``<folder>/<set>.png`` with AUC and failure rate annotated; the picture also goes
     to TensorBoard / W&B as ``test/ced/<set>``.
 
-    ``dirpath``: the folder; None: ``ced`` in the run's own folder (``facexformer.run_files.run_directory``),
+    ``dirpath``: the folder; None: ``ced`` in the run's own folder (``facexformer.training.run_files.run_directory``),
     or ``ced_1``, ``ced_2``, ... when it already holds files (e.g. a second test in the same folder). A
     ``dirpath`` you name must not hold CSV files unless ``overwrite`` is true; that is checked when the run
     starts, not after it.

@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from facexformer.data.datasets.verification_bin import VerificationPairs
+from facexformer.evaluation.recognition import evaluate_verification
 from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD
 from facexformer.module import FaceXFormer
-from facexformer.recognition import evaluate_verification
 from facexformer.tasks.recognition import Recognition
 
 SIDE = 16

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from facexformer.data.crop import crop_box, uncrop_points
-from facexformer.detect import find_faces, resolve_detector
+from facexformer.inference.detect import find_faces, resolve_detector
 from facexformer.io.image import decode_image, float_to_uint8, image_to_rgb
 from facexformer.losses.age import AGE_BIN_CENTRES
 from facexformer.tasks.attributes import ATTRIBUTE_NAMES
@@ -179,9 +179,7 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            f"image array must be (H, W), (H, W, 1|3|4) or a (1|3|4, H, W) tensor, got {array.shape}"
-        )
+        raise ValueError(f"image array must be (H, W), (H, W, 1|3|4) or a (1|3|4, H, W) tensor, got {array.shape}")
     if np.issubdtype(array.dtype, np.floating):
         array = float_to_uint8(array, "float image array")
     elif array.dtype != np.uint8:
@@ -214,7 +212,7 @@ def predict(
 
     ``inputs``: one image or a list (paths, PIL images, (H, W, 3) uint8 arrays, (3, H, W) uint8 or [0, 1]
     float tensors; a (B, 3, H, W) tensor counts as a list). ``boxes``: None (find faces with ``detector``:
-    "mtcnn", "haar", "none" or a callable, see ``facexformer.detect``), or per image a (4,) or (K, 4) array of
+    "mtcnn", "haar", "none" or a callable, see ``facexformer.inference.detect``), or per image a (4,) or (K, 4) array of
     (x0, y0, x1, y1) pixels (for a single image, that array itself). Returns one ``FacePrediction`` per
     face, images in input order, faces largest first within an image (``image_index`` tells them apart).
     ``names``: one label per image for ``source`` and warnings (default: the path, or ``<input i>``).
@@ -282,17 +280,13 @@ def _split_boxes(boxes: Any, count: int, single: bool) -> list[np.ndarray | None
         array = np.asarray(group.cpu() if isinstance(group, torch.Tensor) else group, dtype=np.float64)
         array = array.reshape(1, -1) if array.ndim == 1 else array
         if array.ndim != 2 or array.shape[1] != 4:
-            raise ValueError(
-                f"boxes for image {index}: need (4,) or (K, 4) (x0, y0, x1, y1), got {array.shape}"
-            )
+            raise ValueError(f"boxes for image {index}: need (4,) or (K, 4) (x0, y0, x1, y1), got {array.shape}")
         out.append(array)
     return out
 
 
 @torch.no_grad()
-def run_faces(
-    model: Any, chunk: list[_Face], tasks: list[Any], size: int, sources: list[str]
-) -> list[FacePrediction]:
+def run_faces(model: Any, chunk: list[_Face], tasks: list[Any], size: int, sources: list[str]) -> list[FacePrediction]:
     """One forward pass over the crops of ``chunk`` -> their predictions in original-image pixels.
 
     ``sources``: the label of each image, indexed by ``_Face.image_index``. Pixels are normalised in float32

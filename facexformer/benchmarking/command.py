@@ -10,7 +10,6 @@
 - ``landmarks``: training steps/s of the landmark task alone, per landmark head type.
 """
 
-
 from __future__ import annotations
 
 import time
@@ -64,14 +63,21 @@ def benchmark_infer(args: InferBenchmark) -> list[tuple[str, float, float]]:
     else:
         model = FaceXFormer(backbone=args.backbone, image_size=args.image_size)
     return infer_throughput(
-        model.to(args.device), args.photos, args.copies, args.batch_size, args.workers, args.dtype,
-        overlay=args.overlay, detector=args.detector, repeats=args.repeats,
+        model.to(args.device),
+        args.photos,
+        args.copies,
+        args.batch_size,
+        args.workers,
+        args.dtype,
+        overlay=args.overlay,
+        detector=args.detector,
+        repeats=args.repeats,
     )
 
 
 def load_config(name: str) -> tuple[FaceXFormer, MultiTaskDataModule]:
     """The model and datamodule a shipped config (or a config file) describes, without running anything."""
-    from facexformer.cli import FaceXFormerCLI, resolve_config_names
+    from facexformer.apps.cli import FaceXFormerCLI, resolve_config_names
 
     cli = FaceXFormerCLI(
         FaceXFormer,
@@ -310,7 +316,7 @@ MODES: dict[str, tuple[type, Callable[[Any], object], str]] = {
 
 def build_parser() -> Any:
     """The ``facexformer benchmark`` parser: one subcommand per mode, options from its dataclass."""
-    from facexformer.cli_parsing import CommandParser, options_parser
+    from facexformer.apps.cli_parsing import CommandParser, options_parser
 
     parser = CommandParser(prog="facexformer benchmark", description=__doc__.split("\n\n")[0])
     modes = parser.add_subcommands(dest="mode")
@@ -324,7 +330,7 @@ def build_parser() -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``facexformer benchmark [model|train|infer|data|landmarks] [options]`` (``model`` when no mode is named)."""
-    from facexformer.cli_parsing import debug_enabled, legacy_argv
+    from facexformer.apps.cli_parsing import debug_enabled, legacy_argv
 
     argv = list(argv or [])
     debug_enabled(argv)

@@ -1,7 +1,7 @@
 """``facexformer infer``: run a trained model over image files and folders, write JSON and overlay pictures.
 
 For each image ``NAME.ext`` it writes ``OUT/NAME.json`` (``{"source", "image_size": [W, H], "checkpoint",
-"tasks", "faces": [FacePrediction.to_dict(), ...]}``, see ``facexformer.predict``) and, unless
+"tasks", "faces": [FacePrediction.to_dict(), ...]}``, see ``facexformer.inference.predict``) and, unless
 ``--overlay false``, ``OUT/NAME.overlay.png``. Both are written atomically; the JSON is written last, so an
 image counts as done exactly when its JSON exists. Done images are skipped with a message (a re-run resumes
 an interrupted one); ``--overwrite`` redoes them. Folders are scanned for image files (``--recursive`` for
@@ -9,7 +9,7 @@ sub-folders); two inputs with the same ``NAME`` are refused before anything runs
 reported on stderr (naming the file) and the run carries on; the exit code is 1 when any image failed, 2 for a
 mistake in the arguments (a missing input, a named non-image file, an unloadable checkpoint), else 0. Photos
 are decoded, searched for faces and cropped in ``--workers`` processes while the network runs, and results are
-written on a background thread (``facexformer.pipeline``).
+written on a background thread (``facexformer.inference.pipeline``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import torch
 from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
 from tqdm import tqdm
 
+from facexformer.inference.pipeline import BackgroundWriter, pipelined_predict
+from facexformer.inference.predict import FacePrediction
+from facexformer.inference.visualize import draw_overlay
 from facexformer.io.atomic import write_atomically, write_json
-from facexformer.pipeline import BackgroundWriter, pipelined_predict
-from facexformer.predict import FacePrediction
-from facexformer.visualize import draw_overlay
 
 PROG = "facexformer infer"
 DESCRIPTION = "Predict face tasks for images; write one JSON (and one overlay PNG) per image."
@@ -71,14 +71,14 @@ class InferOptions:
 
 def build_parser() -> Any:
     """The jsonargparse parser of ``facexformer infer`` (options from ``InferOptions``)."""
-    from facexformer.cli_parsing import options_parser
+    from facexformer.apps.cli_parsing import options_parser
 
     return options_parser(InferOptions, PROG, DESCRIPTION, positional="inputs")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> InferOptions:
     """``facexformer infer`` arguments (``sys.argv[1:]`` by default) as ``InferOptions``."""
-    from facexformer.cli_parsing import parse_options
+    from facexformer.apps.cli_parsing import parse_options
 
     return parse_options(InferOptions, sys.argv[1:] if argv is None else argv, PROG, DESCRIPTION, positional="inputs")
 
@@ -130,7 +130,7 @@ def pick_device(name: str) -> torch.device:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``facexformer infer``; returns the exit code (0 ok, 1 some image failed); a mistake in
     the arguments (a missing input, an unloadable checkpoint, an unknown task) exits with status 2."""
-    from facexformer.cli_parsing import describe, report
+    from facexformer.apps.cli_parsing import describe, report
 
     args = parse_args(argv)
     try:
@@ -154,8 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError as err:
         report(PROG, f"--tasks: {describe(err)}", err)
     run = infer_files(
-        model, paths, args.out, tasks, args.batch_size, args.margin, args.detector, args.workers,
-        overlay=args.overlay, overwrite=args.overwrite, checkpoint=str(args.checkpoint),
+        model,
+        paths,
+        args.out,
+        tasks,
+        args.batch_size,
+        args.margin,
+        args.detector,
+        args.workers,
+        overlay=args.overlay,
+        overwrite=args.overwrite,
+        checkpoint=str(args.checkpoint),
     )
     print(f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed", file=sys.stderr)
     return 1 if run.failed else 0
@@ -199,9 +208,7 @@ def infer_files(
 class InferRun:
     """State of one ``infer`` run: the model, where and what it writes, and its counters."""
 
-    def __init__(
-        self, model: Any, out: Path, tasks: list[str] | None, overlay: bool, overwrite: bool, checkpoint: str
-    ):
+    def __init__(self, model: Any, out: Path, tasks: list[str] | None, overlay: bool, overwrite: bool, checkpoint: str):
         self.model, self.out, self.tasks = model, out, tasks
         self.overlay, self.overwrite, self.checkpoint = overlay, overwrite, checkpoint
         self.written, self.skipped, self.failed = 0, 0, []

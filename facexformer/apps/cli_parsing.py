@@ -207,8 +207,9 @@ def _field_help(options: type, name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def parse_options(options: type[Options], argv: Sequence[str], prog: str, description: str,
-                  positional: str | None = None) -> Options:
+def parse_options(
+    options: type[Options], argv: Sequence[str], prog: str, description: str, positional: str | None = None
+) -> Options:
     """``argv`` parsed into an ``options`` instance (a bad value exits with a one-line error, status 2)."""
     argv = list(argv)
     debug_enabled(argv)

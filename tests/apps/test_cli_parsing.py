@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facexformer.cli import main
-from facexformer.cli_parsing import UserError, legacy_argv, shorten
-from facexformer.export import ExportOptions
-from facexformer.infer import InferOptions
+from facexformer.apps.cli import main
+from facexformer.apps.cli_parsing import UserError, legacy_argv, shorten
+from facexformer.apps.export import ExportOptions
+from facexformer.apps.infer import InferOptions
 
 SCRIPT = Path(sys.executable).parent / "facexformer"
 
@@ -26,15 +26,27 @@ MISTAKES = [
     ("bad batch size", ["fit", "--config", "quickstart", "--data.batch_size", "0"], "batch_size must be at least 1"),
     ("unknown backbone", ["fit", "--config", "quickstart", "--model.backbone", "resnet_nope"], "resnet_nope"),
     ("missing --ckpt_path file", ["test", "--config", "quickstart", "--ckpt_path", "nope.ckpt"], "nope.ckpt"),
-    ("--ckpt_path not a checkpoint", ["test", "--config", "quickstart", "--ckpt_path", "notes.txt"],
-     "notes.txt: not a PyTorch checkpoint"),
-    ("missing checkpoint for infer", ["infer", "photo.png", "--checkpoint", "missing.ckpt", "--out", "out"],
-     "missing.ckpt"),
-    ("missing checkpoint for export", ["export", "--checkpoint", "missing.ckpt", "--format", "onnx", "--out", "m"],
-     "missing.ckpt"),
+    (
+        "--ckpt_path not a checkpoint",
+        ["test", "--config", "quickstart", "--ckpt_path", "notes.txt"],
+        "notes.txt: not a PyTorch checkpoint",
+    ),
+    (
+        "missing checkpoint for infer",
+        ["infer", "photo.png", "--checkpoint", "missing.ckpt", "--out", "out"],
+        "missing.ckpt",
+    ),
+    (
+        "missing checkpoint for export",
+        ["export", "--checkpoint", "missing.ckpt", "--format", "onnx", "--out", "m"],
+        "missing.ckpt",
+    ),
     ("wrong export format", ["export", "--checkpoint", "m.ckpt", "--format", "tflite", "--out", "m"], "--format"),
-    ("non-image input to infer", ["infer", "notes.txt", "--checkpoint", "m.ckpt", "--out", "out"],
-     "notes.txt is not an image file"),
+    (
+        "non-image input to infer",
+        ["infer", "notes.txt", "--checkpoint", "m.ckpt", "--out", "out"],
+        "notes.txt is not an image file",
+    ),
     ("missing input to infer", ["infer", "gone.jpg", "--checkpoint", "m.ckpt", "--out", "out"], "gone.jpg: no such"),
 ]
 
@@ -73,8 +85,9 @@ def test_debug_flag_raises_the_error_itself(workdir):
 
 def run_script(args, cwd, env=None):
     env = {**os.environ, "FACEXFORMER_DEBUG": "", **(env or {})}
-    return subprocess.Popen([str(SCRIPT), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    return subprocess.Popen(
+        [str(SCRIPT), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def test_console_script_reports_a_mistake_in_two_lines_and_debug_shows_the_traceback(workdir):
@@ -98,14 +111,33 @@ def test_every_mistake_through_the_console_script(workdir):
 
 
 def test_first_release_spellings_are_rewritten():
-    argv = ["a.png", "--batch-size", "4", "--no-overlay", "--overwrite", "--tasks", "landmarks,headpose", "age",
-            "--checkpoint", "c"]
+    argv = [
+        "a.png",
+        "--batch-size",
+        "4",
+        "--no-overlay",
+        "--overwrite",
+        "--tasks",
+        "landmarks,headpose",
+        "age",
+        "--checkpoint",
+        "c",
+    ]
     assert legacy_argv(argv, InferOptions) == [
-        "a.png", "--batch_size", "4", "--overlay=false", "--overwrite=true", '--tasks=["landmarks", "headpose", "age"]',
-        "--checkpoint", "c",
+        "a.png",
+        "--batch_size",
+        "4",
+        "--overlay=false",
+        "--overwrite=true",
+        '--tasks=["landmarks", "headpose", "age"]',
+        "--checkpoint",
+        "c",
     ]
     assert legacy_argv(["--image-size", "64", "--overwrite", "true"], ExportOptions) == [
-        "--image_size", "64", "--overwrite", "true"
+        "--image_size",
+        "64",
+        "--overwrite",
+        "true",
     ]
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from facexformer import export
+from facexformer.apps import export
 from facexformer.module import FaceXFormer
 
 TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
@@ -49,8 +49,7 @@ def test_onnx_matches_eager(checkpoint, tmp_path):
     pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
     out = tmp_path / "model.onnx"
     tasks = ["headpose", "parsing", "landmarks"]
-    assert export.main(["--checkpoint", checkpoint,
-                        "--format", "onnx", "--out", str(out), "--tasks", *tasks]) == 0
+    assert export.main(["--checkpoint", checkpoint, "--format", "onnx", "--out", str(out), "--tasks", *tasks]) == 0
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == tasks
     assert [i.name for i in session.get_inputs()] == ["images"]

@@ -5,10 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from facexformer import infer
+from facexformer.apps import infer
 from facexformer.data.synthetic import SyntheticFaces
+from facexformer.inference.predict import FacePrediction
 from facexformer.module import FaceXFormer
-from facexformer.predict import FacePrediction
 
 TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
 

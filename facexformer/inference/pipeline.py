@@ -1,7 +1,7 @@
 """Photos from files to predictions with the network kept busy: decoding, face detection and cropping run in
 DataLoader worker processes while the main process runs the network, and a writer thread saves the results.
 
-``pipelined_predict`` yields, per photo, the same ``FacePrediction`` objects ``facexformer.predict.predict``
+``pipelined_predict`` yields, per photo, the same ``FacePrediction`` objects ``facexformer.inference.predict.predict``
 returns for the same photos and batch size: faces are batched across photos in the same order.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from facexformer.detect import Detector, find_faces, resolve_detector
-from facexformer.predict import FacePrediction, _Face, crop_faces, run_faces, to_rgb_array
+from facexformer.inference.detect import Detector, find_faces, resolve_detector
+from facexformer.inference.predict import FacePrediction, _Face, crop_faces, run_faces, to_rgb_array
 
 
 @dataclass
@@ -47,7 +47,7 @@ class PhotoResult:
 
 class PreparedPhotos(Dataset):
     """Item i: photo ``paths[i]`` decoded (EXIF-rotated RGB), its faces found by ``detector`` and cropped to
-    ``size`` (see ``facexformer.predict``). Errors are returned, not raised, so one bad file does not stop a
+    ``size`` (see ``facexformer.inference.predict``). Errors are returned, not raised, so one bad file does not stop a
     DataLoader; the detector is built in each worker process on first use."""
 
     def __init__(
@@ -103,7 +103,11 @@ def prepared_photos(
         yield from (dataset[i] for i in range(len(dataset)))
         return
     loader = DataLoader(
-        dataset, batch_size=None, collate_fn=_single, num_workers=workers, prefetch_factor=prefetch,
+        dataset,
+        batch_size=None,
+        collate_fn=_single,
+        num_workers=workers,
+        prefetch_factor=prefetch,
         worker_init_fn=_one_thread,
     )
     yield from loader

@@ -8,8 +8,8 @@ from torch.utils.data import DataLoader
 
 from facexformer.data.collate import collate_multitask
 from facexformer.data.synthetic import SyntheticFaces
-from facexformer.image_logging import LogValidationImages, overlay_grid
 from facexformer.module import FaceXFormer
+from facexformer.training.image_logging import LogValidationImages, overlay_grid
 
 
 def to_float(sample):

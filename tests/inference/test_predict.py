@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from facexformer.data.synthetic import SyntheticFaces
+from facexformer.inference.predict import FacePrediction, predict, rle_decode, rle_encode, to_rgb_array
 from facexformer.module import FaceXFormer
-from facexformer.predict import FacePrediction, predict, rle_decode, rle_encode, to_rgb_array
 from facexformer.tasks.attributes import ATTRIBUTE_NAMES
 
 
@@ -83,8 +83,14 @@ def test_all_input_kinds_agree(model, face, tmp_path):
     Image.fromarray(image).save(path)
     rgba = np.concatenate([image, np.full(image.shape[:2] + (1,), 7, np.uint8)], axis=-1)
     inputs = [
-        str(path), path, Image.fromarray(image), image, torch.from_numpy(image).permute(2, 0, 1),
-        torch.from_numpy(image).permute(2, 0, 1).float() / 255, rgba, Image.fromarray(rgba),
+        str(path),
+        path,
+        Image.fromarray(image),
+        image,
+        torch.from_numpy(image).permute(2, 0, 1),
+        torch.from_numpy(image).permute(2, 0, 1).float() / 255,
+        rgba,
+        Image.fromarray(rgba),
     ]
     preds = predict(model, inputs, boxes=[box] * len(inputs), tasks=["landmarks", "parsing"])
     assert [p.image_index for p in preds] == list(range(len(inputs)))
@@ -125,7 +131,9 @@ def test_missing_faces_and_detector_fall_back_to_the_whole_image(model, face, mo
         (pred,) = predict(model, image, detector=lambda x: [], tasks=["age"], names=["me.png"])
     assert pred.box == (0.0, 0.0, 96.0, 96.0) and pred.crop == (0, 0, 96, 96) and pred.source == "me.png"
     asked = []
-    monkeypatch.setattr("facexformer.detect._default_mtcnn", lambda: lambda rgb: asked.append(rgb.shape) or [])
+    monkeypatch.setattr(
+        "facexformer.inference.detect._default_mtcnn", lambda: lambda rgb: asked.append(rgb.shape) or []
+    )
     with pytest.warns(UserWarning, match="no face found"):  # the default detector is MTCNN
         predict(model, image, tasks=["landmarks"])
     assert asked == [image.shape]

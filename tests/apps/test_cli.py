@@ -6,12 +6,22 @@ import pytest
 import yaml
 
 from facexformer import FaceXFormer
-from facexformer.cli import main, resolve_config_names, shipped_configs
-from facexformer.cli_parsing import UserError
+from facexformer.apps.cli import main, resolve_config_names, shipped_configs
+from facexformer.apps.cli_parsing import UserError
 
-SYNTHETIC_DATA = str(Path(__file__).parent / "conf" / "synthetic_data.yaml")
-TINY_MODEL = ["--model.backbone", "test_convnext", "--model.backbone_pretrained", "false", "--model.image_size", "64",
-              "--model.dim", "32", "--model.decoder_mlp_dim", "64"]
+SYNTHETIC_DATA = str(Path(__file__).parents[1] / "conf" / "synthetic_data.yaml")
+TINY_MODEL = [
+    "--model.backbone",
+    "test_convnext",
+    "--model.backbone_pretrained",
+    "false",
+    "--model.image_size",
+    "64",
+    "--model.dim",
+    "32",
+    "--model.decoder_mlp_dim",
+    "64",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +36,34 @@ def tiny_weights(tmp_path_factory):
 def test_every_shipped_config_runs(name, tmp_path, tiny_weights, monkeypatch):
     """Each config, with its data replaced by synthetic faces and a tiny backbone, survives a fast_dev_run."""
     monkeypatch.chdir(tmp_path)
-    args = ["fit", "--config", name, "--data", SYNTHETIC_DATA, *TINY_MODEL, "--trainer.fast_dev_run", "1",
-            "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.strategy", "auto",
-            "--trainer.precision", "32-true", "--trainer.default_root_dir", str(tmp_path),
-            "--data.crop", "null", "--data.crops", "null", "--data.tasks", "null", "--data.num_workers", "0"]
+    args = [
+        "fit",
+        "--config",
+        name,
+        "--data",
+        SYNTHETIC_DATA,
+        *TINY_MODEL,
+        "--trainer.fast_dev_run",
+        "1",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "1",
+        "--trainer.strategy",
+        "auto",
+        "--trainer.precision",
+        "32-true",
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--data.crop",
+        "null",
+        "--data.crops",
+        "null",
+        "--data.tasks",
+        "null",
+        "--data.num_workers",
+        "0",
+    ]
     text = Path(shipped_configs()[name]).read_text()
     if "init_weights" in text:
         args += ["--model.init_weights", tiny_weights]
@@ -53,8 +87,22 @@ def test_benchmark_subcommand_prints_a_table(capsys):
 
 def test_console_script_exits_with_status_zero_after_a_fit(tmp_path):
     script = Path(sys.executable).parent / "facexformer"
-    args = ["fit", "--config", "quickstart", "--data", SYNTHETIC_DATA, *TINY_MODEL, "--trainer.fast_dev_run", "1",
-            "--data.num_workers", "0", "--trainer.logger", "false", "--test_after_fit", "false"]
+    args = [
+        "fit",
+        "--config",
+        "quickstart",
+        "--data",
+        SYNTHETIC_DATA,
+        *TINY_MODEL,
+        "--trainer.fast_dev_run",
+        "1",
+        "--data.num_workers",
+        "0",
+        "--trainer.logger",
+        "false",
+        "--test_after_fit",
+        "false",
+    ]
     done = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "FaceXFormerCLI object" not in done.stderr
@@ -71,8 +119,18 @@ def test_help_lists_every_command(capsys):
 
 def test_print_config_shows_each_task_with_its_options(capsys):
     with pytest.raises(SystemExit):
-        main(["fit", "--config", "quickstart", "--model.tasks", "[landmarks, {class_path: headpose}]",
-              "--data.augment", '{"flip": 0.25}', "--print_config"])
+        main(
+            [
+                "fit",
+                "--config",
+                "quickstart",
+                "--model.tasks",
+                "[landmarks, {class_path: headpose}]",
+                "--data.augment",
+                '{"flip": 0.25}',
+                "--print_config",
+            ]
+        )
     config = yaml.safe_load(capsys.readouterr().out)
     landmarks, headpose = config["model"]["tasks"]
     assert landmarks["class_path"] == "facexformer.tasks.landmarks.Landmarks"
@@ -89,7 +147,7 @@ def test_task_names_work_in_help_of_a_task(capsys):
 
 
 def test_infer_reads_its_options_from_a_config_file(tmp_path):
-    from facexformer.infer import parse_args
+    from facexformer.apps.infer import parse_args
 
     config = tmp_path / "infer.yaml"
     config.write_text("checkpoint: kartiknarayan/facexformer\nout: preds\nbatch_size: 4\noverlay: false\n")

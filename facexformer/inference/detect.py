@@ -68,7 +68,9 @@ class HaarFaceDetector:
         cv2 = _cv2()
         grey = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY))
         found = self.classifier.detectMultiScale(
-            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            grey,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
             minSize=(self.min_size, self.min_size),
         )
         boxes = np.asarray(found, dtype=np.float32).reshape(-1, 4)

@@ -7,9 +7,8 @@ import torch
 
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.data.synthetic.face_model import pose_rotation
-from facexformer.metrics.landmarks import ced_auc, ced_curve, failure_rate
-from facexformer.predict import ClassPrediction, FacePrediction
-from facexformer.visualize import (
+from facexformer.inference.predict import ClassPrediction, FacePrediction
+from facexformer.inference.visualize import (
     AXIS_COLOURS,
     LAPA_PALETTE,
     draw_headpose_axes,
@@ -19,6 +18,7 @@ from facexformer.visualize import (
     plot_ced,
     pose_axes_2d,
 )
+from facexformer.metrics.landmarks import ced_auc, ced_curve, failure_rate
 
 BLACK = np.zeros((40, 50, 3), dtype=np.uint8)
 
@@ -101,8 +101,11 @@ def test_draw_overlay():
     parsing = np.zeros((40, 50), dtype=np.uint8)
     parsing[10:30, 10:30] = 1
     face = FacePrediction(
-        box=(10.0, 10.0, 30.0, 30.0), crop=(5, 5, 30, 30), landmarks=np.array([[20.0, 20.0]] * 68),
-        headpose={"pitch": 0.0, "yaw": 50.0, "roll": 0.0}, parsing=parsing,
+        box=(10.0, 10.0, 30.0, 30.0),
+        crop=(5, 5, 30, 30),
+        landmarks=np.array([[20.0, 20.0]] * 68),
+        headpose={"pitch": 0.0, "yaw": 50.0, "roll": 0.0},
+        parsing=parsing,
         gender=ClassPrediction("female", 1, {"male": 0.2, "female": 0.8}),
     )
     out = draw_overlay(BLACK, [face, face])

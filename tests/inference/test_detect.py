@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facexformer import detect
+from facexformer.inference import detect
 from facexformer.inference.mtcnn import MTCNNFaceDetector
 
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from facexformer.inference.pipeline import BackgroundWriter, pipelined_predict
+from facexformer.inference.predict import predict
 from facexformer.module import FaceXFormer
-from facexformer.pipeline import BackgroundWriter, pipelined_predict
-from facexformer.predict import predict
 
 
 @pytest.fixture(scope="module")

@@ -147,14 +147,14 @@ class ExportOptions:
 
 def build_parser() -> Any:
     """The jsonargparse parser of ``facexformer export`` (options from ``ExportOptions``)."""
-    from facexformer.cli_parsing import options_parser
+    from facexformer.apps.cli_parsing import options_parser
 
     return options_parser(ExportOptions, PROG, DESCRIPTION)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ExportOptions:
     """``facexformer export`` arguments (``sys.argv[1:]`` by default) as ``ExportOptions``."""
-    from facexformer.cli_parsing import parse_options
+    from facexformer.apps.cli_parsing import parse_options
 
     return parse_options(ExportOptions, sys.argv[1:] if argv is None else argv, PROG, DESCRIPTION)
 
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``facexformer export``; returns 0 when the file is written. A mistake (an unloadable
     checkpoint, an unknown task, an existing output without ``--overwrite``, a missing ONNX package) exits
     with status 2 and a one-line message."""
-    from facexformer.cli_parsing import describe, report
+    from facexformer.apps.cli_parsing import describe, report
 
     args = parse_args(argv)
     tasks = [t for text in args.tasks for t in text.split(",") if t] if args.tasks else None

@@ -1,0 +1,1 @@
+"""The command lines: ``facexformer`` (LightningCLI and its subcommands), ``infer``, ``export``."""

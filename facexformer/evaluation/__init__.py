@@ -1,0 +1,1 @@
+"""Protocols that run a trained FaceXFormer on a benchmark (face verification)."""
