@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from torchmetrics import MeanMetric
 
 from facexformer.batch import Batch, select_samples
 from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.geometry.crop import CropSettings
 from facexformer.io import weights
 from facexformer.io.checkpoint import read_checkpoint, task_configs
 from facexformer.io.errors import CheckpointError
@@ -59,6 +61,11 @@ class FaceXFormer(L.LightningModule):
             ``None``: all tokens attend to each other.
         stop_on_nonfinite_loss: fit raises ``NonFiniteLossError`` (naming the task and the batch's sources) at
             the first NaN/inf training loss, before it reaches the weights (``facexformer.training.nonfinite_loss``).
+        crop: how a face box becomes the network's input (``facexformer.geometry.crop.CropSettings``, or its
+            fields as a dict: margin, square, zoom, interpolation, clip; ``size`` must be ``image_size``): the
+            crop the model is trained with, saved with it and used by ``predict`` and ``facexformer infer``.
+            Default: the released crop (25% margin per side, clipped, bicubic, not squared). ``facexformer
+            fit`` sets it from the data module's ``crop``.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class FaceXFormer(L.LightningModule):
         pixel_std: Sequence[float] | None = None,
         released_tokens: Sequence[str] | None = None,
         stop_on_nonfinite_loss: bool = True,
+        crop: CropSettings | None = None,
     ):
         super().__init__()
         # under DDP a short evaluation dataset leaves some processes without a batch of it; they still take
@@ -99,6 +107,7 @@ class FaceXFormer(L.LightningModule):
         # where the starting weights came from is not saved: a checkpoint already holds the weights
         self.save_hyperparameters(ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights"])
         self.hparams["tasks"] = [t.to_config() for t in self.tasks]
+        self.hparams["crop"] = _crop_config(crop, image_size)
         self._backbone_pretrained, self._backbone_weights = backbone_pretrained, backbone_weights
         self.configure_models()
         self._set_normalization(pixel_mean, pixel_std)
@@ -242,6 +251,15 @@ class FaceXFormer(L.LightningModule):
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] -> network input, ``(x - pixel_mean) / pixel_std`` per channel."""
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
+
+    @property
+    def crop_settings(self) -> CropSettings:
+        """The face crop this model was trained with (the ``crop`` argument), which ``predict`` applies."""
+        config = dict(self.hparams.get("crop") or {"size": int(self.hparams.image_size)})
+        margin = config.get("margin")
+        if isinstance(margin, list):
+            config["margin"] = tuple(margin)
+        return CropSettings(**config)
 
     @property
     def normalization(self) -> dict[str, list[float]]:
@@ -492,6 +510,25 @@ class FaceXFormer(L.LightningModule):
             optimizer, milestones=list(self.hparams.milestones), gamma=self.hparams.gamma
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def _crop_config(crop: CropSettings | Mapping[str, Any] | None, image_size: int) -> dict[str, Any]:
+    """``crop`` (default: the released crop at ``image_size``) as the JSON-able dict saved in the hyperparameters;
+    a crop of another size than ``image_size`` is refused."""
+    if crop is None:
+        crop = CropSettings(size=image_size)
+    elif isinstance(crop, Mapping):
+        fields = {"size": image_size, **crop}
+        if isinstance(fields.get("margin"), list):
+            fields["margin"] = tuple(fields["margin"])
+        crop = CropSettings(**fields)
+    if not isinstance(crop, CropSettings):
+        raise TypeError(f"crop must be a CropSettings or a dict of its fields, got {type(crop).__name__}")
+    if crop.size != image_size:
+        raise ValueError(f"crop size {crop.size} differs from image_size {image_size}: the network sees the crop")
+    config = dataclasses.asdict(crop)
+    config["margin"] = list(crop.margin) if isinstance(crop.margin, Sequence) else crop.margin
+    return config
 
 
 def _update_count(metric: Any) -> int:

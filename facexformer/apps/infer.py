@@ -50,7 +50,8 @@ class InferOptions:
         overlay: write an overlay PNG next to each JSON
         detector: face finder: mtcnn (the released pipeline's), haar (OpenCV), 'none' = the whole image is the
             face, auto = mtcnn
-        margin: box growth per side, as a fraction of the box
+        margin: box growth per side, as a fraction of the box (default: the model's own crop, the one it was
+            trained with; 0.25 for the released model)
         recursive: also scan sub-folders
         workers: processes decoding, detecting and cropping photos while the network runs (0: in this process)
     """
@@ -64,7 +65,7 @@ class InferOptions:
     device: str = "auto"
     overlay: bool = True
     detector: Literal["mtcnn", "haar", "none", "auto"] = "mtcnn"
-    margin: NonNegativeFloat = 0.25
+    margin: NonNegativeFloat | None = None
     recursive: bool = False
     workers: NonNegativeInt = 2
 
@@ -176,7 +177,7 @@ def infer_files(
     out: Path,
     tasks: Sequence[str] | None = None,
     batch_size: int = 16,
-    margin: float = 0.25,
+    margin: float | None = None,
     detector: str = "mtcnn",
     workers: int = 2,
     overlay: bool = True,

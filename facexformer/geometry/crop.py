@@ -202,12 +202,16 @@ class FaceCrop:
         """(..., size, size) crop map -> (..., H, W) of the original image, 0 outside the region.
 
         ``mode``: "nearest" for label maps (pixel centres), "bilinear" for float maps such as logits
-        (align_corners=False).
+        (align_corners=False). A map already at the region's (height, width) in original pixels is pasted as
+        it is (e.g. class ids arg-maxed after resizing the logits, which keeps a (K, H, W) map of a large
+        photo out of memory).
         """
         if mode not in ("nearest", "bilinear"):
             raise ValueError(f"FaceCrop.paste_mask: mode must be 'nearest' or 'bilinear', got {mode!r}")
         width, height = self.region[2:]
-        resized = _resize(mask, (height, width), "nearest-exact" if mode == "nearest" else "bilinear")
+        resized = mask
+        if tuple(mask.shape[-2:]) != (height, width):
+            resized = _resize(mask, (height, width), "nearest-exact" if mode == "nearest" else "bilinear")
         out = mask.new_zeros((*mask.shape[:-2], self.image_size[1], self.image_size[0]))
         inside_image, inside_region = self._overlap((self.image_size[1], self.image_size[0]))
         out[inside_image] = resized[inside_region]

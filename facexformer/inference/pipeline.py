@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from facexformer.geometry.crop import CropSettings, Margin
 from facexformer.inference.detect import Detector, find_faces, resolve_detector
-from facexformer.inference.predict import FacePrediction, _Face, crop_faces, run_faces, to_rgb_array
+from facexformer.inference.predict import FacePrediction, _Face, crop_photo, crop_settings, run_faces, to_rgb_array
 
 
 @dataclass
@@ -46,20 +47,13 @@ class PhotoResult:
 
 
 class PreparedPhotos(Dataset):
-    """Item i: photo ``paths[i]`` decoded (EXIF-rotated RGB), its faces found by ``detector`` and cropped to
-    ``size`` (see ``facexformer.inference.predict``). Errors are returned, not raised, so one bad file does not stop a
-    DataLoader; the detector is built in each worker process on first use."""
+    """Item i: photo ``paths[i]`` decoded (EXIF-rotated RGB), its faces found by ``detector`` and cropped with
+    ``crop`` (see ``facexformer.inference.predict``). Errors are returned, not raised, so one bad file does not
+    stop a DataLoader; the detector is built in each worker process on first use."""
 
-    def __init__(
-        self,
-        paths: Sequence[str | Path],
-        size: int,
-        margin: float = 0.25,
-        detector: str | Detector | None = "auto",
-        square: bool = False,
-    ):
+    def __init__(self, paths: Sequence[str | Path], crop: CropSettings, detector: str | Detector | None = "auto"):
         self.paths = [str(p) for p in paths]
-        self.size, self.margin, self.detector, self.square = size, margin, detector, square
+        self.crop, self.detector = crop, detector
         self._find: Detector | None = None
         self._resolved = False
 
@@ -78,7 +72,7 @@ class PreparedPhotos(Dataset):
                 requested = self.detector not in (None, "none")
                 boxes = find_faces(photo.image, self._find, path, detector_requested=requested)
             photo.notes = [str(w.message) for w in caught]
-            photo.faces = crop_faces(photo.image, boxes, index, self.size, self.margin, self.square)
+            photo.faces = crop_photo(photo.image, boxes, index, self.crop)
         except (ValueError, OSError) as err:
             photo.image, photo.error = None, str(err)
         return photo
@@ -90,15 +84,14 @@ def _single(item: PreparedPhoto) -> PreparedPhoto:
 
 def prepared_photos(
     paths: Sequence[str | Path],
-    size: int,
-    margin: float = 0.25,
+    crop: CropSettings,
     detector: str | Detector | None = "auto",
     workers: int = 2,
     prefetch: int = 4,
 ) -> Iterator[PreparedPhoto]:
     """``PreparedPhotos`` in order, from ``workers`` processes (0: in this process), ``prefetch`` photos each
     ahead of the consumer."""
-    dataset = PreparedPhotos(paths, size, margin, detector)
+    dataset = PreparedPhotos(paths, crop, detector)
     if workers == 0:
         yield from (dataset[i] for i in range(len(dataset)))
         return
@@ -122,16 +115,18 @@ def pipelined_predict(
     paths: Sequence[str | Path],
     tasks: Sequence[str] | None = None,
     batch_size: int = 16,
-    margin: float = 0.25,
+    margin: Margin | None = None,
     detector: str | Detector | None = "auto",
     workers: int = 2,
+    crop: CropSettings | None = None,
 ) -> Iterator[PhotoResult]:
     """Predictions for every photo in ``paths``, yielded in order as soon as all of its faces have run.
 
-    Faces are batched across photos, ``batch_size`` per forward pass, exactly as ``predict`` batches them.
+    Faces are batched across photos, ``batch_size`` per forward pass, exactly as ``predict`` batches them, and
+    cropped as ``predict`` crops them (``crop``, ``margin``: see ``facexformer.inference.predict.crop_settings``).
     """
     task_objects = [model.task(n) for n in (tasks if tasks is not None else model.task_names)]
-    size = int(model.hparams.image_size)
+    settings = crop_settings(model, margin, crop=crop)
     sources = [str(p) for p in paths]
     waiting: list[PreparedPhoto] = []  # photos in order whose faces have not all run yet
     done: dict[int, list[FacePrediction]] = {}
@@ -140,7 +135,7 @@ def pipelined_predict(
 
     def run(chunk: list[_Face]) -> None:
         try:
-            for face, pred in zip(chunk, run_faces(model, chunk, task_objects, size, sources), strict=True):
+            for face, pred in zip(chunk, run_faces(model, chunk, task_objects, sources), strict=True):
                 done.setdefault(face.image_index, []).append(pred)
         except RuntimeError as err:
             for face in chunk:
@@ -155,7 +150,7 @@ def pipelined_predict(
                 face.image_index = 0
             yield PhotoResult(photo.path, photo.image, faces, photo.notes, error)
 
-    for photo in prepared_photos(paths, size, margin, detector, workers):
+    for photo in prepared_photos(paths, settings, detector, workers):
         waiting.append(photo)
         queue += photo.faces
         while len(queue) >= batch_size:

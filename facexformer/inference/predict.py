@@ -1,155 +1,159 @@
 """``predict``: photos in, per-face predictions in the photo's own pixels out.
 
-Each face is cropped as the released ``inference.py`` does (box grown by ``margin`` of its width/height per
-side, clipped, PIL bicubic resize to the model's input size, see ``facexformer.data.crop``), the crops run in
-batches on the model's device, and every output is mapped back to the original image:
+Each face is cropped with the model's crop (``FaceXFormer.crop_settings``: the ``facexformer.geometry.crop``
+settings it was trained with, saved with it; the released model's is the released ``inference.py`` crop: box
+grown by 25% of its width/height per side, clipped, PIL bicubic resize to the input size), the same
+``FaceCrop`` training's ``CropFace`` applies. The crops run in batches on the model's device, and each task
+maps its output back to the photo through the face's ``FaceCrop`` (``Task.to_photo``):
 
-- landmarks: (N, 2) pixels of the original image (``uncrop_points``);
-- parsing: (H, W) class ids of the whole image: the crop's logits are resized bilinearly to the crop's size in
-  original pixels, arg-maxed and pasted into a map filled with 0 (background);
+- landmarks: (N, 2) pixels of the photo; parsing: (H, W) class ids of the whole photo (the crop's logits
+  resized bilinearly to the crop's size in photo pixels, arg-maxed, pasted into a map of 0 = background);
 - head pose: degrees ``{"pitch", "yaw", "roll"}`` (300W-LP convention, ``facexformer.geometry``);
 - attributes: ``{name: probability}``; visibility: (N,) probability that each point is occluded;
 - age, gender, race, expression: a :class:`ClassPrediction` (label name, index, probabilities by name);
-  age also gets the expected age in years (``facexformer.losses.age.AGE_BIN_CENTRES``);
-- any other task: its ``decode`` output, as lists, under ``extra``.
+  age's also holds ``years``, the expected age (``facexformer.losses.age.AGE_BIN_CENTRES``);
+- any other task: what its ``to_photo`` returns (by default its ``decode`` output as lists).
 
-JSON form (``FacePrediction.to_dict``): fields of tasks that did not run are left out; the parsing map is a
-row-major run-length code ``{"encoding": "rle", "size": [H, W], "values": [...], "counts": [...]}``
-(``rle_encode`` / ``rle_decode``), so one JSON file holds everything.
+JSON form (``FacePrediction.to_dict``): ``box``, ``crop``, ``image_index``, ``source`` and each task's fields
+(``Task.to_json``; a task that did not run is left out): the parsing map as a row-major run-length code
+``{"encoding": "rle", "size": [H, W], "values": [...], "counts": [...]}`` (``rle_encode`` / ``rle_decode``),
+age as ``age`` plus ``age_years``, a task of your own under its name, so one JSON file holds everything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from facexformer.data.crop import crop_box, uncrop_points
+from facexformer.geometry.crop import CropSettings, FaceCrop, Margin, crop_faces
 from facexformer.inference.detect import find_faces, resolve_detector
 from facexformer.io.image import decode_image, float_to_uint8, image_to_rgb
-from facexformer.losses.age import AGE_BIN_CENTRES
-from facexformer.tasks.attributes import ATTRIBUTE_NAMES
-from facexformer.tasks.classification import ClassificationTask
+from facexformer.tasks import TASKS, Task
+from facexformer.tasks.classification import ClassPrediction
+from facexformer.tasks.parsing import rle_decode, rle_encode
+
+__all__ = [
+    "ClassPrediction",
+    "FacePrediction",
+    "crop_settings",
+    "faces_from_outputs",
+    "predict",
+    "rle_decode",
+    "rle_encode",
+    "to_rgb_array",
+]
 
 ImageInput = str | Path | Image.Image | np.ndarray | torch.Tensor
-CLASS_FIELDS = ("age", "gender", "race", "expression")
 _IMAGE_TYPES = (str, Path, Image.Image, np.ndarray, torch.Tensor)
+#: the fields of a face's JSON record that are not task outputs
+RECORD_FIELDS = ("box", "crop", "image_index", "source")
 
 
-@dataclass
-class ClassPrediction:
-    """A single-label prediction: ``label`` (class name), ``index``, ``probs`` ``{name: probability}``."""
+def _task_output(name: str, doc: str) -> property:
+    def get(self: FacePrediction) -> Any:
+        return self.outputs.get(name)
 
-    label: str
-    index: int
-    probs: dict[str, float]
+    def put(self: FacePrediction, value: Any) -> None:
+        if value is None:
+            self.outputs.pop(name, None)
+        else:
+            self.outputs[name] = value
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "index": self.index, "probs": dict(self.probs)}
+    return property(get, put, doc=doc)
 
 
-@dataclass
 class FacePrediction:
     """Everything predicted for one face, in the original image's pixels (pixel centres at integers).
 
     ``box``: (x0, y0, x1, y1) face box used; ``crop``: (left, top, width, height) region the model saw;
     ``image_index``: position of the image in the ``predict`` input; ``source``: its file name or
-    ``<input i>``. Task fields are None when the task did not run.
+    ``<input i>``; ``outputs``: ``{task name: value}`` of the tasks that ran, each value what the task's
+    ``to_photo`` returns. The released tasks' values are also properties (``landmarks``, ``parsing``, ...;
+    None when the task did not run), and keyword arguments of the constructor.
     """
 
-    box: tuple[float, float, float, float]
-    crop: tuple[int, int, int, int]
-    image_index: int = 0
-    source: str | None = None
-    landmarks: np.ndarray | None = None
-    headpose: dict[str, float] | None = None
-    parsing: np.ndarray | None = None
-    attributes: dict[str, float] | None = None
-    visibility: np.ndarray | None = None
-    age: ClassPrediction | None = None
-    age_years: float | None = None
-    gender: ClassPrediction | None = None
-    race: ClassPrediction | None = None
-    expression: ClassPrediction | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        box: Sequence[float],
+        crop: Sequence[int],
+        image_index: int = 0,
+        source: str | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        **task_outputs: Any,
+    ):
+        self.box: tuple[float, float, float, float] = tuple(float(v) for v in box)  # type: ignore[assignment]
+        self.crop: tuple[int, int, int, int] = tuple(int(v) for v in crop)  # type: ignore[assignment]
+        self.image_index, self.source = int(image_index), source
+        self.outputs: dict[str, Any] = dict(outputs or {})
+        self.outputs.update({name: value for name, value in task_outputs.items() if value is not None})
+
+    landmarks = _task_output("landmarks", "(N, 2) float32 pixels (x, y), or None")
+    headpose = _task_output("headpose", '``{"pitch", "yaw", "roll"}`` degrees, or None')
+    parsing = _task_output("parsing", "(H, W) class ids of the whole photo, or None")
+    attributes = _task_output("attributes", "``{attribute: probability}``, or None")
+    visibility = _task_output("visibility", "(N,) probability that each point is occluded, or None")
+    age = _task_output("age", "``AgePrediction`` (a ``ClassPrediction`` with ``years``), or None")
+    gender = _task_output("gender", "``ClassPrediction``, or None")
+    race = _task_output("race", "``ClassPrediction``, or None")
+    expression = _task_output("expression", "``ClassPrediction``, or None")
+
+    @property
+    def age_years(self) -> float | None:
+        """The expected age in years, or None."""
+        return getattr(self.age, "years", None)
+
+    def __repr__(self) -> str:
+        return f"FacePrediction(box={self.box}, crop={self.crop}, source={self.source!r}, tasks={list(self.outputs)})"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict; parsing as a run-length code (see the module docstring), None fields left out."""
+        """JSON-able dict: the record fields, then each task's ``Task.to_json`` fields (a task this process
+        has no class for: its value as it is)."""
         out: dict[str, Any] = {
             "box": [float(v) for v in self.box],
             "crop": [int(v) for v in self.crop],
             "image_index": self.image_index,
             "source": self.source,
         }
-        if self.landmarks is not None:
-            out["landmarks"] = self.landmarks.astype(float).tolist()
-        if self.headpose is not None:
-            out["headpose"] = dict(self.headpose)
-        if self.parsing is not None:
-            out["parsing"] = rle_encode(self.parsing)
-        if self.attributes is not None:
-            out["attributes"] = dict(self.attributes)
-        if self.visibility is not None:
-            out["visibility"] = self.visibility.astype(float).tolist()
-        for name in CLASS_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value.to_dict()
-        if self.age_years is not None:
-            out["age_years"] = self.age_years
-        if self.extra:
-            out["extra"] = dict(self.extra)
+        for name, value in self.outputs.items():
+            task = TASKS.get(name)
+            fields = task.to_json(value) if task is not None else {name: value}
+            clash = set(fields) & set(out)
+            if clash:
+                raise ValueError(f"FacePrediction.to_dict: task {name!r} writes {sorted(clash)}, already written")
+            out.update(fields)
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FacePrediction:
-        """Inverse of ``to_dict``."""
-        kwargs = dict(data)
-        kwargs["box"] = tuple(float(v) for v in data["box"])
-        kwargs["crop"] = tuple(int(v) for v in data["crop"])
-        if "landmarks" in data:
-            kwargs["landmarks"] = np.asarray(data["landmarks"], dtype=np.float32).reshape(-1, 2)
-        if "parsing" in data:
-            kwargs["parsing"] = rle_decode(data["parsing"])
-        if "visibility" in data:
-            kwargs["visibility"] = np.asarray(data["visibility"], dtype=np.float32)
-        for name in CLASS_FIELDS:
-            if name in data:
-                kwargs[name] = ClassPrediction(**data[name])
-        return cls(**kwargs)
-
-
-def rle_encode(labels: np.ndarray) -> dict[str, Any]:
-    """(H, W) integer map -> ``{"encoding": "rle", "size": [H, W], "values", "counts"}`` (row-major runs)."""
-    flat = np.asarray(labels).reshape(-1)
-    starts = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    starts = np.concatenate([[0], starts]) if flat.size else starts
-    counts = np.diff(np.concatenate([starts, [flat.size]]))
-    return {
-        "encoding": "rle",
-        "size": [int(s) for s in labels.shape],
-        "values": flat[starts].astype(int).tolist(),
-        "counts": counts.astype(int).tolist(),
-    }
-
-
-def rle_decode(code: dict[str, Any]) -> np.ndarray:
-    """Inverse of ``rle_encode`` -> (H, W) uint8 (int32 when a value exceeds 255)."""
-    if code.get("encoding") != "rle" or len(code.get("size", ())) != 2:
-        raise ValueError(f"not a parsing run-length code (need encoding 'rle' and size [H, W]): {list(code)}")
-    height, width = code["size"]
-    values, counts = np.asarray(code["values"]), np.asarray(code["counts"])
-    if values.shape != counts.shape or int(counts.sum()) != height * width:
-        total = int(counts.sum())
-        raise ValueError(f"parsing run-length code: counts sum to {total}, size is {height}x{width}")
-    dtype = np.uint8 if values.size == 0 or values.max() < 256 else np.int32
-    return np.repeat(values, counts).astype(dtype).reshape(height, width)
+    def from_dict(cls, data: Mapping[str, Any]) -> FacePrediction:
+        """Inverse of ``to_dict``: each registered task reads its fields (``Task.from_json``); fields of a task
+        whose class is not imported are kept as they are (``extra`` of older files is unpacked)."""
+        missing = [key for key in ("box", "crop") if key not in data]
+        if missing:
+            raise ValueError(f"not a face record: no {missing} (keys: {sorted(data)})")
+        outputs: dict[str, Any] = {}
+        used = set(RECORD_FIELDS)
+        for key in data:
+            task = TASKS.get(key)
+            if key in used or task is None or task.json_fields()[0] != key:
+                continue
+            try:
+                outputs[key] = task.from_json(data)
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"face record: {key!r} is not a {task.__name__} prediction: {err}") from err
+            used |= set(task.json_fields())
+        for key, value in data.items():
+            if key == "extra" and isinstance(value, Mapping):
+                outputs.update(value)
+            elif key not in used:
+                outputs[key] = value
+        return cls(data["box"], data["crop"], data.get("image_index", 0), data.get("source"), outputs)
 
 
 def to_rgb_array(image: ImageInput) -> np.ndarray:
@@ -190,11 +194,29 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Face:
+    """One face ready for the network: its photo's ``image_index``, its ``crop`` and the uint8 (3, S, S)
+    ``pixels`` of the crop."""
+
     image_index: int
-    box: tuple[float, float, float, float]
-    crop: tuple[int, int, int, int]
-    image_hw: tuple[int, int]
-    pixels: np.ndarray
+    crop: FaceCrop
+    pixels: torch.Tensor
+
+
+def crop_settings(
+    model: Any, margin: Margin | None = None, square: bool | str | None = None, crop: CropSettings | None = None
+) -> CropSettings:
+    """The crop ``predict`` uses: ``crop`` if given, else the model's (``FaceXFormer.crop_settings``; the
+    released crop at the model's input size for a model without one), with ``margin`` / ``square`` replaced
+    where given. Its size must be the model's input size."""
+    size = int(model.hparams.image_size)
+    settings = crop or getattr(model, "crop_settings", None) or CropSettings(size=size)
+    changes = {k: v for k, v in (("margin", margin), ("square", square)) if v is not None}
+    if isinstance(changes.get("margin"), list):
+        changes["margin"] = tuple(changes["margin"])
+    settings = dataclasses.replace(settings, **changes) if changes else settings
+    if settings.size != size:
+        raise ValueError(f"crop size {settings.size} differs from the model's input size {size}")
+    return settings
 
 
 def predict(
@@ -203,20 +225,22 @@ def predict(
     tasks: Sequence[str] | None = None,
     boxes: Any = None,
     batch_size: int = 16,
-    margin: float = 0.25,
+    margin: Margin | None = None,
     detector: str | Callable[[np.ndarray], np.ndarray] | None = "mtcnn",
-    square: bool = False,
+    square: bool | str | None = None,
     names: Sequence[str] | None = None,
+    crop: CropSettings | None = None,
 ) -> list[FacePrediction]:
     """Predict ``tasks`` (default all of ``model``'s) for every face in ``inputs``.
 
     ``inputs``: one image or a list (paths, PIL images, (H, W, 3) uint8 arrays, (3, H, W) uint8 or [0, 1]
     float tensors; a (B, 3, H, W) tensor counts as a list). ``boxes``: None (find faces with ``detector``:
-    "mtcnn", "haar", "none" or a callable, see ``facexformer.inference.detect``), or per image a (4,) or (K, 4) array of
-    (x0, y0, x1, y1) pixels (for a single image, that array itself). Returns one ``FacePrediction`` per
-    face, images in input order, faces largest first within an image (``image_index`` tells them apart).
-    ``names``: one label per image for ``source`` and warnings (default: the path, or ``<input i>``).
-    Usable as a method: ``FaceXFormer.predict = predict``.
+    "mtcnn", "haar", "none" or a callable, see ``facexformer.inference.detect``), or per image a (4,) or (K, 4)
+    array of (x0, y0, x1, y1) pixels (for a single image, that array itself). ``crop``, ``margin``, ``square``:
+    the face crop (``crop_settings``; default the model's own, the one it was trained with). Returns one
+    ``FacePrediction`` per face, images in input order, faces largest first within an image (``image_index``
+    tells them apart). ``names``: one label per image for ``source`` and warnings (default: the path, or
+    ``<input i>``). Usable as a method: ``FaceXFormer.predict``.
     """
     single = isinstance(inputs, _IMAGE_TYPES) and not (isinstance(inputs, torch.Tensor) and inputs.ndim == 4)
     images = [inputs] if single else list(inputs)
@@ -225,7 +249,7 @@ def predict(
         raise ValueError(f"names: got {len(names)} names for {len(images)} images")
     tasks = [tasks] if isinstance(tasks, str) else tasks
     task_objects = [model.task(n) for n in (tasks if tasks is not None else model.task_names)]
-    size = int(model.hparams.image_size)
+    settings = crop_settings(model, margin, square, crop)
     find = resolve_detector(detector) if boxes is None else None
 
     faces: list[_Face] = []
@@ -239,31 +263,21 @@ def predict(
         if found is None:
             found = find_faces(rgb, find, source, detector_requested=detector not in (None, "none"))
         try:
-            faces += crop_faces(rgb, found, index, size, margin, square)
+            faces += crop_photo(rgb, found, index, settings)
         except ValueError as err:  # a box outside the image
             raise ValueError(f"{source}: {err}") from None
 
     results = []
     for start in range(0, len(faces), batch_size):
-        chunk = faces[start : start + batch_size]
-        results += run_faces(model, chunk, task_objects, size, sources)
+        results += run_faces(model, faces[start : start + batch_size], task_objects, sources)
     return results
 
 
-def crop_faces(
-    rgb: np.ndarray, boxes: np.ndarray, index: int, size: int, margin: float = 0.25, square: bool = False
-) -> list[_Face]:
-    """The model's ``size``×``size`` input crop of each (x0, y0, x1, y1) box of the (H, W, 3) image ``index``."""
-    height, width = rgb.shape[:2]
-    pil = Image.fromarray(rgb)
-    faces = []
-    for box in boxes:
-        left, top, crop_w, crop_h = crop_box(box, (width, height), margin, square)
-        region = pil.crop((left, top, left + crop_w, top + crop_h))
-        pixels = np.asarray(region.resize((size, size), Image.Resampling.BICUBIC))
-        crop = (left, top, crop_w, crop_h)
-        faces.append(_Face(index, tuple(float(v) for v in box), crop, (height, width), pixels))
-    return faces
+def crop_photo(rgb: np.ndarray, boxes: Iterable[Sequence[float]], index: int, settings: CropSettings) -> list[_Face]:
+    """The network input of each (x0, y0, x1, y1) box of the (H, W, 3) uint8 photo number ``index``, cropped
+    by ``facexformer.geometry.crop.crop_faces`` with ``settings``."""
+    pixels, crops = crop_faces(Image.fromarray(rgb), [list(box) for box in boxes], settings)
+    return [_Face(index, crop, face) for crop, face in zip(crops, pixels, strict=True)]
 
 
 def _split_boxes(boxes: Any, count: int, single: bool) -> list[np.ndarray | None]:
@@ -286,14 +300,14 @@ def _split_boxes(boxes: Any, count: int, single: bool) -> list[np.ndarray | None
 
 
 @torch.no_grad()
-def run_faces(model: Any, chunk: list[_Face], tasks: list[Any], size: int, sources: list[str]) -> list[FacePrediction]:
+def run_faces(model: Any, chunk: list[_Face], tasks: list[Task], sources: list[str]) -> list[FacePrediction]:
     """One forward pass over the crops of ``chunk`` -> their predictions in original-image pixels.
 
     ``sources``: the label of each image, indexed by ``_Face.image_index``. Pixels are normalised in float32
     and cast to the model's dtype by the network (a bf16 model gets the same input rounding as autocast).
     """
     param = next(model.parameters())
-    batch = torch.from_numpy(np.stack([f.pixels for f in chunk])).permute(0, 3, 1, 2)
+    batch = torch.stack([f.pixels for f in chunk])
     batch = batch.to(device=param.device, dtype=torch.promote_types(param.dtype, torch.float32)) / 255
     was_training = model.training
     model.eval()
@@ -304,120 +318,34 @@ def run_faces(model: Any, chunk: list[_Face], tasks: list[Any], size: int, sourc
     return faces_from_outputs(
         tasks,
         outputs,
-        size,
-        crops=[f.crop for f in chunk],
-        image_sizes=[(f.image_hw[1], f.image_hw[0]) for f in chunk],
-        boxes=[f.box for f in chunk],
+        [f.crop for f in chunk],
         sources=[sources[f.image_index] for f in chunk],
         image_indices=[f.image_index for f in chunk],
     )
 
 
 def faces_from_outputs(
-    tasks: Sequence[Any],
-    outputs: dict[str, torch.Tensor],
-    size: int,
-    crops: Sequence[Sequence[float]],
-    image_sizes: Sequence[Sequence[int]],
-    boxes: Sequence[Sequence[float]] | None = None,
+    tasks: Sequence[Task],
+    outputs: Mapping[str, torch.Tensor],
+    crops: Sequence[FaceCrop],
     sources: Sequence[str | None] | None = None,
     image_indices: Sequence[int] | None = None,
 ) -> list[FacePrediction]:
     """Raw head outputs of B face crops -> one ``FacePrediction`` per crop, in original-image pixels.
 
-    ``outputs``: ``{task name: (B, ...)}`` as the model returns them for its ``size`` x ``size`` input; ``crops``: per
-    face (left, top, width, height) of the region the model saw, original pixels; ``image_sizes``: per face the
-    original image's (width, height); ``boxes``: the face boxes (default: the crops as x0, y0, x1, y1).
+    ``outputs``: ``{task name: (B, ...)}`` as the model returns them for the crops; ``crops``: each face's
+    ``FaceCrop`` (its box, photo size and the region the model saw); each task maps its output back
+    (``Task.to_photo``).
     """
     count = len(crops)
-    boxes = boxes if boxes is not None else [(c[0], c[1], c[0] + c[2], c[1] + c[3]) for c in crops]
     indices = image_indices if image_indices is not None else range(count)
     names = sources if sources is not None else [None] * count
     preds = [
-        FacePrediction(
-            box=tuple(float(v) for v in box), crop=tuple(int(v) for v in crop), image_index=int(i), source=source
-        )
-        for box, crop, i, source in zip(boxes, crops, indices, names, strict=True)
+        FacePrediction(crop.box, crop.region, int(i), source)
+        for crop, i, source in zip(crops, indices, names, strict=True)
     ]
-    crop_tensor = torch.tensor([[float(v) for v in c] for c in crops], dtype=torch.float32)
-    sizes_hw = [(int(h), int(w)) for w, h in image_sizes]
     for task in tasks:
-        _fill(task, outputs[task.name], preds, sizes_hw, crop_tensor, size)
+        values = task.to_photo(outputs[task.name], crops)
+        for pred, value in zip(preds, values, strict=True):
+            pred.outputs[task.name] = value
     return preds
-
-
-def _fill(
-    task: Any,
-    output: torch.Tensor,
-    preds: list[FacePrediction],
-    image_hw: list[tuple[int, int]],
-    crops: torch.Tensor,
-    size: int,
-) -> None:
-    name = task.name
-    if name == "landmarks":
-        points = uncrop_points(task.decode(output, size).float().cpu(), crops, size).numpy()
-        for pred, p in zip(preds, points, strict=True):
-            pred.landmarks = p
-    elif name == "parsing":
-        for pred, logits, hw in zip(preds, output, image_hw, strict=True):
-            pred.parsing = _paste_parsing(logits, pred.crop, hw)
-    elif name == "headpose":
-        for pred, angles in zip(preds, task.decode(output).cpu().tolist(), strict=True):
-            pred.headpose = dict(zip(("pitch", "yaw", "roll"), angles, strict=True))
-    elif name == "attributes":
-        probs = task.decode(output).cpu()
-        labels = ATTRIBUTE_NAMES if probs.shape[-1] == len(ATTRIBUTE_NAMES) else None
-        for pred, row in zip(preds, probs.tolist(), strict=True):
-            pred.attributes = {(labels[i] if labels else f"attribute_{i}"): p for i, p in enumerate(row)}
-    elif name == "visibility":
-        for pred, row in zip(preds, task.decode(output).cpu().numpy(), strict=True):
-            pred.visibility = row
-    elif isinstance(task, ClassificationTask):
-        _fill_classes(task, output, preds)
-    else:
-        decoded = task.decode(output)
-        for i, pred in enumerate(preds):
-            pred.extra[name] = _plain(decoded, i)
-
-
-def _fill_classes(task: ClassificationTask, output: torch.Tensor, preds: list[FacePrediction]) -> None:
-    probs = task.decode(output)["probs"].cpu()
-    known = task.class_names
-    names = [known[i] if i < len(known) else f"class_{i}" for i in range(probs.shape[-1])]
-    years = None
-    if task.name == "age" and probs.shape[-1] == len(AGE_BIN_CENTRES):
-        years = (probs.double() @ torch.tensor(AGE_BIN_CENTRES, dtype=torch.float64)).tolist()
-    for i, (pred, row) in enumerate(zip(preds, probs.tolist(), strict=True)):
-        index = int(np.argmax(row))
-        value = ClassPrediction(names[index], index, dict(zip(names, row, strict=True)))
-        if task.name in CLASS_FIELDS:
-            setattr(pred, task.name, value)
-        else:
-            pred.extra[task.name] = value.to_dict()
-        if years is not None:
-            pred.age_years = years[i]
-
-
-def _paste_parsing(logits: torch.Tensor, crop: tuple[int, int, int, int], image_hw: tuple[int, int]) -> np.ndarray:
-    """(K, S, S) crop logits -> (H, W) class ids of the whole image (0 outside the crop; a crop reaching past
-    the image border, e.g. ``CropFace(clip=False)``, is cut at the border)."""
-    left, top, crop_w, crop_h = crop
-    height, width = image_hw
-    resized = F.interpolate(logits[None].float(), size=(crop_h, crop_w), mode="bilinear", align_corners=False)
-    labels = resized[0].argmax(0).cpu().numpy()
-    full = np.zeros((height, width), dtype=np.uint8 if logits.shape[0] <= 256 else np.int32)
-    rows = slice(max(top, 0), min(top + crop_h, height))
-    cols = slice(max(left, 0), min(left + crop_w, width))
-    if rows.start < rows.stop and cols.start < cols.stop:
-        full[rows, cols] = labels[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
-    return full
-
-
-def _plain(decoded: Any, row: int) -> Any:
-    """Row ``row`` of a decoded output (tensor or dict of tensors) as JSON-able lists/numbers."""
-    if isinstance(decoded, dict):
-        return {k: _plain(v, row) for k, v in decoded.items()}
-    if isinstance(decoded, torch.Tensor):
-        return decoded[row].detach().cpu().tolist()
-    return decoded

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from facexformer.losses.age import AgeLoss
+from facexformer.geometry.crop import FaceCrop
+from facexformer.losses.age import AGE_BIN_CENTRES, AgeLoss
 from facexformer.metrics.age import AgeMAE
 from facexformer.tasks.base import Batch
-from facexformer.tasks.classification import ClassificationTask
+from facexformer.tasks.classification import ClassificationTask, ClassPrediction
+
+
+@dataclass
+class AgePrediction(ClassPrediction):
+    """An age-group prediction plus ``years``, the expected age (probabilities times the bins' centres,
+    ``facexformer.losses.age.AGE_BIN_CENTRES``; None for another bin count)."""
+
+    years: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``ClassPrediction`` fields (``years`` is written beside them, as ``age_years``)."""
+        return super().to_dict()
 
 
 class Age(ClassificationTask):
@@ -46,6 +63,32 @@ class Age(ClassificationTask):
     def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         metrics["mae"].update(output.detach(), batch["age"].float())
         metrics["group_accuracy"].update(output.detach(), batch["age_group"].long())
+
+    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[AgePrediction]:
+        """-> per face an ``AgePrediction``: the group and the expected age in years."""
+        probs = self.decode(output)["probs"].cpu().double()
+        years = None
+        if probs.shape[-1] == len(AGE_BIN_CENTRES):
+            years = (probs @ torch.tensor(AGE_BIN_CENTRES, dtype=torch.float64)).tolist()
+        faces = []
+        for i, row in enumerate(probs.float().tolist()):
+            group = self.prediction(row)
+            faces.append(AgePrediction(group.label, group.index, group.probs, years[i] if years else None))
+        return faces
+
+    @classmethod
+    def json_fields(cls) -> tuple[str, ...]:
+        return ("age", "age_years")
+
+    @classmethod
+    def to_json(cls, value: ClassPrediction) -> dict[str, Any]:
+        """``{"age": {label, index, probs}, "age_years": years}`` (``age_years`` left out when unknown)."""
+        years = getattr(value, "years", None)
+        return {"age": value.to_dict(), **({"age_years": years} if years is not None else {})}
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> AgePrediction:
+        return AgePrediction(**record["age"], years=record.get("age_years"))
 
 
 class Gender(ClassificationTask):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MultilabelAccuracy
 
+from facexformer.geometry.crop import FaceCrop
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
 
@@ -94,3 +97,10 @@ class Attributes(Task):
     def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Logits -> (B, 40) probabilities that each attribute is present."""
         return torch.sigmoid(output.float())
+
+    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[dict[str, float]]:
+        """-> per face ``{attribute name: probability}`` (``attribute_i`` for a count other than CelebA's)."""
+        probs = self.decode(output).cpu()
+        known = ATTRIBUTE_NAMES if probs.shape[-1] == len(ATTRIBUTE_NAMES) else None
+        names = [known[i] if known else f"attribute_{i}" for i in range(probs.shape[-1])]
+        return [dict(zip(names, row, strict=True)) for row in probs.tolist()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -10,6 +11,8 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from facexformer.batch import Batch
+from facexformer.geometry.crop import FaceCrop
+from facexformer.tasks.drawing import Box, Overlay
 
 #: every Task subclass with a ``name``, registered when its class is defined (so a new task is one new file)
 TASKS: dict[str, type[Task]] = {}
@@ -92,6 +95,46 @@ class Task:
         """Raw head output -> the user-facing prediction in the frame of the ``size``×``size`` network input."""
         return output
 
+    # ------------------------------------------------------------------ prediction edges: photo, JSON, picture
+    # ``to_photo`` needs the configured task; the value hooks below are class methods, so a prediction read
+    # back from JSON can be written and drawn again without the model.
+
+    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[Any]:
+        """Raw head output (B, ...) of B face crops -> one value per face in its photo's pixels.
+
+        ``crops``: each face's ``FaceCrop`` (``invert_points`` / ``paste_mask`` map crop-frame results back).
+        Default: ``decode`` at the crops' size, row by row as JSON-able lists, numbers and dicts (for outputs
+        with no image geometry, e.g. an embedding).
+        """
+        decoded = self.decode(output, crops[0].size if crops else 224)
+        return [plain_row(decoded, i) for i in range(len(crops))]
+
+    @classmethod
+    def json_fields(cls) -> tuple[str, ...]:
+        """Keys this task writes into a face's JSON record (``to_json``); default ``(name,)``."""
+        return (cls.name,)
+
+    @classmethod
+    def to_json(cls, value: Any) -> dict[str, Any]:
+        """A ``to_photo`` value -> the JSON-able fields of a face record (keys ``json_fields``)."""
+        return {cls.name: value}
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> Any:
+        """Inverse of ``to_json``: this task's value from a face record (its ``json_fields``)."""
+        return record[cls.name]
+
+    @classmethod
+    def draw(cls, overlay: Overlay, value: Any, box: Box, reference: bool = False) -> None:
+        """Mark a ``to_photo`` value of the face in ``box`` (x0, y0, x1, y1 pixels) on ``overlay``
+        (``facexformer.tasks.drawing``); ``reference``: the value is a label, drawn in the label style.
+        Default: nothing."""
+
+    def reference(self, batch: Batch, index: int) -> Any | None:
+        """Sample ``index``'s label of ``batch`` (a crop-frame batch) as a ``to_photo`` value of the crop, to
+        draw beside the prediction; None when it has none or the task draws no labels (the default)."""
+        return None
+
     def to_config(self) -> dict[str, Any]:
         """``{"class_path": ..., "init_args": ...}``, the form LightningCLI and checkpoints use."""
         cls = type(self)
@@ -100,6 +143,15 @@ class Task:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._init_args.items())
         return f"{type(self).__name__}({args})"
+
+
+def plain_row(decoded: Any, row: int) -> Any:
+    """Row ``row`` of a decoded output (a tensor or a dict of them) as JSON-able lists and numbers."""
+    if isinstance(decoded, dict):
+        return {k: plain_row(v, row) for k, v in decoded.items()}
+    if isinstance(decoded, torch.Tensor):
+        return decoded[row].detach().cpu().tolist()
+    return decoded
 
 
 def task_from_config(spec: Task | str | dict[str, Any]) -> Task:

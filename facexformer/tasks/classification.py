@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -10,8 +12,22 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from facexformer.geometry.crop import FaceCrop
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.drawing import Box, Overlay
+
+
+@dataclass
+class ClassPrediction:
+    """A single-label prediction: ``label`` (class name), ``index``, ``probs`` ``{name: probability}``."""
+
+    label: str
+    index: int
+    probs: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "index": self.index, "probs": dict(self.probs)}
 
 
 class ClassificationTask(Task):
@@ -49,3 +65,27 @@ class ClassificationTask(Task):
         """Logits -> ``{"label": (B,) ids, "probs": (B, num_classes)}``."""
         probs = F.softmax(output.float(), dim=-1)
         return {"label": probs.argmax(-1), "probs": probs}
+
+    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[ClassPrediction]:
+        """-> per face a ``ClassPrediction`` (``class_i`` for classes without a name)."""
+        return [self.prediction(row) for row in self.decode(output)["probs"].cpu().tolist()]
+
+    def prediction(self, probs: Sequence[float]) -> ClassPrediction:
+        """One face's class probabilities -> its ``ClassPrediction``."""
+        known = self.class_names
+        names = [known[i] if i < len(known) else f"class_{i}" for i in range(len(probs))]
+        index = max(range(len(probs)), key=probs.__getitem__)
+        return ClassPrediction(names[index], index, dict(zip(names, probs, strict=True)))
+
+    @classmethod
+    def to_json(cls, value: ClassPrediction) -> dict[str, Any]:
+        return {cls.name: value.to_dict()}
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> ClassPrediction:
+        return ClassPrediction(**record[cls.name])
+
+    @classmethod
+    def draw(cls, overlay: Overlay, value: ClassPrediction, box: Box, reference: bool = False) -> None:
+        """The class name above the face box."""
+        overlay.caption(box, value.label)

@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
 from facexformer.geometry import euler_to_matrix, flip_euler, matrix_to_euler
+from facexformer.geometry.crop import FaceCrop
 from facexformer.losses.geodesic import GeodesicLoss
 from facexformer.metrics.pose import PoseMAE
 from facexformer.model.heads import Float32TokenHead
 from facexformer.model.rotation import RotationHead
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.drawing import Box, Overlay
+
+ANGLE_NAMES = ("pitch", "yaw", "roll")
+#: the face's x (red), up (green) and forward (blue) axes
+AXIS_COLOURS = ((230, 40, 40), (40, 200, 40), (40, 90, 255))
+_FLIP_YZ = np.diag([1.0, -1.0, -1.0])
+
+
+def pose_axes_2d(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """(3, 2) image-plane directions (dx, dy; y down) of the face's x, up and forward unit axes.
+
+    Degrees, 300W-LP convention, R = Rz(roll) Ry(yaw) Rx(pitch). A face-frame vector v (x = image right of a
+    frontal face, y = down, z = away from the camera) is drawn at ``F Rᵀ F v`` with F = diag(1, -1, -1),
+    orthographically (the SyntheticFaces renderer's camera). Hence +yaw turns the forward axis towards the
+    image's left, +pitch turns it up and +roll turns the face clockwise on screen. A frontal face gives
+    x = (1, 0), up = (0, -1), forward = (0, 0).
+    """
+    matrix = euler_to_matrix(torch.tensor([pitch, yaw, roll], dtype=torch.float64)).numpy()
+    to_camera = _FLIP_YZ @ matrix.T @ _FLIP_YZ
+    face_axes = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+    return (face_axes @ to_camera.T)[:, :2]
+
+
+def draw_axes(
+    overlay: Overlay, angles: Sequence[float], centre: Sequence[float], size: float, width: int | None = None
+) -> None:
+    """The head's x (red), up (green) and forward (blue) axes of (pitch, yaw, roll) degrees from ``centre``
+    (pixels), each ``size`` pixels long when parallel to the image."""
+    for (dx, dy), colour in zip(pose_axes_2d(*angles), AXIS_COLOURS, strict=True):
+        overlay.line(centre, (centre[0] + size * dx, centre[1] + size * dy), colour, width)
 
 
 class EulerVariant:
@@ -120,3 +155,20 @@ class HeadPose(Task):
         """
         precise = output.to(torch.float32 if output.device.type == "mps" else torch.float64)
         return matrix_to_euler(self.variant.to_matrix(precise)).float()
+
+    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[dict[str, float]]:
+        """-> per face ``{"pitch", "yaw", "roll"}`` degrees (a crop does not rotate the face)."""
+        return [dict(zip(ANGLE_NAMES, row, strict=True)) for row in self.decode(output).cpu().tolist()]
+
+    @classmethod
+    def to_json(cls, value: Mapping[str, float]) -> dict[str, Any]:
+        return {cls.name: {k: float(v) for k, v in value.items()}}
+
+    @classmethod
+    def draw(cls, overlay: Overlay, value: Mapping[str, float], box: Box, reference: bool = False) -> None:
+        """The head's axes (``pose_axes_2d``) from the centre of the face box, half the box's width long.
+
+        The box centre, not a landmark, anchors them: it is there for every face, with or without a landmark
+        task, and for a detector's box it lies near the nose."""
+        x0, y0, x1, y1 = box
+        draw_axes(overlay, [value[k] for k in ANGLE_NAMES], ((x0 + x1) / 2, (y0 + y1) / 2), (x1 - x0) / 2)

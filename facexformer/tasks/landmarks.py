@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
-from facexformer.geometry.crop import uncrop_points
+from facexformer.geometry.crop import FaceCrop, uncrop_points
 from facexformer.geometry.landmark_schemes import default_normalization, scheme_for
 from facexformer.losses.awing import AdaptiveWingLoss
 from facexformer.losses.masked import CoordinateL1Loss, HeatmapMSELoss
@@ -18,6 +20,9 @@ from facexformer.metrics.landmarks import AUC, NME, DegenerateTargets, FailureRa
 from facexformer.model.heads import TokenHead
 from facexformer.model.heatmap_head import HeatmapHead, render_gaussians, soft_argmax
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.drawing import Box, Overlay
+
+PREDICTION_COLOUR, LABEL_COLOUR = (0, 255, 0), (255, 0, 0)
 
 
 def pixels_to_normalized(points: torch.Tensor, size: int) -> torch.Tensor:
@@ -271,3 +276,27 @@ class Landmarks(Task):
         Regression: (B, N, 2) normalised. Heatmap: (B, N, H, W) maps, by soft-argmax (see the class).
         """
         return self.variant.decode(output, size)
+
+    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[np.ndarray]:
+        """-> per face (N, 2) float32 pixels (x, y) of its photo."""
+        points = self.decode(output, crops[0].size).float().cpu()
+        return [crop.invert_points(p).numpy() for crop, p in zip(crops, points, strict=True)]
+
+    @classmethod
+    def to_json(cls, value: np.ndarray) -> dict[str, Any]:
+        return {cls.name: np.asarray(value, dtype=float).tolist()}
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> np.ndarray:
+        return np.asarray(record[cls.name], dtype=np.float32).reshape(-1, 2)
+
+    @classmethod
+    def draw(cls, overlay: Overlay, value: np.ndarray, box: Box, reference: bool = False) -> None:
+        """Green dots (labels: red)."""
+        overlay.points(value, LABEL_COLOUR if reference else PREDICTION_COLOUR)
+
+    def reference(self, batch: Batch, index: int) -> np.ndarray | None:
+        points = batch.get("landmarks")
+        if points is None or bool(torch.isnan(points[index]).all()):
+            return None
+        return points[index].float().cpu().numpy()

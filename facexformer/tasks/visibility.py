@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy
 
+from facexformer.geometry.crop import FaceCrop
 from facexformer.geometry.landmark_schemes import scheme_for
 from facexformer.metrics.visibility import RecallAtPrecision
 from facexformer.model.heads import TokenHead
@@ -63,3 +68,15 @@ class Visibility(Task):
     def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Logits -> (B, N) probability that each point is occluded."""
         return torch.sigmoid(output.float())
+
+    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[np.ndarray]:
+        """-> per face (N,) float32 probabilities that each point is occluded."""
+        return list(self.decode(output).cpu().numpy())
+
+    @classmethod
+    def to_json(cls, value: np.ndarray) -> dict[str, Any]:
+        return {cls.name: np.asarray(value, dtype=float).tolist()}
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> np.ndarray:
+        return np.asarray(record[cls.name], dtype=np.float32)

@@ -2,10 +2,13 @@
 
 Every ``every_n_epochs`` epochs (not during the sanity check), on the global-zero process:
 
-- ``val/overlays``: a grid of the first ``num_images`` crops of the first validation batch with the predicted
-  parsing (LaPa colours) and landmarks (green; the labels in red where the batch has them);
-- ``val/ced``: when the model has a ``landmarks`` task, the CED curve of the epoch's per-image NMEs with AUC
-  and FR (read from the module's ``val_metrics["landmarks"]`` before the module resets them; this process's
+- ``val/overlays``: a grid of the first ``num_images`` crops of the first validation batch with the outputs of
+  the model's image-frame tasks (those declaring keypoint or mask labels, e.g. landmarks and parsing) drawn by
+  their ``Task.draw`` hooks, and their labels where the batch has them (``Task.reference``, e.g. landmarks in
+  red beside the predicted green);
+- ``val/ced``: when a task's validation metrics keep per-image errors (a ``per_image()`` method, as the
+  landmark NME metrics do), the CED curve of the epoch's errors of the first such task with AUC and FR at the
+  task's ``threshold`` (read from the module's ``val_metrics`` before the module resets them; this process's
   share of the data under DDP). Needs matplotlib; without it only the grid is logged.
 
 Where images go: TensorBoard ``logger.experiment.add_image``, W&B ``logger.log_image``, any other logger with
@@ -20,14 +23,15 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torchvision.utils import make_grid
 
-from facexformer.inference.visualize import draw_landmarks, draw_parsing, plot_ced
+from facexformer.geometry.crop import CropSettings
+from facexformer.inference.visualize import plot_ced
 from facexformer.io.atomic import write_atomically
+from facexformer.tasks.drawing import Overlay
 
 
 class LogValidationImages(L.Callback):
@@ -64,7 +68,7 @@ class LogValidationImages(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._due(trainer):
             return
-        found = landmark_errors(pl_module)
+        found = per_image_errors(pl_module)
         if found is None:
             return
         errors, threshold, normalization = found
@@ -80,51 +84,51 @@ class LogValidationImages(L.Callback):
 def overlay_grid(pl_module: Any, batch: dict[str, Any], num_images: int, alpha: float) -> torch.Tensor | None:
     """(3, H', W') uint8 grid of the first ``num_images`` crops of ``batch`` with predictions drawn on them.
 
-    None when the model has neither a ``landmarks`` nor a ``parsing`` task.
+    Drawn: the tasks whose labels live in the image (``keypoint_keys`` or ``mask_keys``), each through its
+    ``draw`` hook on the crop (the crop is its own photo: ``to_photo`` with an identity ``FaceCrop``), labels
+    first. None when the model has no such task.
     """
-    tasks = [name for name in ("landmarks", "parsing") if name in pl_module.task_names]
+    tasks = [task for task in pl_module.tasks if task.keypoint_keys or task.mask_keys]
     if not tasks:
         return None
     images = batch["image"][:num_images]
     floats = images.float() / 255 if not images.is_floating_point() else images.float()
     param = next(pl_module.parameters())
-    outputs = pl_module(pl_module.normalize(floats.to(param.device, param.dtype)), tasks)
-    size = images.shape[-1]
+    outputs = pl_module(pl_module.normalize(floats.to(param.device, param.dtype)), [t.name for t in tasks])
+    height, width = images.shape[-2:]
+    whole = CropSettings(size=int(width), margin=0).crop((0, 0, width, height), (int(width), int(height)))
+    crops = [whole] * len(images)
+    values = {task.name: task.to_photo(outputs[task.name].float(), crops) for task in tasks}
     pixels = (floats.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     pictures = []
     for i, rgb in enumerate(pixels):
-        picture = Image.fromarray(rgb)
-        if "parsing" in outputs:
-            logits = outputs["parsing"][i : i + 1].float()
-            if logits.shape[-2:] != images.shape[-2:]:
-                logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
-            picture = draw_parsing(picture, logits[0].argmax(0).cpu().numpy(), alpha, legend=False)
-        if "landmarks" in outputs:
-            truth = batch.get("landmarks")
-            if truth is not None and not torch.isnan(truth[i]).all():
-                picture = draw_landmarks(picture, truth[i].float().cpu(), colour=(255, 0, 0))
-            points = pl_module.task("landmarks").decode(outputs["landmarks"][i : i + 1].float(), size)[0]
-            picture = draw_landmarks(picture, points.cpu(), colour=(0, 255, 0))
+        overlay = Overlay(Image.fromarray(rgb), alpha)
+        for task in tasks:
+            label = task.reference(batch, i)
+            if label is not None:
+                task.draw(overlay, label, whole.box, reference=True)
+            task.draw(overlay, values[task.name][i], whole.box)
+        picture = overlay.render(legend=False)
         pictures.append(torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1))
     return make_grid(pictures, nrow=min(4, len(pictures)), padding=2)
 
 
-def landmark_errors(pl_module: Any) -> tuple[torch.Tensor, float, str] | None:
-    """(per-image NMEs (M,), CED threshold, normalisation name) of the current validation epoch, or None."""
-    if "landmarks" not in getattr(pl_module, "task_names", ()):
-        return None
+def per_image_errors(pl_module: Any) -> tuple[torch.Tensor, float, str] | None:
+    """(per-image errors (M,), CED threshold, normalisation name) of the current validation epoch, from the first
+    task whose validation metrics keep per-image errors, or None."""
     metrics = getattr(pl_module, "val_metrics", None)
-    if metrics is None or "landmarks" not in metrics:
-        return None
-    collection = metrics["landmarks"]
-    holders = [m for m in collection.values() if hasattr(m, "per_image")]
-    if not holders:
-        return None
-    errors = max((m.per_image() for m in holders), key=lambda e: e.numel())
-    if errors.numel() == 0:
-        return None
-    threshold = float(getattr(pl_module.task("landmarks"), "threshold", 0.1))
-    return errors.detach().cpu(), threshold, holders[0].normalization
+    for task in getattr(pl_module, "tasks", ()):
+        if metrics is None or task.name not in metrics:
+            continue
+        holders = [m for m in metrics[task.name].values() if hasattr(m, "per_image")]
+        if not holders:
+            continue
+        errors = max((m.per_image() for m in holders), key=lambda e: e.numel())
+        if errors.numel() == 0:
+            return None
+        normalization = getattr(holders[0], "normalization", "none")
+        return errors.detach().cpu(), float(getattr(task, "threshold", 0.1)), normalization
+    return None
 
 
 def ced_picture(errors: torch.Tensor, threshold: float, xlabel: str) -> torch.Tensor:

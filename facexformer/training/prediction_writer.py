@@ -22,6 +22,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from facexformer.geometry.crop import CropSettings, FaceCrop
 from facexformer.inference.predict import faces_from_outputs
 from facexformer.io.atomic import write_json
 from facexformer.training.run_files import free_folder, run_directory
@@ -67,12 +68,18 @@ class FacePredictionWriter(BasePredictionWriter):
     ) -> None:
         images = batch["image"]
         count, size = images.shape[0], int(images.shape[-1])
-        crops = batch["crop"].tolist() if "crop" in batch else [[0, 0, images.shape[-1], images.shape[-2]]] * count
-        image_sizes = batch["image_size"].tolist() if "image_size" in batch else [c[2:] for c in crops]
+        regions = batch["crop"].tolist() if "crop" in batch else [[0, 0, images.shape[-1], images.shape[-2]]] * count
+        image_sizes = batch["image_size"].tolist() if "image_size" in batch else [r[2:] for r in regions]
+        boxes = batch["box"].tolist() if "box" in batch else [[r[0], r[1], r[0] + r[2], r[1] + r[3]] for r in regions]
+        settings = CropSettings(size)  # mapping back needs the region and the size only
+        crops = [
+            FaceCrop(tuple(map(float, box)), tuple(map(int, wh)), tuple(map(int, region)), settings)
+            for box, wh, region in zip(boxes, image_sizes, regions, strict=True)
+        ]
         outputs = prediction["outputs"]
         tasks = [pl_module.task(name) for name in outputs]
         sources = [str(s) for s in batch["source"]]
-        faces = faces_from_outputs(tasks, outputs, size, crops, image_sizes, batch["box"].tolist(), sources)
+        faces = faces_from_outputs(tasks, outputs, crops, sources)
         indices = list(batch_indices) if batch_indices is not None else [batch_idx * count + i for i in range(count)]
         checkpoint = str(trainer.ckpt_path) if trainer.ckpt_path else None
         for index, face, source, image_size in zip(indices, faces, sources, image_sizes, strict=True):

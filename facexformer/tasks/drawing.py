@@ -1,0 +1,148 @@
+"""``Overlay``: a picture that tasks annotate through their ``draw`` hooks (``facexformer.tasks.base.Task``).
+
+Tasks add marks in any order; ``render`` paints them in layers, so a map never hides a point: label maps
+(blended with ``alpha``, one merged map per ``key``, the first face's labels on top), face boxes, lines,
+points, one caption line per face box (its tasks' words joined by spaces, above the box), and a legend
+panel on the right naming the label-map classes present. Coordinates are pixels of the picture, pixel
+centres at integers. Needs only Pillow and numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+Colour = tuple[int, int, int]
+Box = tuple[float, float, float, float]
+CAPTION_COLOUR: Colour = (255, 255, 0)
+
+
+def palette_colour(index: int, palette: Sequence[Colour]) -> Colour:
+    """Palette colour of class ``index``; classes past the palette get a fixed pseudo-random colour."""
+    if index < len(palette):
+        return tuple(palette[index])  # type: ignore[return-value]
+    return (index * 67 % 256, index * 151 % 256, index * 223 % 256)
+
+
+@dataclass
+class _LabelMap:
+    labels: np.ndarray
+    palette: Sequence[Colour]
+    names: Sequence[str]
+
+
+class Overlay:
+    """Marks to paint over ``image`` (an RGB PIL image, not modified); ``render`` returns the picture.
+
+    ``alpha``: colour weight of label maps in [0, 1].
+    """
+
+    def __init__(self, image: Image.Image, alpha: float = 0.5):
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"overlay: alpha must be in [0, 1], got {alpha}")
+        self.image, self.alpha = image.convert("RGB"), alpha
+        self._maps: dict[str, _LabelMap] = {}
+        self._boxes: list[tuple[Box, Colour]] = []
+        self._lines: list[tuple[tuple[float, float, float, float], Colour, int | None]] = []
+        self._points: list[tuple[np.ndarray, Colour, float | None, bool]] = []
+        self._captions: dict[Box, list[str]] = {}
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the picture."""
+        return self.image.size
+
+    def label_map(
+        self, labels: np.ndarray, palette: Sequence[Colour], names: Sequence[str] = (), key: str = "labels"
+    ) -> None:
+        """Colour the non-zero classes of ``labels`` (H, W) (0 = background, left as is) with ``palette``;
+        maps of one ``key`` merge, the earlier map's labels on top. ``names``: class names for the legend."""
+        labels = np.asarray(labels)
+        if labels.shape != (self.image.height, self.image.width):
+            raise ValueError(f"labels {labels.shape} do not match the image {(self.image.height, self.image.width)}")
+        if key in self._maps:
+            earlier = self._maps[key].labels
+            labels = np.where(earlier > 0, earlier, labels)
+        self._maps[key] = _LabelMap(labels, palette, names)
+
+    def box(self, box: Box, colour: Colour = CAPTION_COLOUR) -> None:
+        """Outline the (x0, y0, x1, y1) ``box``."""
+        self._boxes.append((tuple(float(v) for v in box), colour))  # type: ignore[arg-type]
+
+    def line(self, start: Sequence[float], end: Sequence[float], colour: Colour, width: int | None = None) -> None:
+        """A segment from ``start`` to ``end`` (x, y); ``width`` defaults to 1/100 of the shorter side."""
+        self._lines.append(((*map(float, start), *map(float, end)), colour, width))  # type: ignore[arg-type]
+
+    def points(
+        self, points: np.ndarray, colour: Colour = (0, 255, 0), radius: float | None = None, indices: bool = False
+    ) -> None:
+        """Dots at ``points`` (N, 2) (x, y), NaN rows skipped; ``radius`` defaults to 1/150 of the shorter
+        side (at least 1 pixel); ``indices`` writes each point's index beside it."""
+        points = np.asarray(points, dtype=float)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"points must be (N, 2) (x, y) pixels, got {points.shape}")
+        self._points.append((points, colour, radius, indices))
+
+    def caption(self, box: Box, text: str) -> None:
+        """A word for the face in ``box``, written above it after the words added before."""
+        self._captions.setdefault(tuple(float(v) for v in box), []).append(text)  # type: ignore[arg-type]
+
+    def render(self, legend: bool = True) -> Image.Image:
+        """The picture with every mark painted (see the module docstring)."""
+        out = self._blend()
+        draw = ImageDraw.Draw(out)
+        short = min(out.size)
+        for box, colour in self._boxes:
+            draw.rectangle(box, outline=colour, width=max(1, round(short / 200)))
+        for segment, colour, width in self._lines:
+            draw.line(segment, fill=colour, width=width if width is not None else max(1, round(short / 100)))
+        for points, colour, radius, indices in self._points:
+            r = radius if radius is not None else max(1.0, short / 150)
+            for i, (x, y) in enumerate(points):
+                if np.isfinite(x) and np.isfinite(y):
+                    draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+                    if indices:
+                        draw.text((x + r + 1, y - r - 1), str(i), fill=colour)
+        for (x0, y0, _, _), words in self._captions.items():
+            draw.text((x0 + 2, max(0.0, y0 - 12)), " ".join(words), fill=CAPTION_COLOUR)
+        entries = self._legend_entries()
+        return add_legend(out, entries) if legend and entries else out
+
+    def _blend(self) -> Image.Image:
+        if not self._maps:
+            return self.image.copy()
+        blended = np.asarray(self.image).astype(np.float64)
+        for layer in self._maps.values():
+            labels = layer.labels
+            top = int(labels.max(initial=0))
+            lut = np.array([palette_colour(i, layer.palette) for i in range(top + 1)], dtype=np.float64)
+            mask = labels > 0
+            blended[mask] = (1 - self.alpha) * blended[mask] + self.alpha * lut[labels[mask]]
+        return Image.fromarray(np.round(blended).astype(np.uint8))
+
+    def _legend_entries(self) -> list[tuple[str, Colour]]:
+        entries = []
+        for layer in self._maps.values():
+            for c in (int(v) for v in np.unique(layer.labels) if v > 0):
+                name = layer.names[c] if c < len(layer.names) else f"class_{c}"
+                entries.append((name, palette_colour(c, layer.palette)))
+        return entries
+
+
+def add_legend(image: Image.Image, entries: Sequence[tuple[str, Colour]]) -> Image.Image:
+    """``image`` with a white panel on its right listing ``(name, colour)`` swatches."""
+    font = ImageFont.load_default()
+    row, pad = 14, 4
+    text_width = max(int(ImageDraw.Draw(image).textlength(name, font=font)) for name, _ in entries)
+    panel_w, panel_h = text_width + row + 3 * pad, len(entries) * row + 2 * pad
+    out = Image.new("RGB", (image.width + panel_w, max(image.height, panel_h)), (255, 255, 255))
+    out.paste(image, (0, 0))
+    draw = ImageDraw.Draw(out)
+    for i, (name, colour) in enumerate(entries):
+        x, y = image.width + pad, pad + i * row
+        draw.rectangle((x, y + 1, x + row - 4, y + row - 3), fill=colour, outline=(0, 0, 0))
+        draw.text((x + row + pad, y), name, fill=(0, 0, 0), font=font)
+    return out
