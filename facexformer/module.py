@@ -363,12 +363,14 @@ class FaceXFormer(L.LightningModule):
     check_checkpoint_tasks: bool = True
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse a checkpoint of other tasks; take its pixel normalisation, which its weights were trained with
-        (ImageNet's for files older than the saved normalisation)."""
+        """Refuse a checkpoint of other tasks; take its pixel normalisation and face crop, which its weights were
+        trained with (ImageNet's normalisation for files older than the saved one; the crop where saved)."""
         hparams = checkpoint.get("hyper_parameters") or {}
         self._set_normalization(
             hparams.get("pixel_mean", IMAGENET_DEFAULT_MEAN), hparams.get("pixel_std", IMAGENET_DEFAULT_STD)
         )
+        if hparams.get("crop") is not None:
+            self.hparams["crop"] = _crop_config(hparams["crop"], int(self.hparams.image_size))
         saved = hparams.get("tasks")
         if not self.check_checkpoint_tasks or saved is None:
             return

@@ -23,7 +23,9 @@ from facexformer.apps.cli_parsing import (
     report,
     root_cause,
 )
+from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.geometry.crop import CropSettings
 from facexformer.io.checkpoint import check_checkpoint_tasks
 from facexformer.io.errors import CheckpointError
 from facexformer.module import FaceXFormer
@@ -70,6 +72,12 @@ def resolve_config_names(args: list[str]) -> list[str]:
     return out
 
 
+def crop_settings_of(crop: CropFace | None) -> CropSettings | None:
+    """The geometry of the data module's ``crop`` (None: the data comes network-sized; the model keeps its
+    default crop)."""
+    return crop.settings if crop is not None else None
+
+
 class FaceXFormerCLI(LightningCLI):
     """LightningCLI with ``--test_after_fit`` (run the test set on the trained model right after ``fit``), the
     extra commands in its help, and mistakes in the config reported as ``UserError``."""
@@ -87,6 +95,8 @@ class FaceXFormerCLI(LightningCLI):
             default=False,
             help="with --ckpt_path, take the checkpoint's tasks instead of refusing one whose tasks differ",
         )
+        # one crop: the data module's crop is the model's, saved with it for predict and infer
+        parser.link_arguments("data.crop", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
 
     def _add_subcommands(self, parser, **kwargs: Any) -> None:
         super()._add_subcommands(parser, **kwargs)

@@ -154,3 +154,19 @@ def test_infer_reads_its_options_from_a_config_file(tmp_path):
     options = parse_args(["a.jpg", "--config", str(config), "--tasks", "landmarks"])
     assert (options.inputs, options.checkpoint, str(options.out)) == (["a.jpg"], "kartiknarayan/facexformer", "preds")
     assert (options.batch_size, options.overlay, options.tasks) == (4, False, ["landmarks"])
+
+
+def test_the_data_modules_crop_is_saved_with_the_model(tmp_path):
+    """``data.crop`` reaches ``model.crop`` (a link), goes into the checkpoint and comes back with ``--ckpt_path``
+    even when the data then needs no crop."""
+    settings = '{"size": 64, "margin": 0.1, "interpolation": "bilinear"}'
+    crop = '{"class_path": "facexformer.data.CropFace", "init_args": ' + settings + "}"
+    common = ["--data", SYNTHETIC_DATA, *TINY_MODEL, "--trainer.fast_dev_run", "1", "--trainer.accelerator", "cpu"]
+    common += ["--trainer.default_root_dir", str(tmp_path), "--data.num_workers", "0"]
+    cli = main(["fit", *common, "--data.crop", crop])
+    expected = {"size": 64, "margin": 0.1, "square": False, "zoom": 1.0, "interpolation": "bilinear", "clip": True}
+    assert cli.model.hparams.crop == expected
+    cli.trainer.save_checkpoint(tmp_path / "fitted.ckpt")
+    validated = main(["validate", *common, "--ckpt_path", str(tmp_path / "fitted.ckpt")])
+    assert validated.model.hparams.crop == expected
+    assert FaceXFormer.from_pretrained(tmp_path / "fitted.ckpt").crop_settings.interpolation == "bilinear"

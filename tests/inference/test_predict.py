@@ -7,7 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from facexformer.data.crop import CropFace
 from facexformer.data.synthetic import SyntheticFaces
+from facexformer.geometry.crop import CropSettings
 from facexformer.inference.predict import FacePrediction, predict, rle_decode, rle_encode, to_rgb_array
 from facexformer.module import FaceXFormer
 from facexformer.tasks.attributes import ATTRIBUTE_NAMES
@@ -194,3 +196,34 @@ def test_cuda_matches_cpu(model, face):
     (cpu,) = predict(model, image, boxes=box, tasks=["landmarks"])
     (gpu,) = predict(model.cuda(), image, boxes=box, tasks=["landmarks"])
     np.testing.assert_allclose(gpu.landmarks, cpu.landmarks, atol=1e-2)
+
+
+def test_predict_crops_as_training_does_with_the_models_saved_crop(tiny_kwargs, face, tmp_path, monkeypatch):
+    """The network sees exactly what ``CropFace`` gives training for the model's crop, read back from its folder."""
+    crop = {"margin": [0.1, 0.3, 0.2, 0.0], "interpolation": "bilinear", "square": True}
+    saved = FaceXFormer(tasks=["landmarks"], crop=crop, **tiny_kwargs).save_pretrained(tmp_path / "m")
+    model = FaceXFormer.from_pretrained(saved)
+    settings = model.crop_settings
+    assert (settings.margin, settings.interpolation, settings.square) == ((0.1, 0.3, 0.2, 0.0), "bilinear", True)
+    seen = []
+
+    def recording_forward(images, tasks=None):
+        seen.append(images)
+        return {"landmarks": torch.zeros(images.shape[0], 68, 2)}
+
+    monkeypatch.setattr(model, "forward", recording_forward)
+    image, box = face
+    (pred,) = predict(model, image, boxes=box)
+    sample = {"image": torch.from_numpy(image).permute(2, 0, 1).contiguous(), "box": torch.from_numpy(box)}
+    cropped = CropFace(size=64, **crop)(sample)
+    assert pred.crop == tuple(int(v) for v in cropped["crop"].tolist())
+    torch.testing.assert_close(seen[0][0], model.normalize(cropped["image"][None].float() / 255)[0])
+    (wider,) = predict(model, image, boxes=box, margin=0.5)
+    expected = CropSettings(64, margin=0.5, square=True).crop(box, (96, 96)).region
+    assert wider.crop != pred.crop and wider.crop == expected
+
+
+def test_the_released_crop_is_the_default_and_a_crop_of_another_size_is_refused(tiny_kwargs):
+    assert FaceXFormer(**tiny_kwargs).crop_settings == CropSettings(size=64, margin=0.25, interpolation="bicubic")
+    with pytest.raises(ValueError, match="crop size 224 differs from image_size 64"):
+        FaceXFormer(crop=CropSettings(size=224), **tiny_kwargs)
