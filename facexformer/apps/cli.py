@@ -72,9 +72,10 @@ def resolve_config_names(args: list[str]) -> list[str]:
     return out
 
 
-def crop_settings_of(crop: CropFace | None) -> CropSettings | None:
+def crop_settings_of(data: MultiTaskDataModule) -> CropSettings | None:
     """The geometry of the data module's ``crop`` (None: the data comes network-sized; the model keeps its
     default crop)."""
+    crop: CropFace | None = data.crop
     return crop.settings if crop is not None else None
 
 
@@ -96,7 +97,7 @@ class FaceXFormerCLI(LightningCLI):
             help="with --ckpt_path, take the checkpoint's tasks instead of refusing one whose tasks differ",
         )
         # one crop: the data module's crop is the model's, saved with it for predict and infer
-        parser.link_arguments("data.crop", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
+        parser.link_arguments("data", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
 
     def _add_subcommands(self, parser, **kwargs: Any) -> None:
         super()._add_subcommands(parser, **kwargs)

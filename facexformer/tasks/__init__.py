@@ -1,9 +1,11 @@
-"""Tasks: each owns its tokens, head, labels, loss, metrics and flip rule. ``TASKS`` maps names to classes."""
+"""Tasks: each owns its tokens, head, labels, loss, metrics, flip rule and prediction edges (mapping back to the
+photo, JSON, drawing). ``TASKS`` maps names to classes."""
 
-from facexformer.tasks.age_gender_race import Age, Gender, Race
+from facexformer.tasks.age_gender_race import Age, AgePrediction, Gender, Race
 from facexformer.tasks.attributes import Attributes
 from facexformer.tasks.base import TASKS, Task, task_from_config
-from facexformer.tasks.classification import ClassificationTask
+from facexformer.tasks.classification import ClassificationTask, ClassPrediction
+from facexformer.tasks.drawing import Overlay
 from facexformer.tasks.expression import Expression
 from facexformer.tasks.headpose import HeadPose
 from facexformer.tasks.landmarks import Landmarks
@@ -18,12 +20,15 @@ __all__ = [
     "OFFICIAL_TASKS",
     "TASKS",
     "Age",
+    "AgePrediction",
     "Attributes",
+    "ClassPrediction",
     "ClassificationTask",
     "Expression",
     "Gender",
     "HeadPose",
     "Landmarks",
+    "Overlay",
     "Parsing",
     "Race",
     "Recognition",
