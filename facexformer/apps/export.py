@@ -2,17 +2,19 @@
 
 The exported graph takes one input, ``images``: float32 (B, 3, S, S) ImageNet-normalised RGB
 (``(x / 255 - mean) / std`` with mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)) of face crops made as
-``facexformer.data.crop`` describes. It returns the raw outputs of the chosen tasks as a tuple, **in the order
-of** ``--tasks`` (default: the model's task order); the ONNX outputs are also named after the tasks. Raw
-means before ``Task.decode``: e.g. landmarks (B, N, 2) in [-1, 1], headpose (B, 3) radians (pitch, yaw, roll),
-parsing (B, K, S, S) logits, classification logits. The batch dimension is dynamic in ONNX; TorchScript is
-traced, so it takes any batch size and the traced image size. A ``facexformer.json`` (tasks in output order,
-image size, mean, std) is stored inside the TorchScript file (``_extra_files``) and in the ONNX metadata.
-Files are written atomically and never replace an existing file without ``--overwrite``.
+the model's crop describes (``FaceXFormer.crop_settings``, ``facexformer.geometry.crop``). It returns the raw
+outputs of the chosen tasks as a tuple, **in the order of** ``--tasks`` (default: the model's task order); the
+ONNX outputs are also named after the tasks. Raw means before ``Task.decode``: e.g. landmarks (B, N, 2) in
+[-1, 1], headpose (B, 3) radians (pitch, yaw, roll), parsing (B, K, S, S) logits, classification logits. The
+batch dimension is dynamic in ONNX; TorchScript is traced, so it takes any batch size and the traced image
+size. A ``facexformer.json`` (tasks in output order, image size, mean, std, the face crop's settings) is stored
+inside the TorchScript file (``_extra_files``) and in the ONNX metadata. Files are written atomically and
+never replace an existing file without ``--overwrite``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -49,7 +51,7 @@ class ExportWrapper(nn.Module):
 
 
 def export_metadata(model: Any, tasks: Sequence[str], image_size: int) -> dict[str, Any]:
-    """What a consumer of the exported file needs: output order, input size, normalisation."""
+    """What a consumer of the exported file needs: output order, input size, normalisation, the face crop."""
     return {
         "outputs": list(tasks),
         "input": "images",
@@ -57,6 +59,7 @@ def export_metadata(model: Any, tasks: Sequence[str], image_size: int) -> dict[s
         "mean": model.pixel_mean.flatten().tolist(),
         "std": model.pixel_std.flatten().tolist(),
         "tasks": [model.task(name).to_config() for name in tasks],
+        "crop": {**dataclasses.asdict(model.crop_settings), "size": image_size},
     }
 
 

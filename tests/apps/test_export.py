@@ -35,6 +35,8 @@ def test_torchscript_matches_eager(checkpoint, tmp_path):
     # the normalisation the model was built with (test_convnext's pretrained_cfg), saved with it
     assert metadata["mean"] == pytest.approx([0.5, 0.5, 0.5])
     assert metadata["std"] == FaceXFormer.from_pretrained(checkpoint).normalization["std"]
+    crop = {"size": 64, "margin": 0.25, "square": False, "zoom": 1.0, "interpolation": "bicubic", "clip": True}
+    assert metadata["crop"] == crop  # the released crop, the default
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         got = loaded(images)
