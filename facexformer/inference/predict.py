@@ -92,6 +92,7 @@ class FacePrediction:
         self.crop: tuple[int, int, int, int] = tuple(int(v) for v in crop)  # type: ignore[assignment]
         self.image_index, self.source = int(image_index), source
         self.outputs: dict[str, Any] = dict(outputs or {})
+        self.outputs.update(task_outputs.pop("extra", None) or {})  # the field of the same name before ``outputs``
         self.outputs.update({name: value for name, value in task_outputs.items() if value is not None})
 
     landmarks = _task_output("landmarks", "(N, 2) float32 pixels (x, y), or None")

@@ -227,3 +227,16 @@ def test_the_released_crop_is_the_default_and_a_crop_of_another_size_is_refused(
     assert FaceXFormer(**tiny_kwargs).crop_settings == CropSettings(size=64, margin=0.25, interpolation="bicubic")
     with pytest.raises(ValueError, match="crop size 224 differs from image_size 64"):
         FaceXFormer(crop=CropSettings(size=224), **tiny_kwargs)
+
+
+def test_outputs_of_tasks_without_a_class_stay_plain_json():
+    record = {"box": [0, 0, 4, 4], "crop": [0, 0, 4, 4], "image_index": 0, "source": "a.png", "wrinkles": [0.5, 2]}
+    face = FacePrediction.from_dict(record)
+    assert face.outputs == {"wrinkles": [0.5, 2]} and face.to_dict() == record
+    older = FacePrediction.from_dict({**record, "extra": {"recognition": [0.6, 0.8]}})
+    assert older.outputs["recognition"] == [0.6, 0.8] and older.to_dict()["recognition"] == [0.6, 0.8]
+    assert FacePrediction((0, 0, 4, 4), (0, 0, 4, 4), extra={"tilt": 3}).outputs == {"tilt": 3}
+    with pytest.raises(ValueError, match="no \\['crop'\\]"):
+        FacePrediction.from_dict({"box": [0, 0, 4, 4]})
+    with pytest.raises(ValueError, match="'parsing' is not a Parsing prediction"):
+        FacePrediction.from_dict({**record, "parsing": {"encoding": "png"}})
