@@ -1,8 +1,9 @@
 """Collate samples of different tasks and datasets into one batch: the contract the model's losses read.
 
 The sample and batch layouts are the contract written down in ``facexformer/batch.py``: image, box, source,
-tasks, a bool ``task_mask`` per task, and every other key stacked with a fill value (NaN for floating dtypes,
--1 for signed integer dtypes) where a sample lacks it (keys of other dtypes must be in every sample).
+tasks, a bool ``task_mask`` per task, and every other key stacked with a fill value where a sample lacks it:
+the one its task declares (``Label.fill``), else NaN for floating dtypes and -1 for signed integer dtypes
+(undeclared keys of other dtypes must be in every sample).
 
 A loss selects its samples with ``task_mask[task]`` (or with a key's own fill value for keys that no task mask
 covers). Values must be tensors or numbers; a key whose shape or dtype differs between samples raises
@@ -11,6 +12,7 @@ covers). Values must be tensors or numbers; a key whose shape or dtype differs b
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from facexformer.batch import Sample
+from facexformer.tasks.base import declared_labels
 
 REQUIRED_KEYS = ("image", "box", "source", "tasks")
 
@@ -59,6 +62,18 @@ def _as_tensor(key: str, value: Any, source: str) -> torch.Tensor:
 
 
 def _fill_value(key: str, dtype: torch.dtype, source: str) -> float:
+    label = declared_labels().get(key)
+    if label is not None:
+        fill = float(label.fill)
+        if not (dtype.is_floating_point or dtype.is_complex) and (
+            not math.isfinite(fill) or fill != int(fill) or dtype == torch.bool or (fill < 0 and not dtype.is_signed)
+        ):
+            raise ValueError(
+                f"collate_multitask: key {key!r} is missing from {source}, and its declared fill {fill} "
+                f"({label.describe()}) does not fit the other samples' dtype {dtype}; give the label its "
+                "declared dtype"
+            )
+        return fill
     if dtype.is_floating_point or dtype.is_complex:
         return float("nan")
     if not dtype.is_signed or dtype == torch.bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from facexformer.data.datasets.base import Sample, box_from_points, whole_image_box
+from facexformer.batch import Sample
+from facexformer.data.datasets.base import box_from_points, whole_image_box
 from facexformer.geometry.crop import CropSettings, FaceCrop, Margin, crop_box, crop_points, uncrop_points
 from facexformer.tasks import TASKS
 

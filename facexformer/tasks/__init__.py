@@ -1,4 +1,4 @@
-"""Tasks: each owns its tokens, head, labels, loss, metrics and flip rule. ``TASKS`` maps names to classes."""
+"""Tasks: each owns its tokens, head, declared labels, loss, metrics and flip rule. ``TASKS`` maps names to classes."""
 
 from facexformer.tasks.age_gender_race import Age, Gender, Race
 from facexformer.tasks.attributes import Attributes
@@ -6,6 +6,7 @@ from facexformer.tasks.base import TASKS, Task, task_from_config
 from facexformer.tasks.classification import ClassificationTask
 from facexformer.tasks.expression import Expression
 from facexformer.tasks.headpose import HeadPose
+from facexformer.tasks.label import Label
 from facexformer.tasks.landmarks import Landmarks
 from facexformer.tasks.parsing import Parsing
 from facexformer.tasks.recognition import Recognition
@@ -23,6 +24,7 @@ __all__ = [
     "Expression",
     "Gender",
     "HeadPose",
+    "Label",
     "Landmarks",
     "Parsing",
     "Race",

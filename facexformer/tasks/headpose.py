@@ -12,6 +12,7 @@ from facexformer.metrics.pose import PoseMAE
 from facexformer.model.heads import Float32TokenHead
 from facexformer.model.rotation import RotationHead
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.label import Label
 
 
 class EulerVariant:
@@ -64,7 +65,7 @@ class HeadPose(Task):
     """
 
     name = "headpose"
-    label_keys = ("headpose",)
+    labels = (Label("headpose", "vector", (3,)),)
     rotation_invariant = False
     official_prefixes = {
         "face_decoder.pose_token.": "tokens.headpose.",

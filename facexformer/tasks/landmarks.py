@@ -18,6 +18,7 @@ from facexformer.metrics.landmarks import AUC, NME, DegenerateTargets, FailureRa
 from facexformer.model.heads import TokenHead
 from facexformer.model.heatmap_head import HeatmapHead, render_gaussians, soft_argmax
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.label import Label
 
 
 def pixels_to_normalized(points: torch.Tensor, size: int) -> torch.Tensor:
@@ -153,8 +154,7 @@ class Landmarks(Task):
     """
 
     name = "landmarks"
-    label_keys = ("landmarks",)
-    keypoint_keys = ("landmarks",)
+    labels = (Label("landmarks", "keypoints", ("num_points", 2)),)
     official_prefixes = {
         "face_decoder.landmarks_token.": "tokens.landmarks.",
         "face_decoder.landmarks_prediction_head.": "heads.landmarks.mlp.",
