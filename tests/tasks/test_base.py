@@ -5,15 +5,6 @@ from facexformer.tasks.base import declared_labels
 from facexformer.tasks.label import Label
 
 
-@pytest.fixture
-def registry():
-    """The task registry, restored after the test (tasks defined in a test register themselves)."""
-    saved = dict(TASKS)
-    yield TASKS
-    TASKS.clear()
-    TASKS.update(saved)
-
-
 def test_released_tasks_derive_their_keys_from_their_labels():
     assert Landmarks.label_keys == Landmarks.keypoint_keys == ("landmarks",) and Landmarks.mask_keys == ()
     assert Parsing.label_keys == Parsing.mask_keys == ("parsing",) and Parsing.keypoint_keys == ()
@@ -22,18 +13,18 @@ def test_released_tasks_derive_their_keys_from_their_labels():
         assert task.label_keys == tuple(label.key for label in task.labels), name
 
 
-def test_a_new_task_declares_labels_once(registry):
+def test_a_new_task_declares_labels_once(task_registry):
     class Gaze(Task):
         name = "test_gaze"
         labels = (Label("test_pupils", "keypoints", (2, 2)), Label("test_iris", "mask"), Label("test_yaw", "scalar"))
 
-    assert registry["test_gaze"] is Gaze
+    assert task_registry["test_gaze"] is Gaze
     assert Gaze.label_keys == ("test_pupils", "test_iris", "test_yaw")
     assert Gaze.keypoint_keys == ("test_pupils",) and Gaze.mask_keys == ("test_iris",)
     assert declared_labels()["test_pupils"] is Gaze.labels[0]
 
 
-def test_keys_written_by_hand_next_to_labels_are_refused(registry):
+def test_keys_written_by_hand_next_to_labels_are_refused(task_registry):
     with pytest.raises(TypeError, match=r"\['label_keys'\] derive from `labels`"):
 
         class Both(Task):
@@ -53,10 +44,10 @@ def test_keys_written_by_hand_next_to_labels_are_refused(registry):
             name = "test_twice"
             labels = (Label("test_a", "class"), Label("test_a", "scalar"))
 
-    assert not {"test_both", "test_sub", "test_twice"} & set(registry)
+    assert not {"test_both", "test_sub", "test_twice"} & set(task_registry)
 
 
-def test_one_key_declared_differently_by_two_tasks_is_refused(registry):
+def test_one_key_declared_differently_by_two_tasks_is_refused(task_registry):
     with pytest.raises(TypeError, match=r"declares label 'landmarks' as \(D, 2\) float32 vector.*'landmarks'"):
 
         class Clash(Task):
@@ -67,10 +58,10 @@ def test_one_key_declared_differently_by_two_tasks_is_refused(registry):
         name = "test_same"
         labels = (Label("landmarks", "keypoints"),)
 
-    assert "test_clash" not in registry and registry["test_same"] is Same
+    assert "test_clash" not in task_registry and task_registry["test_same"] is Same
 
 
-def test_tasks_listing_keys_without_labels_still_work(registry):
+def test_tasks_listing_keys_without_labels_still_work(task_registry):
     class Legacy(Task):
         name = "test_legacy"
         label_keys = ("test_legacy",)
