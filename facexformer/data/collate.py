@@ -62,18 +62,11 @@ def _as_tensor(key: str, value: Any, source: str) -> torch.Tensor:
 
 
 def _fill_value(key: str, dtype: torch.dtype, source: str) -> float:
+    """The declared fill of ``key`` (``Label.fill``) where ``dtype`` can hold it, else NaN for floating dtypes and
+    -1 for signed integer ones (an undeclared key, or a label a dataset gives in another dtype)."""
     label = declared_labels().get(key)
-    if label is not None:
-        fill = float(label.fill)
-        if not (dtype.is_floating_point or dtype.is_complex) and (
-            not math.isfinite(fill) or fill != int(fill) or dtype == torch.bool or (fill < 0 and not dtype.is_signed)
-        ):
-            raise ValueError(
-                f"collate_multitask: key {key!r} is missing from {source}, and its declared fill {fill} "
-                f"({label.describe()}) does not fit the other samples' dtype {dtype}; give the label its "
-                "declared dtype"
-            )
-        return fill
+    if label is not None and _holds(dtype, float(label.fill)):
+        return float(label.fill)
     if dtype.is_floating_point or dtype.is_complex:
         return float("nan")
     if not dtype.is_signed or dtype == torch.bool:
@@ -83,6 +76,15 @@ def _fill_value(key: str, dtype: torch.dtype, source: str) -> float:
             "signed integer dtype"
         )
     return -1
+
+
+def _holds(dtype: torch.dtype, value: float) -> bool:
+    """Whether a tensor of ``dtype`` can hold ``value`` exactly."""
+    if dtype.is_floating_point or dtype.is_complex:
+        return True
+    if dtype == torch.bool or not math.isfinite(value) or value != int(value):
+        return False
+    return torch.iinfo(dtype).min <= value <= torch.iinfo(dtype).max
 
 
 def _stack(key: str, values: list[Any], sources: list[str]) -> torch.Tensor:

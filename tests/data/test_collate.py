@@ -133,7 +133,15 @@ def test_a_missing_label_gets_the_fill_its_task_declares(task_registry) -> None:
     assert Score.label_keys == ("test_score", "test_rank")
 
 
-def test_a_declared_fill_that_does_not_fit_the_samples_dtype_names_the_key() -> None:
+def test_a_label_given_in_another_dtype_gets_that_dtypes_fill(task_registry) -> None:
+    class Rank(Task):
+        name = "test_rank"
+        labels = (Label("test_rank", "class", fill=-7),)
+
     samples = [sample("utk/a.jpg", ("age",), age=torch.tensor(31)), sample("lapa/b.jpg", ("parsing",))]
-    with pytest.raises(ValueError, match=r"key 'age' is missing from lapa/b.jpg.*fill nan.*\(\) float32 scalar"):
-        collate_multitask(samples)
+    assert collate_multitask(samples)["age"].tolist() == [31, -1]  # declared float NaN; an int64 column gets -1
+    ranks = [sample("a", ("test_rank",), test_rank=torch.tensor(2, dtype=torch.uint8)), sample("b", ())]
+    with pytest.raises(ValueError, match="key 'test_rank' is missing from b and its dtype torch.uint8"):
+        collate_multitask(ranks)
+    ranks[0]["test_rank"] = torch.tensor(2, dtype=torch.int8)
+    assert collate_multitask(ranks)["test_rank"].tolist() == [2, -7] and Rank.label_keys == ("test_rank",)
