@@ -267,12 +267,12 @@ def test_cap_outline_regions() -> None:
 
 def test_tasks_it_can_label_follow_the_registry_and_its_renderers(task_registry) -> None:
     assert renderable_tasks() == ALL_TASKS
-    assert {key for name in ALL_TASKS for key in TASKS[name].label_keys} == set(RENDERERS)
+    assert {key for name in ALL_TASKS for key in TASKS[name].label_keys} == {*RENDERERS, "age_group"}  # derived
     assert "recognition" in TASKS and "recognition" not in ALL_TASKS  # identities are not rendered
 
-    class Turn(Task):
+    class Turn(Task):  # renders the pose, derives its own label from it: synthetic data with no edit here
         name = "test_turn"
-        labels = (Label("headpose", "vector", (3,)),)
+        labels = (Label("headpose", "vector", (3,)), Label("test_turn", "class", derive=lambda s: s["headpose"][1] > 0))
 
     class Gaze(Task):
         name = "test_gaze"
@@ -281,8 +281,9 @@ def test_tasks_it_can_label_follow_the_registry_and_its_renderers(task_registry)
     assert "test_turn" in renderable_tasks() and "test_gaze" not in renderable_tasks()
     item = SyntheticFaces(1, SIZE, tasks=("test_turn",))[0]
     assert item["tasks"] == ("test_turn",) and item["headpose"].shape == (3,)
+    assert item["test_turn"].dtype == torch.int64 and item["test_turn"] == int(item["headpose"][1] > 0)
     with pytest.raises(
         ValueError, match=r"cannot render task\(s\) \['recognition', 'test_gaze'\].*'test_gaze': \['test_gaze'\]"
     ):
         SyntheticFaces(2, SIZE, tasks=("landmarks", "test_gaze", "recognition"))
-    assert Turn.label_keys == Gaze.label_keys[:1]
+    assert Turn.label_keys[:1] == Gaze.label_keys[:1]

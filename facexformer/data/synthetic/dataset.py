@@ -9,12 +9,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facexformer.data.synthetic.labels import age_group, attributes, visibility
+from facexformer.data.synthetic.labels import attributes, visibility
 from facexformer.data.synthetic.render import Rendered, render
 from facexformer.data.synthetic.traits import Traits, sample_traits
-from facexformer.tasks import TASKS
+from facexformer.tasks import TASKS, Task
 
-#: the labels this generator renders, by sample key: (rendered face, its traits) -> the label tensor
+#: the labels this generator renders, by sample key: (rendered face, its traits) -> the label tensor (labels a
+#: task derives from others, like ``age_group``, come from the task's declaration)
 RENDERERS: dict[str, Callable[[Rendered, Traits], torch.Tensor]] = {
     "landmarks": lambda out, traits: torch.from_numpy(out.landmarks.astype(np.float32)),
     "headpose": lambda out, traits: torch.tensor(traits.pose, dtype=torch.float32),
@@ -22,19 +23,27 @@ RENDERERS: dict[str, Callable[[Rendered, Traits], torch.Tensor]] = {
     "parsing": lambda out, traits: torch.from_numpy(out.parsing.astype(np.int64)),
     "attributes": lambda out, traits: torch.from_numpy(attributes(traits, out)),
     "age": lambda out, traits: torch.tensor(traits.age, dtype=torch.float32),
-    "age_group": lambda out, traits: torch.tensor(age_group(traits.age), dtype=torch.int64),
     "gender": lambda out, traits: torch.tensor(traits.gender, dtype=torch.int64),
     "race": lambda out, traits: torch.tensor(traits.race, dtype=torch.int64),
     "expression": lambda out, traits: torch.tensor(traits.expression, dtype=torch.int64),
 }
 
 
+def unrendered_labels(task: type[Task]) -> list[str]:
+    """The label keys of ``task`` that ``RENDERERS`` does not render and the task cannot derive from the others
+    (``Label.derive``); a task without labels has nothing to render and gets ``["(none)"]``."""
+    derivable = {label.key for label in task.labels if label.derive is not None}
+    return [key for key in task.label_keys if key not in RENDERERS and key not in derivable] or (
+        [] if task.label_keys else ["(none)"]
+    )
+
+
 def renderable_tasks() -> tuple[str, ...]:
-    """The registered tasks (``facexformer.tasks.TASKS``) all of whose labels ``RENDERERS`` renders, in the
-    order of their first label there."""
+    """The registered tasks (``facexformer.tasks.TASKS``) all of whose labels are rendered or derived, in the
+    order of their first rendered label in ``RENDERERS``."""
     order = list(RENDERERS)
-    names = [name for name, task in TASKS.items() if task.label_keys and set(task.label_keys) <= set(order)]
-    return tuple(sorted(names, key=lambda name: order.index(TASKS[name].label_keys[0])))
+    names = [name for name, task in TASKS.items() if not unrendered_labels(task)]
+    return tuple(sorted(names, key=lambda name: min(order.index(k) for k in TASKS[name].label_keys if k in order)))
 
 
 #: the tasks ``SyntheticFaces`` labels by default: every built-in task it can render
@@ -60,7 +69,8 @@ class SyntheticFaces(Dataset):
         size: image side in pixels.
         seed: base seed; different seeds give different faces.
         tasks: the tasks to label (default ``ALL_TASKS``): registered tasks whose labels it renders
-            (``renderable_tasks()``; a task with another label is refused, naming it).
+            (``renderable_tasks()``: rendered by ``RENDERERS`` or derived by the task, e.g. the age bin from the
+            age; a task with another label is refused, naming it).
         transform: optional callable applied to each item dict.
         cache: keep every rendered item in memory (in each DataLoader worker, which persists across
             epochs), so a training run renders each face once per worker instead of once per visit. Costs
@@ -84,8 +94,8 @@ class SyntheticFaces(Dataset):
         unknown = sorted(set(self.tasks) - set(TASKS))
         if unknown:
             raise ValueError(f"SyntheticFaces: unknown task(s) {unknown}; registered: {sorted(TASKS)}")
-        missing = {name: sorted(set(TASKS[name].label_keys) - set(RENDERERS)) for name in self.tasks}
-        missing = {name: keys for name, keys in missing.items() if keys or not TASKS[name].label_keys}
+        missing = {name: unrendered_labels(TASKS[name]) for name in self.tasks}
+        missing = {name: keys for name, keys in missing.items() if keys}
         if missing:
             raise ValueError(
                 f"SyntheticFaces cannot render task(s) {sorted(missing)}: no renderer for label(s) {missing}; "
@@ -121,6 +131,10 @@ class SyntheticFaces(Dataset):
             "source": f"SyntheticFaces(seed={self.seed})[{index}]",
         }
         for task in self.tasks:
+            derived = {label.key: label for label in TASKS[task].labels if label.derive is not None}
             for key in TASKS[task].label_keys:
-                sample[key] = RENDERERS[key](out, traits)
+                if key in RENDERERS:
+                    sample[key] = RENDERERS[key](out, traits)
+                else:  # declared before it, the labels it follows from are in the sample already
+                    sample[key] = derived[key].convert(derived[key].derive(sample))
         return sample
