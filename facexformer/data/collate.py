@@ -12,7 +12,6 @@ covers). Values must be tensors or numbers; a key whose shape or dtype differs b
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 
 from facexformer.batch import Sample
 from facexformer.tasks.base import declared_labels
+from facexformer.tasks.label import dtype_holds
 
 REQUIRED_KEYS = ("image", "box", "source", "tasks")
 
@@ -65,7 +65,7 @@ def _fill_value(key: str, dtype: torch.dtype, source: str) -> float:
     """The declared fill of ``key`` (``Label.fill``) where ``dtype`` can hold it, else NaN for floating dtypes and
     -1 for signed integer ones (an undeclared key, or a label a dataset gives in another dtype)."""
     label = declared_labels().get(key)
-    if label is not None and _holds(dtype, float(label.fill)):
+    if label is not None and dtype_holds(dtype, float(label.fill)):
         return float(label.fill)
     if dtype.is_floating_point or dtype.is_complex:
         return float("nan")
@@ -76,15 +76,6 @@ def _fill_value(key: str, dtype: torch.dtype, source: str) -> float:
             "signed integer dtype"
         )
     return -1
-
-
-def _holds(dtype: torch.dtype, value: float) -> bool:
-    """Whether a tensor of ``dtype`` can hold ``value`` exactly."""
-    if dtype.is_floating_point or dtype.is_complex:
-        return True
-    if dtype == torch.bool or not math.isfinite(value) or value != int(value):
-        return False
-    return torch.iinfo(dtype).min <= value <= torch.iinfo(dtype).max
 
 
 def _stack(key: str, values: list[Any], sources: list[str]) -> torch.Tensor:

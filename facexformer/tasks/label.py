@@ -26,6 +26,15 @@ KINDS: dict[str, tuple[tuple[None, ...], torch.dtype]] = {
 Dim = int | str | None
 
 
+def dtype_holds(dtype: torch.dtype, value: float) -> bool:
+    """Whether a tensor of ``dtype`` holds ``value`` exactly (NaN only in floating dtypes, never in bool)."""
+    if dtype.is_floating_point or dtype.is_complex:
+        return True
+    if dtype == torch.bool or not math.isfinite(value) or value != int(value):
+        return False
+    return torch.iinfo(dtype).min <= value <= torch.iinfo(dtype).max
+
+
 @dataclass(frozen=True)
 class Label:
     """One batch key a task reads, declared on the task class (``Task.labels``).
@@ -60,16 +69,14 @@ class Label:
         default_shape, default_dtype = KINDS[self.kind]
         shape = default_shape if self.shape is None else tuple(self.shape)
         dtype = default_dtype if self.dtype is None else self.dtype
-        if self.kind == "vector" and not shape or self.kind != "vector" and len(shape) != len(default_shape):
+        if (self.kind == "vector" and not shape) or (self.kind != "vector" and len(shape) != len(default_shape)):
             raise ValueError(f"label {self.key!r}: a {self.kind} label cannot have shape {shape}")
         if self.kind == "keypoints" and shape[1] != 2:
             raise ValueError(f"label {self.key!r}: keypoints are (N, 2), got shape {shape}")
         if self.kind in ("class", "mask") and (dtype.is_floating_point or dtype.is_complex):
             raise ValueError(f"label {self.key!r}: a {self.kind} label holds integers, got dtype {dtype}")
         fill = (float("nan") if dtype.is_floating_point else -1) if self.fill is None else self.fill
-        if not dtype.is_floating_point and not (
-            math.isfinite(fill) and fill == int(fill) and (dtype.is_signed or fill >= 0) and dtype != torch.bool
-        ):
+        if not dtype_holds(dtype, fill):
             raise ValueError(f"label {self.key!r}: fill {fill} is not a value of dtype {dtype}")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", dtype)
