@@ -76,7 +76,7 @@ class HFDataset(torch.utils.data.Dataset):
         self.columns: dict[str, str] = {}
         for key in sorted({"image", *self.labels}):
             column = columns.get(key, key)
-            optional = key == BOX.key or self.labels.get(key, (BOX, None))[0].derive is not None
+            optional = key == BOX.key or (key in self.labels and self.labels[key][0].derive is not None)
             if column in available:
                 self.columns[key] = column
             elif not optional or key in columns:
