@@ -1,6 +1,6 @@
 """A new task as one class: classify where the head is turned (left, frontal, right), trained on synthetic faces.
 
-The task owns its token count, head, label key, loss, metrics, flip rule, decoding and image-blind baseline;
+The task owns its token count, head, label declaration, loss, metrics, flip rule, decoding and image-blind baseline;
 nothing else in the package changes. The label ``turn`` is derived here from the synthetic faces' yaw.
 
     python examples/custom_task.py            # ~25 s of CPU: accuracy on unseen faces before and after training
@@ -26,6 +26,7 @@ from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.label import Label
 
 TURN_NAMES = ("left", "frontal", "right")
 
@@ -38,7 +39,7 @@ class HeadTurn(Task):
     """
 
     name = "turn"
-    label_keys = ("turn",)
+    labels = (Label("turn", "class"),)
 
     def __init__(self, frontal: float = 20.0, weight: float = 1.0):
         super().__init__(weight)

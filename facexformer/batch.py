@@ -2,13 +2,15 @@
 
 A **sample** (what a dataset's ``__getitem__`` returns) is a dict with at least:
 
-- ``image``: (3, H, W) uint8 (or float in [0, 1]) RGB, the face crop;
-- ``box``: (4,) float32 face box (x0, y0, x1, y1) in the sample's pixels;
+- ``image``: (3, H, W) uint8 (or float in [0, 1]) RGB: the original photo as a dataset reads it, the face
+  crop after ``facexformer.data.crop.CropFace``;
+- ``box``: (4,) float32 face box (x0, y0, x1, y1) in the original photo's pixels;
 - ``source``: a string saying where the sample came from (file, line or index), used in every error;
 - ``tasks``: the names of the tasks the sample has labels for;
 
-and the label keys of those tasks (``Task.label_keys``, e.g. ``landmarks`` (N, 2) pixels, ``parsing`` (H, W),
-``age`` ()), plus optional extras (``crop`` (4,), ``landmarks_norm`` (), ...).
+and the labels of those tasks as each task declares them (``Task.labels``: key, kind, shape, dtype, e.g.
+``landmarks`` (N, 2) float32 pixels, ``parsing`` (H, W) int64, ``age`` () float32), plus optional extras
+(``crop`` (4,), ``landmarks_norm`` (), ...).
 
 A **batch** of B samples (``facexformer.data.collate.collate_multitask``) is a dict:
 
@@ -17,8 +19,9 @@ A **batch** of B samples (``facexformer.data.collate.collate_multitask``) is a d
 - ``box``: float32 (B, 4); ``source``: ``list[str]``; ``tasks``: ``list[tuple[str, ...]]`` (length B);
 - ``task_mask``: ``dict[str, Tensor]``, for every task some sample has, a bool (B,) tensor, True where the
   sample has that task (a task no sample has gets no entry: read it with ``.get``);
-- every other key found in any sample, stacked to (B, *shape); samples without it get a fill value: NaN for
-  floating dtypes, -1 for signed integer dtypes, so a missing label never looks like a real one.
+- every other key found in any sample, stacked to (B, *shape); samples without it get the fill value its
+  task declares (``Label.fill``), or for a key no task declares NaN for floating dtypes and -1 for signed
+  integer ones, so a missing label never looks like a real one.
 
 A task's loss and metrics see the **sub-batch** of its samples, ``select_samples(batch, task_mask[task])``.
 This module imports nothing else of facexformer, so every layer may use the contract.

@@ -29,6 +29,18 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture
+def task_registry():
+    """``facexformer.tasks.TASKS``, restored after the test: a task class defined in a test registers itself,
+    and its labels would otherwise reach the crop, collate and synthetic faces of every later test."""
+    from facexformer.tasks import TASKS
+
+    saved = dict(TASKS)
+    yield TASKS
+    TASKS.clear()
+    TASKS.update(saved)
+
+
 TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
 
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import kornia.augmentation as K
 import torch
 from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
 from torch import nn
 
+from facexformer.batch import Batch
 from facexformer.tasks.base import Task
-
-Batch = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,8 @@ class FaceAugment(nn.Module):
     """Augment a collated batch whose ``image`` is float (B, 3, S, S) in [0, 1].
 
     Args:
-        tasks: the model's tasks (they declare keypoint / mask keys and their flip rules).
+        tasks: the model's tasks: their declared labels (``Task.labels``) say which keys are keypoints and
+            masks that move with the image; their ``flip`` rules relabel mirrored samples.
         flip: probability of a horizontal mirror.
         rotate: max in-plane rotation in degrees (never applied to samples with head-pose labels).
         translate: max shift as a fraction of the side; scale: (min, max) zoom; affine: probability of a warp.

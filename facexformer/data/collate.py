@@ -1,8 +1,9 @@
 """Collate samples of different tasks and datasets into one batch: the contract the model's losses read.
 
 The sample and batch layouts are the contract written down in ``facexformer/batch.py``: image, box, source,
-tasks, a bool ``task_mask`` per task, and every other key stacked with a fill value (NaN for floating dtypes,
--1 for signed integer dtypes) where a sample lacks it (keys of other dtypes must be in every sample).
+tasks, a bool ``task_mask`` per task, and every other key stacked with a fill value where a sample lacks it:
+the one its task declares (``Label.fill``), else NaN for floating dtypes and -1 for signed integer dtypes
+(undeclared keys of other dtypes must be in every sample).
 
 A loss selects its samples with ``task_mask[task]`` (or with a key's own fill value for keys that no task mask
 covers). Values must be tensors or numbers; a key whose shape or dtype differs between samples raises
@@ -18,6 +19,8 @@ import numpy as np
 import torch
 
 from facexformer.batch import Sample
+from facexformer.tasks.base import declared_labels
+from facexformer.tasks.label import dtype_holds
 
 REQUIRED_KEYS = ("image", "box", "source", "tasks")
 
@@ -59,6 +62,11 @@ def _as_tensor(key: str, value: Any, source: str) -> torch.Tensor:
 
 
 def _fill_value(key: str, dtype: torch.dtype, source: str) -> float:
+    """The declared fill of ``key`` (``Label.fill``) where ``dtype`` can hold it, else NaN for floating dtypes and
+    -1 for signed integer ones (an undeclared key, or a label a dataset gives in another dtype)."""
+    label = declared_labels().get(key)
+    if label is not None and dtype_holds(dtype, float(label.fill)):
+        return float(label.fill)
     if dtype.is_floating_point or dtype.is_complex:
         return float("nan")
     if not dtype.is_signed or dtype == torch.bool:

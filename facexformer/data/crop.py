@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from facexformer.data.datasets.base import Sample, box_from_points, whole_image_box
+from facexformer.batch import Sample
+from facexformer.data.datasets.base import box_from_points, whole_image_box
 from facexformer.geometry.crop import CropSettings, FaceCrop, Margin, crop_box, crop_points, uncrop_points
 from facexformer.tasks import TASKS
 
@@ -33,9 +34,10 @@ class CropFace:
     ``channels``: the order the source stores its pixels in; ``"bgr"`` sources (OpenCV-written arrays such
     as FSA-Net's BIWI crops) are swapped to RGB.
 
-    Every task's keypoint labels (``Task.keypoint_keys``, e.g. ``landmarks``) move to crop pixels (NaN rows
-    stay NaN) and its mask labels (``Task.mask_keys``, e.g. ``parsing``) are cut and resized with
-    nearest-neighbour sampling (0 = background outside the image). ``box`` and every other key stay in the
+    Every registered task's labels declared as keypoints (``Label`` kind ``"keypoints"``, the task's
+    ``keypoint_keys``, e.g. ``landmarks``) move to crop pixels (NaN rows stay NaN) and those declared as masks
+    (``mask_keys``, e.g. ``parsing``) are cut and resized with nearest-neighbour sampling (0 = background
+    outside the image). ``box`` and every other key stay in the
     original frame. Recorded per sample, so results can be mapped back (``FaceCrop.invert_points``,
     ``uncrop_points``): ``crop`` float32 (4,) = (left, top, crop_w, crop_h) original pixels and
     ``image_size`` int64 (2,) = the original (width, height).

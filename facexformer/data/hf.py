@@ -1,4 +1,4 @@
-"""Adapter from a Hugging Face ``datasets.Dataset`` to the sample contract (``data.datasets.base``).
+"""Adapter from a Hugging Face ``datasets.Dataset`` to the sample contract (``facexformer/batch.py``).
 
 The source is a ``Dataset`` object, a local folder (written by ``save_to_disk``, or data files such as parquet
 that ``datasets.load_dataset`` reads) or a Hub dataset id (``owner/name``, loaded with ``load_dataset``; offline,
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,45 +18,39 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facexformer.data.datasets.base import DatasetFormatError, Sample, box_from_points, whole_image_box
-from facexformer.data.datasets.demographics import age_to_group
+from facexformer.batch import Sample
+from facexformer.data.datasets.base import DatasetFormatError, box_from_points, whole_image_box
 from facexformer.io.image import image_to_rgb
+from facexformer.tasks.base import TASKS, Task, task_from_config
+from facexformer.tasks.label import Label
 
-# task -> sample keys it needs; "age_group" and "box" are optional columns
-TASK_KEYS: dict[str, tuple[str, ...]] = {
-    "landmarks": ("landmarks",),
-    "visibility": ("visibility",),
-    "headpose": ("headpose",),
-    "parsing": ("parsing",),
-    "attributes": ("attributes",),
-    "age": ("age",),
-    "gender": ("gender",),
-    "race": ("race",),
-    "expression": ("expression",),
-    "recognition": ("identity",),
-}
-VECTOR_SHAPES = {"visibility": (29,), "headpose": (3,), "attributes": (40,), "box": (4,)}
-INTEGER_KEYS = ("gender", "race", "expression", "identity", "age_group")
-OPTIONAL_KEYS = ("box", "age_group")
+#: a task as ``HFDataset`` takes it: a registered name, a Task, or a ``{"class_path", "init_args"}`` dict
+TaskSpec = str | Task | dict[str, Any]
+#: the face box column (optional: else the tight box of the keypoint labels, else the whole image)
+BOX = Label("box", "vector", (4,))
 
 
 class HFDataset(torch.utils.data.Dataset):
     """Face samples from a ``datasets.Dataset`` whose columns hold the image and the labels of ``task``.
 
-    ``columns`` maps sample keys (``image``, ``box``, ``landmarks``, ``headpose``, ``age``, ``age_group``,
-    ``identity``, ...) to column names; unmapped keys use the column of the same name. Labels must be in the
-    contract's units and frame (``landmarks`` (N, 2) pixels, ``headpose`` (3,) degrees (pitch, yaw, roll),
-    ``parsing`` (H, W) LaPa ids, class ids as integers). Images may be PIL images, (H, W, 3) / (H, W) uint8
-    arrays or (3, H, W) uint8 tensors. Floats are cast to float32. Box: the ``box`` column (x0, y0, x1, y1)
-    if present, else the tight box of ``landmarks``, else the whole image (0, 0, W, H). ``age_group`` comes
-    from its column if present, else from ``age``. The first row is checked at construction; errors name the
-    column and row.
+    ``task``: one or more tasks, each a registered name (``"landmarks"``), a ``Task`` or a task config dict.
+    Each task's declared labels (``Task.labels``) say which sample keys it needs and what they hold; a size
+    the task's constructor sets (``num_points`` of ``visibility``) is checked when a ``Task`` (or config) is
+    given, and left free for a bare name. ``columns`` maps sample keys (``image``, ``box``, ``landmarks``,
+    ``age``, ``identity``, ...) to column names; unmapped keys use the column of the same name. Labels must be
+    in the contract's units and frame (``landmarks`` (N, 2) pixels, ``headpose`` (3,) degrees (pitch, yaw,
+    roll), ``parsing`` (H, W) LaPa ids the size of the image, class ids as whole numbers); they are cast to
+    the declared dtype. Images may be PIL images, (H, W, 3) / (H, W) uint8 arrays or (3, H, W) uint8
+    tensors. Box: the ``box`` column (x0, y0, x1, y1) if present, else the tight box of the keypoint labels,
+    else the whole image (0, 0, W, H). A label a task can derive (``Label.derive``: ``age_group`` from
+    ``age``) comes from its column if present, else is derived. The first row is checked at construction;
+    errors name the column and row.
     """
 
     def __init__(
         self,
         hf_dataset: Any,
-        task: str | Sequence[str],
+        task: TaskSpec | Sequence[TaskSpec],
         columns: Mapping[str, str] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
         split: str | None = None,
@@ -63,24 +58,28 @@ class HFDataset(torch.utils.data.Dataset):
         cache_dir: str | None = None,
     ):
         self.data, self.name = _open(hf_dataset, split, revision, cache_dir)
-        self.tasks = (task,) if isinstance(task, str) else tuple(task)
-        unknown = [t for t in self.tasks if t not in TASK_KEYS]
-        if unknown or not self.tasks:
-            raise ValueError(f"HFDataset: unknown task(s) {unknown or '(none)'}; choose from {sorted(TASK_KEYS)}")
+        specs = [task] if isinstance(task, str | Task | dict) else list(task)
+        unknown = [spec for spec in specs if isinstance(spec, str) and spec not in TASKS]
+        if unknown or not specs:
+            raise ValueError(f"HFDataset: unknown task(s) {unknown or '(none)'}; choose from {sorted(TASKS)}")
+        resolved = [_resolve(spec) for spec in specs]
+        self.tasks = tuple(name for name, _, _ in resolved)
+        #: sample key -> (its declaration, the task instance that sizes it, or None for a bare name)
+        self.labels: dict[str, tuple[Label, Task | None]] = {BOX.key: (BOX, None)}
+        for _, cls, instance in resolved:
+            self.labels.update({label.key: (label, instance) for label in cls.labels})
         columns = dict(columns or {})
-        known = {"image", "box", *(key for t in self.tasks for key in TASK_KEYS[t])}
-        if "age" in self.tasks:
-            known.add("age_group")
-        stray = sorted(set(columns) - known)
+        stray = sorted(set(columns) - {"image", *self.labels})
         if stray:
             raise ValueError(f"HFDataset: columns maps keys {stray} that tasks {self.tasks} do not use")
         available = set(self.data.column_names)
         self.columns: dict[str, str] = {}
-        for key in sorted(known):
+        for key in sorted({"image", *self.labels}):
             column = columns.get(key, key)
+            optional = key == BOX.key or (key in self.labels and self.labels[key][0].derive is not None)
             if column in available:
                 self.columns[key] = column
-            elif key not in OPTIONAL_KEYS or key in columns:
+            elif not optional or key in columns:
                 raise DatasetFormatError(
                     f"HFDataset: {self.name} has no column {column!r} for {key!r} (has {sorted(available)})"
                 )
@@ -98,18 +97,20 @@ class HFDataset(torch.utils.data.Dataset):
         image = self._convert("image", row, index, _to_image)
         sample: Sample = {"image": image, "tasks": self.tasks, "source": f"{self.name}[{index}]"}
         for key in self.columns:
-            if key != "image":
-                sample[key] = self._convert(key, row, index, _label_converter(key))
-        if "parsing" in sample and tuple(sample["parsing"].shape) != tuple(image.shape[1:]):
-            raise DatasetFormatError(
-                f"HFDataset: {self.name} row {index}: column {self.columns['parsing']!r} has shape "
-                f"{tuple(sample['parsing'].shape)}, but the image is {tuple(image.shape[1:])}"
-            )
-        if "age" in sample and "age_group" not in sample:
-            sample["age_group"] = self._convert("age", row, index, lambda v: torch.tensor(age_to_group(float(v))))
+            if key == "image":
+                continue
+            label, task = self.labels[key]
+            sample[key] = self._convert(key, row, index, partial(label.convert, task=task))
+            if label.kind == "mask" and tuple(sample[key].shape) != tuple(image.shape[1:]):
+                raise DatasetFormatError(
+                    f"HFDataset: {self.name} row {index}: column {self.columns[key]!r} has shape "
+                    f"{tuple(sample[key].shape)}, but the image is {tuple(image.shape[1:])}"
+                )
+        for key, (label, _) in self.labels.items():
+            if key not in sample and label.derive is not None:
+                sample[key] = self._derive(label, sample, index)
         if "box" not in sample:
-            points = sample.get("landmarks")
-            sample["box"] = box_from_points(points) if points is not None else whole_image_box(image)
+            sample["box"] = self._box(sample, index)
         return sample
 
     def __getitem__(self, index: int) -> Sample:
@@ -125,6 +126,42 @@ class HFDataset(torch.utils.data.Dataset):
         except (ValueError, TypeError) as err:
             where = f"{self.name} row {index}: column {column!r} ({key})"
             raise DatasetFormatError(f"HFDataset: {where}: {err}") from err
+
+    def _derive(self, label: Label, sample: Sample, index: int) -> torch.Tensor:
+        """``label`` computed from the row's other labels (the dataset has no column for it)."""
+        try:
+            return label.convert(label.derive(sample))
+        except (ValueError, TypeError, KeyError) as err:
+            used = sorted(column for key, column in self.columns.items() if key != "image")
+            raise DatasetFormatError(
+                f"HFDataset: {self.name} row {index}: no column for {label.key!r}, and deriving it from "
+                f"columns {used} failed: {err}"
+            ) from err
+
+    def _box(self, sample: Sample, index: int) -> torch.Tensor:
+        """The tight box of the row's keypoint labels, or the whole image when it has none."""
+        points = [sample[key] for key, (label, _) in self.labels.items() if label.kind == "keypoints" and key in sample]
+        if not points:
+            return whole_image_box(sample["image"])
+        try:
+            return box_from_points(torch.cat(points))
+        except DatasetFormatError as err:
+            raise DatasetFormatError(f"HFDataset: {self.name} row {index}: no box column, and {err}") from err
+
+
+def _resolve(spec: TaskSpec) -> tuple[str, type[Task], Task | None]:
+    """(name, class, instance or None) of a task given by name, instance or config."""
+    if isinstance(spec, str):
+        cls, instance = TASKS[spec], None
+    else:
+        instance = task_from_config(spec)
+        cls = type(instance)
+    if cls.label_keys and not cls.labels:
+        raise ValueError(
+            f"HFDataset: task {cls.name!r} lists label_keys {cls.label_keys} but declares no `labels` (kind, "
+            "shape, dtype of each); declare them on the task class (facexformer.tasks.Label)"
+        )
+    return cls.name, cls, instance
 
 
 #: ``owner/name`` or ``name``: how a Hub dataset id looks (a path with more parts or a suffix is local)
@@ -225,34 +262,3 @@ def _to_image(value: Any) -> torch.Tensor:
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     return torch.from_numpy(np.array(array, dtype=np.uint8)).permute(2, 0, 1).contiguous()
-
-
-def _label_converter(key: str) -> Callable[[Any], torch.Tensor]:
-    def convert(value: Any) -> torch.Tensor:
-        array = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-        if key == "parsing":
-            return _integers(array, ndim=2)
-        if key in INTEGER_KEYS:
-            return _integers(array, ndim=0)
-        array = array.astype(np.float32)
-        if key == "landmarks" and (array.ndim != 2 or array.shape[1] != 2):
-            raise ValueError(f"expected (N, 2) points, got shape {array.shape}")
-        if key == "age" and array.shape != ():
-            raise ValueError(f"expected a scalar, got shape {array.shape}")
-        if key in VECTOR_SHAPES and array.shape != VECTOR_SHAPES[key]:
-            raise ValueError(f"expected shape {VECTOR_SHAPES[key]}, got {array.shape}")
-        if key in ("attributes", "visibility") and not np.isin(array, (0.0, 1.0)).all():
-            raise ValueError("values must be 0 or 1")
-        return torch.from_numpy(array)
-
-    return convert
-
-
-def _integers(array: np.ndarray, ndim: int) -> torch.Tensor:
-    if array.ndim != ndim:
-        raise ValueError(f"expected {ndim} dimension(s), got shape {array.shape}")
-    if array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
-        raise ValueError("expected integer class ids")
-    if array.dtype.kind not in "iuf" and array.dtype != bool:
-        raise ValueError(f"expected integers, got dtype {array.dtype}")
-    return torch.from_numpy(array.astype(np.int64))

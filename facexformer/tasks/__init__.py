@@ -1,5 +1,5 @@
-"""Tasks: each owns its tokens, head, labels, loss, metrics, flip rule and prediction edges (mapping back to the
-photo, JSON, drawing). ``TASKS`` maps names to classes."""
+"""Tasks: each owns its tokens, head, declared labels, loss, metrics, flip rule and prediction edges (mapping back
+to the photo, JSON, drawing). ``TASKS`` maps names to classes."""
 
 from facexformer.tasks.age_gender_race import Age, AgePrediction, Gender, Race
 from facexformer.tasks.attributes import Attributes
@@ -8,6 +8,7 @@ from facexformer.tasks.classification import ClassificationTask, ClassPrediction
 from facexformer.tasks.drawing import Overlay
 from facexformer.tasks.expression import Expression
 from facexformer.tasks.headpose import HeadPose
+from facexformer.tasks.label import Label
 from facexformer.tasks.landmarks import Landmarks
 from facexformer.tasks.parsing import Parsing
 from facexformer.tasks.recognition import Recognition
@@ -27,6 +28,7 @@ __all__ = [
     "Expression",
     "Gender",
     "HeadPose",
+    "Label",
     "Landmarks",
     "Overlay",
     "Parsing",

@@ -16,6 +16,10 @@ from facexformer.losses.age import AGE_BIN_CENTRES, AgeLoss
 from facexformer.metrics.age import AgeMAE
 from facexformer.tasks.base import Batch
 from facexformer.tasks.classification import ClassificationTask, ClassPrediction
+from facexformer.tasks.label import Label
+
+#: decade bins 0-9, 10-19, ..., 60-69, 70+
+NUM_AGE_GROUPS = 8
 
 
 @dataclass
@@ -30,6 +34,18 @@ class AgePrediction(ClassPrediction):
         return super().to_dict()
 
 
+def age_to_group(age: float) -> int:
+    """Decade bin of an age in years: 0 for 0-9, ..., 6 for 60-69, 7 for 70 and over."""
+    if not age >= 0:
+        raise ValueError(f"age must be a non-negative number of years, got {age}")
+    return min(int(age // 10), NUM_AGE_GROUPS - 1)
+
+
+def age_group_of(labels: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The int64 () decade bin of a sample's ``age`` (years), for sources without an ``age_group``."""
+    return torch.tensor(age_to_group(float(labels["age"])))
+
+
 class Age(ClassificationTask):
     """Output (B, 8) logits over decade bins 0-9, 10-19, ..., 60-69, 70+.
 
@@ -38,7 +54,7 @@ class Age(ClassificationTask):
     """
 
     name = "age"
-    label_keys = ("age", "age_group")
+    labels = (Label("age", "scalar"), Label("age_group", "class", derive=age_group_of))
     class_names = ("0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
     official_prefixes = {
         "face_decoder.age_token.": "tokens.age.",
@@ -95,7 +111,7 @@ class Gender(ClassificationTask):
     """Output (B, 2) logits: 0 male, 1 female (UTKFace's encoding, as released)."""
 
     name = "gender"
-    label_keys = ("gender",)
+    labels = (Label("gender", "class"),)
     class_names = ("male", "female")
     official_prefixes = {
         "face_decoder.gender_token.": "tokens.gender.",
@@ -108,7 +124,7 @@ class Race(ClassificationTask):
     (see docs/tasks.md: the paper lists Indian before Asian; the datasets take a ``race_order`` mapping)."""
 
     name = "race"
-    label_keys = ("race",)
+    labels = (Label("race", "class"),)
     class_names = ("white", "black", "asian", "indian", "others")
     official_prefixes = {
         "face_decoder.race_token.": "tokens.race.",

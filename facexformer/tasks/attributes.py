@@ -12,6 +12,7 @@ from torchmetrics.classification import MultilabelAccuracy
 from facexformer.geometry.crop import FaceCrop
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.label import Label
 
 ATTRIBUTE_NAMES = (
     "5_o_Clock_Shadow",
@@ -64,7 +65,7 @@ class Attributes(Task):
     """
 
     name = "attributes"
-    label_keys = ("attributes",)
+    labels = (Label("attributes", "vector", ("num_attributes",), values=(0, 1)),)
     official_prefixes = {
         "face_decoder.attribute_token.": "tokens.attributes.",
         "face_decoder.attribute_prediction_head.": "heads.attributes.mlp.",

@@ -13,6 +13,7 @@ from torchmetrics import MetricCollection
 from facexformer.batch import Batch
 from facexformer.geometry.crop import FaceCrop
 from facexformer.tasks.drawing import Box, Overlay
+from facexformer.tasks.label import Label
 
 #: every Task subclass with a ``name``, registered when its class is defined (so a new task is one new file)
 TASKS: dict[str, type[Task]] = {}
@@ -30,11 +31,15 @@ class Task:
     """
 
     name: ClassVar[str]
-    #: batch keys holding this task's labels
+    #: this task's labels, declared once: key, kind, shape, dtype and fill value (``facexformer.tasks.label``)
+    labels: ClassVar[tuple[Label, ...]] = ()
+    #: batch keys holding this task's labels (derived from ``labels``)
     label_keys: ClassVar[tuple[str, ...]] = ()
-    #: label keys holding (N, 2) pixel coordinates, moved with the image by geometric augmentation
+    #: label keys holding (N, 2) pixel coordinates, moved with the image by the crop and geometric augmentation
+    #: (derived from ``labels``: the ``keypoints`` ones)
     keypoint_keys: ClassVar[tuple[str, ...]] = ()
-    #: label keys holding (H, W) label maps, warped with the image (nearest) by geometric augmentation
+    #: label keys holding (H, W) label maps, cut and warped with the image (nearest) by the crop and geometric
+    #: augmentation (derived from ``labels``: the ``mask`` ones)
     mask_keys: ClassVar[tuple[str, ...]] = ()
     #: whether in-plane rotation of the image keeps the labels valid (false for head pose)
     rotation_invariant: ClassVar[bool] = True
@@ -43,7 +48,15 @@ class Task:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        by_hand = [attr for attr in ("label_keys", "keypoint_keys", "mask_keys") if attr in cls.__dict__]
+        if "labels" in cls.__dict__:
+            if by_hand:
+                raise TypeError(f"{cls.__qualname__}: {by_hand} derive from `labels`; declare only `labels`")
+            _derive_keys(cls)
+        elif by_hand and cls.labels:
+            raise TypeError(f"{cls.__qualname__} sets {by_hand} by hand but inherits `labels`; declare `labels`")
         if "name" in cls.__dict__:
+            _check_label_clashes(cls)
             TASKS[cls.name] = cls
 
     def __init__(self, weight: float = 1.0):
@@ -152,6 +165,35 @@ def plain_row(decoded: Any, row: int) -> Any:
     if isinstance(decoded, torch.Tensor):
         return decoded[row].detach().cpu().tolist()
     return decoded
+
+
+def _derive_keys(cls: type[Task]) -> None:
+    keys = [label.key for label in cls.labels]
+    if len(set(keys)) != len(keys):
+        raise TypeError(f"{cls.__qualname__}: a label key is declared twice in {keys}")
+    cls.label_keys = tuple(keys)
+    cls.keypoint_keys = tuple(label.key for label in cls.labels if label.kind == "keypoints")
+    cls.mask_keys = tuple(label.key for label in cls.labels if label.kind == "mask")
+
+
+def _check_label_clashes(cls: type[Task]) -> None:
+    """Two registered tasks may share a label key only if they declare it alike (one fill value per key)."""
+    for other in TASKS.values():
+        if other.name == cls.name:
+            continue
+        theirs = {label.key: label for label in other.labels}
+        for label in cls.labels:
+            same = theirs.get(label.key)
+            if same is not None and not same.agrees_with(label):
+                raise TypeError(
+                    f"{cls.__qualname__} declares label {label.key!r} as {label.describe()} (fill {label.fill}), "
+                    f"but task {other.name!r} declares it as {same.describe()} (fill {same.fill})"
+                )
+
+
+def declared_labels() -> dict[str, Label]:
+    """Every registered task's labels by key (a key shared by two tasks is declared alike by both)."""
+    return {label.key: label for task in TASKS.values() for label in task.labels}
 
 
 def task_from_config(spec: Task | str | dict[str, Any]) -> Task:

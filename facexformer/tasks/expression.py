@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from facexformer.tasks.classification import ClassificationTask
+from facexformer.tasks.label import Label
 
 #: the shared expression order (AffectNet's ids 0-7); RAF-DB and AffectNet labels are mapped to it
 EXPRESSION_NAMES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt")
@@ -12,5 +13,5 @@ class Expression(ClassificationTask):
     """Output (B, 7) logits in the shared order below (AffectNet's ids 0-6; ``num_classes=8`` adds contempt)."""
 
     name = "expression"
-    label_keys = ("expression",)
+    labels = (Label("expression", "class"),)
     class_names = EXPRESSION_NAMES[:7]

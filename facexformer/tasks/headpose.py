@@ -18,6 +18,7 @@ from facexformer.model.heads import Float32TokenHead
 from facexformer.model.rotation import RotationHead
 from facexformer.tasks.base import Batch, Task
 from facexformer.tasks.drawing import Box, Overlay
+from facexformer.tasks.label import Label
 
 ANGLE_NAMES = ("pitch", "yaw", "roll")
 #: the face's x (red), up (green) and forward (blue) axes
@@ -99,7 +100,7 @@ class HeadPose(Task):
     """
 
     name = "headpose"
-    label_keys = ("headpose",)
+    labels = (Label("headpose", "vector", (3,)),)
     rotation_invariant = False
     official_prefixes = {
         "face_decoder.pose_token.": "tokens.headpose.",

@@ -21,6 +21,7 @@ from facexformer.model.heads import TokenHead
 from facexformer.model.heatmap_head import HeatmapHead, render_gaussians, soft_argmax
 from facexformer.tasks.base import Batch, Task
 from facexformer.tasks.drawing import Box, Overlay
+from facexformer.tasks.label import Label
 
 PREDICTION_COLOUR, LABEL_COLOUR = (0, 255, 0), (255, 0, 0)
 
@@ -158,8 +159,7 @@ class Landmarks(Task):
     """
 
     name = "landmarks"
-    label_keys = ("landmarks",)
-    keypoint_keys = ("landmarks",)
+    labels = (Label("landmarks", "keypoints", ("num_points", 2)),)
     official_prefixes = {
         "face_decoder.landmarks_token.": "tokens.landmarks.",
         "face_decoder.landmarks_prediction_head.": "heads.landmarks.mlp.",

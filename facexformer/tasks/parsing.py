@@ -17,6 +17,7 @@ from facexformer.metrics.parsing import ParsingF1
 from facexformer.model.heads import ParsingHead
 from facexformer.tasks.base import Batch, Task
 from facexformer.tasks.drawing import Box, Overlay
+from facexformer.tasks.label import Label
 
 #: LaPa's label order; "left" is the side on the image's left
 CLASS_NAMES = (
@@ -58,8 +59,7 @@ class Parsing(Task):
     """
 
     name = "parsing"
-    label_keys = ("parsing",)
-    mask_keys = ("parsing",)
+    labels = (Label("parsing", "mask"),)
     official_prefixes = {
         "face_decoder.mask_tokens.": "tokens.parsing.",
         "face_decoder.output_upscaling.": "heads.parsing.upscaling.",

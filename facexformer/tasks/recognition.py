@@ -11,6 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from facexformer.losses.arcface import ArcFaceLoss
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.label import Label
 
 
 class Recognition(Task):
@@ -29,7 +30,7 @@ class Recognition(Task):
     """
 
     name = "recognition"
-    label_keys = ("identity",)
+    labels = (Label("identity", "class"),)
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from facexformer.geometry.landmark_schemes import scheme_for
 from facexformer.metrics.visibility import RecallAtPrecision
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
+from facexformer.tasks.label import Label
 
 
 class Visibility(Task):
@@ -26,7 +27,7 @@ class Visibility(Task):
     """
 
     name = "visibility"
-    label_keys = ("visibility",)
+    labels = (Label("visibility", "vector", ("num_points",), values=(0, 1)),)
     official_prefixes = {
         "face_decoder.visibility_token.": "tokens.visibility.",
         "face_decoder.visibility_prediction_head.": "heads.visibility.mlp.",

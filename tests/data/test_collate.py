@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from facexformer.data.collate import collate_multitask
+from facexformer.tasks import Label, Task
 
 
 def sample(source: str, tasks: tuple[str, ...], size: int = 4, **labels: object) -> dict:
@@ -118,3 +119,29 @@ def test_bad_samples_raise_clear_errors() -> None:
         collate_multitask([sample("ok.jpg", ()), broken])
     with pytest.raises(TypeError, match="key 'note' of a is a str, expected a tensor"):
         collate_multitask([sample("a", (), note="hello")])
+
+
+def test_a_missing_label_gets_the_fill_its_task_declares(task_registry) -> None:
+    class Score(Task):
+        name = "test_score"
+        labels = (Label("test_score", "scalar", fill=-5.0), Label("test_rank", "class", fill=0))
+
+    present = sample("a", ("test_score",), test_score=torch.tensor(0.5), test_rank=torch.tensor(3))
+    batch = collate_multitask([present, sample("b", ("landmarks",))])
+    assert batch["test_score"].tolist() == [0.5, -5.0] and batch["test_rank"].tolist() == [3, 0]
+    assert batch["task_mask"]["test_score"].tolist() == [True, False]
+    assert Score.label_keys == ("test_score", "test_rank")
+
+
+def test_a_label_given_in_another_dtype_gets_that_dtypes_fill(task_registry) -> None:
+    class Rank(Task):
+        name = "test_rank"
+        labels = (Label("test_rank", "class", fill=-7),)
+
+    samples = [sample("utk/a.jpg", ("age",), age=torch.tensor(31)), sample("lapa/b.jpg", ("parsing",))]
+    assert collate_multitask(samples)["age"].tolist() == [31, -1]  # declared float NaN; an int64 column gets -1
+    ranks = [sample("a", ("test_rank",), test_rank=torch.tensor(2, dtype=torch.uint8)), sample("b", ())]
+    with pytest.raises(ValueError, match="key 'test_rank' is missing from b and its dtype torch.uint8"):
+        collate_multitask(ranks)
+    ranks[0]["test_rank"] = torch.tensor(2, dtype=torch.int8)
+    assert collate_multitask(ranks)["test_rank"].tolist() == [2, -7] and Rank.label_keys == ("test_rank",)

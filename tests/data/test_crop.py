@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 
 from facexformer.data.crop import CropFace, crop_box, crop_points, uncrop_points
+from facexformer.tasks import Label, Task
 
 
 def _sample(width: int = 100, height: int = 90, box=(10.4, 20.7, 50.9, 80.2)) -> dict:
@@ -142,3 +143,27 @@ def test_bad_settings_are_refused_naming_the_option():
     ):
         with pytest.raises(ValueError, match=f"CropFace: .*{message}"):
             CropFace(**kwargs)
+
+
+def test_every_declared_keypoint_and_mask_label_is_cropped_like_the_released_ones(task_registry):
+    class Marks(Task):
+        name = "test_marks"
+        labels = (Label("test_points", "keypoints"), Label("test_map", "mask"), Label("test_flags", "vector"))
+
+    parsing = torch.arange(16, dtype=torch.int64).reshape(4, 4) + 1
+    points = torch.tensor([[0.5, 1.0], [3.0, 2.5], [float("nan"), 1.0]])
+    flags = torch.tensor([1.0, 0.0])
+    sample = {
+        "image": torch.zeros(3, 4, 4, dtype=torch.uint8),
+        "box": torch.tensor([0.0, 0.0, 4.0, 4.0]),
+        "landmarks": points,
+        "test_points": points.clone(),
+        "parsing": parsing,
+        "test_map": parsing.clone(),
+        "test_flags": flags,
+    }
+    out = CropFace(size=8, margin=0.25, clip=False, interpolation="nearest")(sample)
+    torch.testing.assert_close(out["test_points"], out["landmarks"], equal_nan=True)
+    assert not torch.equal(out["test_points"][:2], points[:2])
+    assert torch.equal(out["test_map"], out["parsing"]) and out["test_map"].shape == (8, 8)
+    assert out["test_flags"] is flags and Marks.keypoint_keys == ("test_points",)

@@ -10,6 +10,7 @@ datasets = pytest.importorskip("datasets")
 
 from facexformer.data.datasets.base import DatasetFormatError  # noqa: E402
 from facexformer.data.hf import HFDataset  # noqa: E402
+from facexformer.tasks import Label, Task, Visibility  # noqa: E402
 
 
 def pil(h: int = 6, w: int = 8, value: int = 7) -> Image.Image:
@@ -195,3 +196,52 @@ def test_uncached_hub_dataset_offline_fails_fast_naming_hf_download(monkeypatch,
         HFDataset("nobody/no-such-faces", "landmarks", cache_dir=str(tmp_path / "cache"))
     assert time.perf_counter() - start < 10
     assert "offline" in str(info.value)
+
+
+def test_a_task_instance_checks_the_sizes_its_arguments_set():
+    ds = datasets.Dataset.from_dict({"image": [pil()], "visibility": [[0.0, 1.0, 1.0]]})
+    assert HFDataset(ds, "visibility")[0]["visibility"].tolist() == [0.0, 1.0, 1.0]  # a bare name: any length
+    assert HFDataset(ds, Visibility(num_points=3))[0]["visibility"].shape == (3,)
+    with pytest.raises(DatasetFormatError, match=r"row 0: column 'visibility'.*expected shape \(29,\)"):
+        HFDataset(ds, Visibility())
+    with pytest.raises(DatasetFormatError, match=r"column 'kps' \(landmarks\).*\(5, 2\) float32 keypoints"):
+        HFDataset(
+            landmark_dataset(),
+            {"class_path": "landmarks", "init_args": {"num_points": 5}},
+            {"image": "img", "landmarks": "kps"},
+        )
+
+
+def test_a_new_tasks_labels_are_read_from_its_declaration(task_registry):
+    class Iris(Task):
+        name = "test_iris"
+        labels = (Label("test_pupils", "keypoints", (2, 2)), Label("test_iris", "mask"))
+
+    iris = np.zeros((6, 8), np.int64)
+    iris[2:4, 1:3] = 1
+    ds = datasets.Dataset.from_dict(
+        {"image": [pil(), pil()], "test_pupils": [[[1, 2], [6, 3]], [[1, 1], [2, 2]]], "test_iris": [iris.tolist()] * 2}
+    )
+    sample = HFDataset(ds, "test_iris")[0]
+    assert sample["test_pupils"].dtype == torch.float32 and sample["test_pupils"].tolist() == [[1, 2], [6, 3]]
+    assert sample["test_iris"].dtype == torch.int64 and sample["test_iris"].sum() == 4
+    assert sample["box"].tolist() == [1.0, 2.0, 6.0, 3.0]  # the tight box of the task's keypoints
+    small = ds.map(lambda row: {"test_iris": np.zeros((5, 8), np.int64).tolist()})
+    with pytest.raises(DatasetFormatError, match=r"column 'test_iris' has shape \(5, 8\), but the image is \(6, 8\)"):
+        HFDataset(small, Iris())
+
+
+def test_a_task_without_label_declarations_is_refused(task_registry):
+    class Legacy(Task):
+        name = "test_legacy"
+        label_keys = ("test_legacy",)
+
+    ds = datasets.Dataset.from_dict({"image": [pil()], "test_legacy": [1]})
+    with pytest.raises(ValueError, match="task 'test_legacy' lists label_keys.*declares no `labels`"):
+        HFDataset(ds, "test_legacy")
+
+
+def test_all_keypoints_missing_and_no_box_names_the_row():
+    ds = datasets.Dataset.from_dict({"image": [pil()], "landmarks": [[[float("nan")] * 2] * 3]})
+    with pytest.raises(DatasetFormatError, match="row 0: no box column, and all 3 landmarks are missing"):
+        HFDataset(ds, "landmarks")

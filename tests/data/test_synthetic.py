@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from facexformer.data.synthetic import ALL_TASKS, SyntheticFaces
+from facexformer.data.synthetic import ALL_TASKS, RENDERERS, SyntheticFaces, renderable_tasks
 from facexformer.data.synthetic.face_model import cap_outline, mean_face, pose_rotation
 from facexformer.data.synthetic.labels import visibility
 from facexformer.data.synthetic.render import render
 from facexformer.data.synthetic.traits import sample_traits
+from facexformer.tasks import TASKS, Label, Task
 
 SIZE = 96
 ATTR = {
@@ -262,3 +263,27 @@ def test_cap_outline_regions() -> None:
     assert len(cap_outline(w, np.array([0.0, 0.0, 1.0]), 0.5)) == 0  # cap entirely behind
     top = cap_outline(w, np.array([0.0, -1.0, 0.0]), 0.3)
     assert len(top) > 0 and (top @ np.array([0.0, -1.0, 0.0]) >= 0.3 - 1e-9).all() and (top @ w <= 1e-9).all()
+
+
+def test_tasks_it_can_label_follow_the_registry_and_its_renderers(task_registry) -> None:
+    assert renderable_tasks() == ALL_TASKS
+    assert {key for name in ALL_TASKS for key in TASKS[name].label_keys} == {*RENDERERS, "age_group"}  # derived
+    assert "recognition" in TASKS and "recognition" not in ALL_TASKS  # identities are not rendered
+
+    class Turn(Task):  # renders the pose, derives its own label from it: synthetic data with no edit here
+        name = "test_turn"
+        labels = (Label("headpose", "vector", (3,)), Label("test_turn", "class", derive=lambda s: s["headpose"][1] > 0))
+
+    class Gaze(Task):
+        name = "test_gaze"
+        labels = (Label("headpose", "vector", (3,)), Label("test_gaze", "vector", (2,)))
+
+    assert "test_turn" in renderable_tasks() and "test_gaze" not in renderable_tasks()
+    item = SyntheticFaces(1, SIZE, tasks=("test_turn",))[0]
+    assert item["tasks"] == ("test_turn",) and item["headpose"].shape == (3,)
+    assert item["test_turn"].dtype == torch.int64 and item["test_turn"] == int(item["headpose"][1] > 0)
+    with pytest.raises(
+        ValueError, match=r"cannot render task\(s\) \['recognition', 'test_gaze'\].*'test_gaze': \['test_gaze'\]"
+    ):
+        SyntheticFaces(2, SIZE, tasks=("landmarks", "test_gaze", "recognition"))
+    assert Turn.label_keys[:1] == Gaze.label_keys[:1]

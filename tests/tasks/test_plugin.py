@@ -14,17 +14,22 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, MeanSquaredError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from facexformer import FaceXFormer
 from facexformer.apps.infer import infer_files
+from facexformer.data.augment import FaceAugment
+from facexformer.data.collate import collate_multitask
+from facexformer.data.crop import CropFace
+from facexformer.data.datasets.base import DatasetFormatError
+from facexformer.data.hf import HFDataset
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.geometry.crop import crop_faces
 from facexformer.inference.predict import FacePrediction, predict
 from facexformer.inference.visualize import draw_overlay
 from facexformer.model.heads import TokenHead
-from facexformer.tasks import TASKS, Task
+from facexformer.tasks import TASKS, Label, Landmarks, Task
 from facexformer.training.image_logging import overlay_grid
 
 MAGENTA, ORANGE = (255, 0, 255), (255, 128, 0)
@@ -214,3 +219,68 @@ def test_the_validation_grid_draws_predictions_and_labels(trained):
     first = grid[:, 2:66, 2:66].permute(1, 2, 0).numpy()
     assert tuple(first[50, 10]) == ORANGE and tuple(first[50, 50]) == ORANGE
     assert (first == MAGENTA).all(-1).any()
+
+
+class Gaze(Task):
+    """A made-up task with a keypoint label (the two pupils, pixels) and a vector label (gaze yaw, pitch in
+    degrees), declared once here: the HF adapter, the crop, collate and the augmentation read nothing else."""
+
+    name = "gaze"
+    labels = (Label("pupils", "keypoints", (2, 2)), Label("gaze", "vector", (2,)))
+
+    def build_head(self, dim):
+        return TokenHead(dim, (2,))
+
+    def build_loss(self):
+        return nn.MSELoss()
+
+    def loss(self, criterion, output, batch):
+        return criterion(output, batch["gaze"])
+
+    def build_metrics(self):
+        return MetricCollection({"mse": MeanSquaredError()})
+
+    def flip(self, batch, flipped, width):
+        batch["pupils"][flipped] = batch["pupils"][flipped].flip(1)  # the image-left pupil stays first
+        batch["gaze"][flipped] = batch["gaze"][flipped] * torch.tensor([-1.0, 1.0])
+
+
+def test_new_task_labels_go_through_the_hf_adapter_crop_collate_and_augmentation(tiny_kwargs):
+    datasets = pytest.importorskip("datasets")
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (90, 100, 3), dtype=np.uint8)
+    landmarks = rng.uniform(20, 70, (68, 2))
+    pupils = landmarks[[36, 45]]  # the outer eye corners stand in for the pupils: same points, two tasks
+    table = datasets.Dataset.from_dict(
+        {
+            "image": [image, image],
+            "landmarks": [landmarks.tolist()] * 2,
+            "pupils": [pupils.tolist()] * 2,
+            "gaze": [[10.0, -5.0], [0.0, 3.0]],
+            "box": [[15.0, 12.0, 80.0, 75.0]] * 2,
+        }
+    )
+    crop = CropFace(size=64)
+    both = HFDataset(table, ["landmarks", "gaze"], transform=crop)[0]
+    assert both["pupils"].dtype == torch.float32 and both["gaze"].tolist() == [10.0, -5.0]
+    torch.testing.assert_close(both["pupils"], both["landmarks"][[36, 45]])  # cropped exactly like landmarks
+    assert not torch.allclose(both["pupils"], torch.from_numpy(pupils).float())
+    with pytest.raises(DatasetFormatError, match=r"row 0: column 'pupils'.*\(2, 2\) float32 keypoints, got \(3, 2\)"):
+        HFDataset(table.map(lambda row: {"pupils": landmarks[:3].tolist()}), "gaze")
+
+    batch = collate_multitask([both, HFDataset(table, "landmarks", transform=crop)[1]])
+    assert batch["task_mask"]["gaze"].tolist() == [True, False]
+    assert batch["pupils"][1].isnan().all() and batch["gaze"][1].isnan().all()  # filled where missing
+
+    batch["image"] = batch["image"].float() / 255
+    before = batch["pupils"].clone()
+    options = {"gamma": 0.0, "blur": 0.0, "grayscale": 0.0, "erase": 0.0}
+    FaceAugment([Landmarks(), Gaze()], flip=1.0, affine=1.0, rotate=30.0, **options)(batch, seed=0)
+    assert batch["gaze"][0].tolist() == [-10.0, -5.0]  # mirrored yaw
+    torch.testing.assert_close(batch["pupils"][0], batch["landmarks"][0][[36, 45]])  # mirrored and warped alike
+    assert (batch["pupils"][0] - before[0]).abs().max() > 1
+
+    model = FaceXFormer(tasks=["landmarks", Gaze()], **tiny_kwargs)
+    loss = model.train().training_step(batch, 0)
+    loss.backward()
+    assert torch.isfinite(loss) and model.net.heads["gaze"].mlp.layers[0].weight.grad.abs().sum() > 0

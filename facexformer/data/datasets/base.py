@@ -1,12 +1,7 @@
-"""What every raw-format dataset shares: the sample contract, root checks, image decoding, error reporting.
+"""What every raw-format dataset shares: root checks, image decoding, error reporting.
 
-A dataset item is a dict (see ``docs/concepts.md``):
-
-- ``image``: uint8 tensor (3, H, W), RGB, the original image;
-- ``box``: float32 tensor (4,), the face box (x0, y0, x1, y1) in original pixels;
-- ``tasks``: tuple of the task names this sample has labels for;
-- one key per label, in the original image frame (``landmarks`` (N, 2) pixels, ``parsing`` (H, W) int64, ...);
-- ``source``: a string naming the file (and line or index) the sample came from, for error messages.
+A dataset item is a ``Sample`` (``facexformer/batch.py``) in the original image frame: ``image`` the whole
+original image, ``box`` the face box in its pixels, and each label as its task declares it (``Task.labels``).
 """
 
 from __future__ import annotations
@@ -21,9 +16,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from facexformer.batch import Sample
 from facexformer.io.image import ImageDecodeError, read_image
 
-Sample = dict[str, Any]
 #: how many following samples ``skip_invalid`` tries in place of one that fails to load
 MAX_REPLACEMENTS = 16
 #: what ``transform`` is: a callable from a sample to a (changed) sample, applied by ``__getitem__``

@@ -10,7 +10,8 @@ import scipy.io
 import torch
 from scipy.io.matlab import MatReadError
 
-from facexformer.data.datasets.base import DatasetFormatError, FaceDataset, Sample, Transform, parse_records
+from facexformer.batch import Sample
+from facexformer.data.datasets.base import DatasetFormatError, FaceDataset, Transform, parse_records
 
 LAYOUT = """\
 <root>/

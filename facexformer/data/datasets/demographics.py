@@ -13,21 +13,17 @@ from collections.abc import Sequence
 
 import torch
 
-from facexformer.data.datasets.base import Sample, whole_image_box
+from facexformer.batch import Sample
+from facexformer.data.datasets.base import whole_image_box
+from facexformer.tasks.age_gender_race import age_to_group
 
-NUM_AGE_GROUPS = 8
+__all__ = ["RACE_ORDERS", "UTKFACE_RACES", "age_to_group", "demographics_sample", "resolve_race_order"]
+
 UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
 RACE_ORDERS: dict[str, tuple[str, ...]] = {
     "utkface": UTKFACE_RACES,
     "paper": ("White", "Black", "Indian", "Asian", "Others"),
 }
-
-
-def age_to_group(age: float) -> int:
-    """Decade bin of an age in years: 0 for 0-9, ..., 6 for 60-69, 7 for 70 and over."""
-    if not age >= 0:
-        raise ValueError(f"age must be a non-negative number of years, got {age}")
-    return min(int(age // 10), NUM_AGE_GROUPS - 1)
 
 
 def resolve_race_order(race_order: str | Sequence[str]) -> dict[str, int]:

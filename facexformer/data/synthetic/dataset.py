@@ -9,21 +9,45 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facexformer.data.synthetic.labels import age_group, attributes, visibility
-from facexformer.data.synthetic.render import render
-from facexformer.data.synthetic.traits import sample_traits
+from facexformer.data.synthetic.labels import attributes, visibility
+from facexformer.data.synthetic.render import Rendered, render
+from facexformer.data.synthetic.traits import Traits, sample_traits
+from facexformer.tasks import TASKS, Task
 
-ALL_TASKS = (
-    "landmarks",
-    "headpose",
-    "visibility",
-    "parsing",
-    "attributes",
-    "age",
-    "gender",
-    "race",
-    "expression",
-)
+#: the labels this generator renders, by sample key: (rendered face, its traits) -> the label tensor (labels a
+#: task derives from others, like ``age_group``, come from the task's declaration)
+RENDERERS: dict[str, Callable[[Rendered, Traits], torch.Tensor]] = {
+    "landmarks": lambda out, traits: torch.from_numpy(out.landmarks.astype(np.float32)),
+    "headpose": lambda out, traits: torch.tensor(traits.pose, dtype=torch.float32),
+    "visibility": lambda out, traits: torch.from_numpy(visibility(out, traits)),
+    "parsing": lambda out, traits: torch.from_numpy(out.parsing.astype(np.int64)),
+    "attributes": lambda out, traits: torch.from_numpy(attributes(traits, out)),
+    "age": lambda out, traits: torch.tensor(traits.age, dtype=torch.float32),
+    "gender": lambda out, traits: torch.tensor(traits.gender, dtype=torch.int64),
+    "race": lambda out, traits: torch.tensor(traits.race, dtype=torch.int64),
+    "expression": lambda out, traits: torch.tensor(traits.expression, dtype=torch.int64),
+}
+
+
+def unrendered_labels(task: type[Task]) -> list[str]:
+    """The label keys of ``task`` that ``RENDERERS`` does not render and the task cannot derive from the others
+    (``Label.derive``); a task without labels has nothing to render and gets ``["(none)"]``."""
+    derivable = {label.key for label in task.labels if label.derive is not None}
+    return [key for key in task.label_keys if key not in RENDERERS and key not in derivable] or (
+        [] if task.label_keys else ["(none)"]
+    )
+
+
+def renderable_tasks() -> tuple[str, ...]:
+    """The registered tasks (``facexformer.tasks.TASKS``) all of whose labels are rendered or derived, in the
+    order of their first rendered label in ``RENDERERS``."""
+    order = list(RENDERERS)
+    names = [name for name, task in TASKS.items() if not unrendered_labels(task)]
+    return tuple(sorted(names, key=lambda name: min(order.index(k) for k in TASKS[name].label_keys if k in order)))
+
+
+#: the tasks ``SyntheticFaces`` labels by default: every built-in task it can render
+ALL_TASKS = renderable_tasks()
 
 
 class SyntheticFaces(Dataset):
@@ -44,7 +68,9 @@ class SyntheticFaces(Dataset):
         num_samples: dataset length.
         size: image side in pixels.
         seed: base seed; different seeds give different faces.
-        tasks: subset of ``ALL_TASKS`` to label.
+        tasks: the tasks to label (default ``ALL_TASKS``): registered tasks whose labels it renders
+            (``renderable_tasks()``: rendered by ``RENDERERS`` or derived by the task, e.g. the age bin from the
+            age; a task with another label is refused, naming it).
         transform: optional callable applied to each item dict.
         cache: keep every rendered item in memory (in each DataLoader worker, which persists across
             epochs), so a training run renders each face once per worker instead of once per visit. Costs
@@ -65,9 +91,16 @@ class SyntheticFaces(Dataset):
         if size < 16:
             raise ValueError(f"SyntheticFaces: size must be >= 16 pixels, got {size}")
         self.tasks = tuple(ALL_TASKS if tasks is None else tasks)
-        unknown = sorted(set(self.tasks) - set(ALL_TASKS))
+        unknown = sorted(set(self.tasks) - set(TASKS))
         if unknown:
-            raise ValueError(f"SyntheticFaces: unknown task(s) {unknown}; known: {list(ALL_TASKS)}")
+            raise ValueError(f"SyntheticFaces: unknown task(s) {unknown}; registered: {sorted(TASKS)}")
+        missing = {name: unrendered_labels(TASKS[name]) for name in self.tasks}
+        missing = {name: keys for name, keys in missing.items() if keys}
+        if missing:
+            raise ValueError(
+                f"SyntheticFaces cannot render task(s) {sorted(missing)}: no renderer for label(s) {missing}; "
+                f"it renders {list(RENDERERS)}, i.e. the tasks {list(renderable_tasks())}"
+            )
         self.num_samples, self.size, self.seed, self.transform = num_samples, size, seed, transform
         self._cache: dict[int, dict[str, Any]] | None = {} if cache else None
 
@@ -90,27 +123,18 @@ class SyntheticFaces(Dataset):
         rng = np.random.default_rng([self.seed, index])
         traits = sample_traits(rng)
         out = render(traits, self.size, rng)
-        landmarks = torch.from_numpy(out.landmarks.astype(np.float32))
+        landmarks = RENDERERS["landmarks"](out, traits)
         sample: dict[str, Any] = {
             "image": torch.from_numpy(out.image.copy()).permute(2, 0, 1).contiguous(),
             "box": torch.cat([landmarks.min(dim=0).values, landmarks.max(dim=0).values]),
             "tasks": self.tasks,
             "source": f"SyntheticFaces(seed={self.seed})[{index}]",
         }
-        labels = {
-            "landmarks": lambda: {"landmarks": landmarks},
-            "headpose": lambda: {"headpose": torch.tensor(traits.pose, dtype=torch.float32)},
-            "visibility": lambda: {"visibility": torch.from_numpy(visibility(out, traits))},
-            "parsing": lambda: {"parsing": torch.from_numpy(out.parsing.astype(np.int64))},
-            "attributes": lambda: {"attributes": torch.from_numpy(attributes(traits, out))},
-            "age": lambda: {
-                "age": torch.tensor(traits.age, dtype=torch.float32),
-                "age_group": torch.tensor(age_group(traits.age), dtype=torch.int64),
-            },
-            "gender": lambda: {"gender": torch.tensor(traits.gender, dtype=torch.int64)},
-            "race": lambda: {"race": torch.tensor(traits.race, dtype=torch.int64)},
-            "expression": lambda: {"expression": torch.tensor(traits.expression, dtype=torch.int64)},
-        }
         for task in self.tasks:
-            sample.update(labels[task]())
+            derived = {label.key: label for label in TASKS[task].labels if label.derive is not None}
+            for key in TASKS[task].label_keys:
+                if key in RENDERERS:
+                    sample[key] = RENDERERS[key](out, traits)
+                else:  # declared before it, the labels it follows from are in the sample already
+                    sample[key] = derived[key].convert(derived[key].derive(sample))
         return sample

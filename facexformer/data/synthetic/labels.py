@@ -106,11 +106,6 @@ def _behind_mesh(query: np.ndarray, vertices: np.ndarray, margin: float) -> np.n
     return (inside & (depth < query[:, None, 2] - margin)).any(axis=1)
 
 
-def age_group(age: float) -> int:
-    """Decade bin 0..7 (0: 0-9, ..., 6: 60-69, 7: 70+)."""
-    return int(min(age // 10, 7))
-
-
 def attributes(traits: Traits, rendered: Rendered) -> np.ndarray:
     """(40,) float32 CelebA attributes in file order, each following a drawn cue.
 
