@@ -175,12 +175,26 @@ class FaceXFormer(L.LightningModule):
         return nn.ModuleDict({"tasks": tasks, "total": MeanMetric(nan_strategy="disable")})
 
     def setup(self, stage: str) -> None:
-        """Create every evaluation metric collection now, from the datamodule's separately evaluated dataset
-        names, so that under DDP all processes hold, synchronise and log the same ones in the same order."""
+        """The hand-over with a ``MultiTaskDataModule``, the one place the two meet: it gets this model's tasks
+        (``set_model_tasks``, for augmentation) and gives its separately evaluated dataset names
+        (``eval_names``), which go to :meth:`set_evaluation_names`. With another datamodule, call
+        ``set_evaluation_names`` yourself when its evaluation loaders are separate named datasets."""
         datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if isinstance(datamodule, MultiTaskDataModule):
+            datamodule.set_model_tasks(self.tasks)
+            self.set_evaluation_names({split: datamodule.eval_names(split) or [] for split in ("val", "test")})
+
+    def set_evaluation_names(self, names: Mapping[str, Sequence[str]]) -> None:
+        """``{"val" | "test": [dataset name per evaluation loader, in loader order]}``: metrics of loader ``i`` are
+        logged as ``{stage}/{names[i]}/{task}/{metric}``; an empty list (or a stage left out) pools the loaders.
+
+        Every metric collection is created now, so that under DDP all processes hold, synchronise and log the same
+        ones in the same order: call it on every process, before the stage runs."""
+        unknown = set(names) - {"val", "test"}
+        if unknown:
+            raise ValueError(f"set_evaluation_names: stages are 'val' and 'test', got {sorted(unknown)}")
         for split in ("val", "test"):
-            names = datamodule.eval_names(split) if isinstance(datamodule, MultiTaskDataModule) else None
-            self._eval_names[split] = list(names or ())
+            self._eval_names[split] = list(names.get(split) or ())
             for name in self._eval_names[split]:
                 key = f"{split}__{name}"
                 if key not in self.dataset_metrics:

@@ -126,3 +126,23 @@ def test_a_class_path_backbone_trains_and_survives_save_and_load(tmp_path, tiny_
         expected, got = model(images), again(images)
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+
+
+def test_evaluation_names_passed_explicitly_name_the_logged_metrics(tiny_kwargs):
+    from torch.utils.data import DataLoader
+
+    def to_float(sample):
+        return {**sample, "image": sample["image"].float() / 255}
+
+    def loader(seed: int) -> DataLoader:
+        faces = SyntheticFaces(2, 64, seed=seed, tasks=["landmarks"], transform=to_float)
+        return DataLoader(faces, batch_size=2, collate_fn=collate_multitask)
+
+    model = FaceXFormer(tasks=["landmarks"], **tiny_kwargs)
+    model.set_evaluation_names({"test": ["common", "challenge"]})
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    results = trainer.test(model, [loader(1), loader(2)], verbose=False)
+    assert "test/common/landmarks/nme" in results[0] and "test/challenge/landmarks/nme" in results[1]
+    assert results[0]["test/common/landmarks/nme"] != results[1]["test/challenge/landmarks/nme"]
+    with pytest.raises(ValueError, match="stages are 'val' and 'test'"):
+        model.set_evaluation_names({"train": ["a"]})

@@ -273,6 +273,12 @@ class _LandmarkErrors(Metric):
             return torch.empty(0, dtype=torch.float64, device=self.device)
         return dim_zero_cat(errors)
 
+    def gathered_per_image(self) -> Tensor:
+        """``per_image()`` of every process (M,) float64: gathered under DDP, where every process must call it;
+        the metric's own state is left as it was."""
+        with self.sync_context():
+            return self.per_image()
+
     def plot(self, val: Any = None, ax: Any = None) -> Any:
         """Plot ``val`` (default ``compute()``) via torchmetrics (needs matplotlib) -> (fig, ax)."""
         _require_matplotlib()

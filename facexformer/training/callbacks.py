@@ -10,10 +10,10 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics.utilities import dim_zero_cat
 
 from facexformer.batch import select_samples
 from facexformer.data.collate import collate_multitask
+from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.io.atomic import write_atomically
 from facexformer.metrics.landmarks import ced_curve
 from facexformer.training.image_logging import ced_picture, log_image, write_png
@@ -24,7 +24,9 @@ class BaselineComparison(L.Callback):
     """At test time, also score each task's trivial predictor (``Task.trivial_output``: the mean shape, the
     majority class, ...) fitted on ``num_samples`` training samples, and print model vs baseline per metric.
 
-    Results are kept in ``self.results``: ``{metric: (model, baseline, higher_is_better)}``.
+    The training samples come from the ``MultiTaskDataModule``'s ``stage_datasets("train")`` (task selection and
+    crop applied, so the baseline lives in the frame of the test batches); with another datamodule there is no
+    baseline. Results are kept in ``self.results``: ``{metric: (model, baseline, higher_is_better)}``.
     """
 
     def __init__(self, num_samples: int = 256):
@@ -48,7 +50,7 @@ class BaselineComparison(L.Callback):
 
     def _training_labels(self, trainer: L.Trainer) -> dict[str, Any]:
         datamodule = trainer.datamodule
-        datasets = (getattr(datamodule, "datasets", None) or {}).get("train") if datamodule is not None else None
+        datasets = datamodule.stage_datasets("train") if isinstance(datamodule, MultiTaskDataModule) else {}
         if not datasets:
             return {}
         samples = []
@@ -137,8 +139,7 @@ class SaveCED(L.Callback):
             nme = group[self.task]["nme"]
             if not nme.update_called:
                 continue
-            with nme.sync_context():
-                errors = dim_zero_cat(nme.errors)
+            errors = nme.gathered_per_image()
             name = prefix.removeprefix("test").strip("/") or "test"
             self.curves[name] = ced_curve(errors, threshold)
             if trainer.is_global_zero:

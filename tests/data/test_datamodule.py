@@ -65,13 +65,9 @@ def augmented_by(rank: int, world_size: int, step: int) -> torch.Tensor:
     faces = SyntheticFaces(4, 32, seed=5)
     dm = MultiTaskDataModule(train={"a": faces}, batch_size=4, augment={"flip": 0.5, "affine": 1.0})
     dm.trainer = SimpleNamespace(
-        training=True,
-        current_epoch=0,
-        global_step=step,
-        world_size=world_size,
-        global_rank=rank,
-        lightning_module=SimpleNamespace(tasks=[task_from_config("landmarks")]),
+        training=True, current_epoch=0, global_step=step, world_size=world_size, global_rank=rank
     )
+    dm.set_model_tasks([task_from_config("landmarks")])
     return dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)["image"]
 
 
@@ -79,6 +75,30 @@ def test_each_rank_draws_its_own_augmentation_and_a_step_draws_the_same_on_rerun
     assert torch.equal(augmented_by(0, 2, 5), augmented_by(0, 2, 5))
     assert not torch.equal(augmented_by(0, 2, 5), augmented_by(1, 2, 5))
     assert not torch.equal(augmented_by(0, 1, 5), augmented_by(0, 1, 6))
+
+
+def test_augmentation_needs_the_model_tasks_handed_over():
+    from types import SimpleNamespace
+
+    dm = MultiTaskDataModule(train={"a": SyntheticFaces(4, 32, seed=5)}, batch_size=4, augment={"flip": 1.0})
+    dm.trainer = SimpleNamespace(training=True, current_epoch=0, global_step=0, world_size=1, global_rank=0)
+    batch = next(iter(dm.train_dataloader()))
+    with pytest.raises(RuntimeError, match=r"set_model_tasks"):
+        dm.on_after_batch_transfer(dict(batch), 0)
+
+
+def test_stage_datasets_are_the_items_the_loaders_read():
+    faces = SyntheticFaces(3, 32, seed=4)
+    dm = MultiTaskDataModule(
+        train={"faces": faces}, tasks={"faces": ["visibility"]}, crop=CropFace(size=16, margin=0.0), batch_size=3
+    )
+    prepared = dm.stage_datasets("train")
+    assert list(prepared) == ["faces"] and dm.stage_datasets("val") == {}
+    item = prepared["faces"][1]
+    assert item["tasks"] == ("visibility",) and "landmarks" not in item and item["image"].shape[-2:] == (16, 16)
+    assert torch.equal(item["image"], CropFace(size=16, margin=0.0)(faces[1])["image"])
+    with pytest.raises(ValueError, match="unknown stage 'fit'"):
+        dm.stage_datasets("fit")
 
 
 def test_state_dict_counts_the_trained_batches_of_the_epoch():
