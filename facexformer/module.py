@@ -177,7 +177,7 @@ class FaceXFormer(L.LightningModule):
     def setup(self, stage: str) -> None:
         """The hand-over with a ``MultiTaskDataModule``, the one place the two meet: it gets this model's tasks
         (``set_model_tasks``, for augmentation) and gives its separately evaluated dataset names
-        (``eval_names``), which go to :meth:`set_evaluation_names`. With another datamodule, call
+        (``eval_names``), which go to ``set_evaluation_names``. With another datamodule, call
         ``set_evaluation_names`` yourself when its evaluation loaders are separate named datasets."""
         datamodule = self._trainer.datamodule if self._trainer is not None else None
         if isinstance(datamodule, MultiTaskDataModule):

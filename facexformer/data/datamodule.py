@@ -88,8 +88,8 @@ class MultiTaskDataModule(L.LightningDataModule):
     the CLI sets it.
 
     Hand-over with the model: augmentation moves and flips labels by the rules of the model's configured tasks,
-    which the datamodule receives through :meth:`set_model_tasks`; ``FaceXFormer.setup`` calls it (and reads
-    :meth:`eval_names`), so with that module nothing is to be wired by hand. With another LightningModule,
+    which the datamodule receives through ``set_model_tasks``; ``FaceXFormer.setup`` calls it (and reads
+    ``eval_names``), so with that module nothing is to be wired by hand. With another LightningModule,
     call ``datamodule.set_model_tasks(tasks)`` before ``fit``.
     """
 
