@@ -177,7 +177,7 @@ def test_distributed_evaluation_splits_the_samples_without_repeats(monkeypatch):
 
 
 def write_gender_csv(root, count: int = 4) -> None:
-    """``count`` 96-pixel noise images and ``train.csv`` / ``test.csv`` listing them for ``tests.datasets.GenderCsv``."""
+    """``count`` 96-pixel noise images and the ``train.csv`` / ``test.csv`` of ``tests.datasets.GenderCsv``."""
     from PIL import Image
 
     generator = torch.Generator().manual_seed(0)
