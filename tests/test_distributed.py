@@ -17,6 +17,7 @@ from torch.utils.data import ConcatDataset
 from facexformer import FaceXFormer
 from facexformer.apps.cli import main
 from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces
+from facexformer.training.callbacks import SaveCED
 
 CONFIG = str(Path(__file__).parent / "conf" / "tiny_multitask.yaml")
 pytestmark = pytest.mark.slow
@@ -133,7 +134,7 @@ def uneven_evaluation_data() -> MultiTaskDataModule:
     return MultiTaskDataModule(test={"mixed": mixed, "short": short}, batch_size=2, evaluate_separately=True)
 
 
-def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwargs):
+def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwargs, tmp_path):
     torch.manual_seed(0)
     model = FaceXFormer(tasks=["landmarks", "gender", "headpose"], **tiny_kwargs)
     results = {}
@@ -149,6 +150,7 @@ def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwar
             enable_progress_bar=False,
             enable_model_summary=False,
             use_distributed_sampler=False,
+            callbacks=[SaveCED(str(tmp_path / f"ced{devices}"))],
         )
         # (spawned processes warn in their own interpreter)
         warns = pytest.warns(UserWarning, match="headpose: no sample") if devices == 1 else contextlib.nullcontext()
@@ -160,3 +162,6 @@ def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwar
     assert results[2].keys() == results[1].keys()
     for key, value in results[1].items():
         assert results[2][key] == pytest.approx(value, rel=1e-5, abs=1e-6, nan_ok=True), key
+    # the CED curves gather every process's errors, also of "short", which one rank never saw
+    for name in ("mixed", "short"):
+        assert (tmp_path / "ced2" / f"{name}.csv").read_text() == (tmp_path / "ced1" / f"{name}.csv").read_text()

@@ -137,7 +137,9 @@ class SaveCED(L.Callback):
         threshold = pl_module.task(self.task).threshold
         for prefix, group in pl_module.metric_collections("test").items():
             nme = group[self.task]["nme"]
-            if not nme.update_called:
+            # every process takes the same branch (and so the same gather), whatever data it saw
+            seen = trainer.strategy.reduce(torch.tensor(nme.update_count, device=pl_module.device), reduce_op="sum")
+            if int(seen) == 0:
                 continue
             errors = nme.gathered_per_image()
             name = prefix.removeprefix("test").strip("/") or "test"
