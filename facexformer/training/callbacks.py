@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shlex
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,16 +85,26 @@ class BaselineComparison(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logged = trainer.callback_metrics
         for collection in self.metrics.values():
-            if not any(m.update_called for m in collection.values()):
+            if not updated_on_any_process(trainer, max(m.update_count for m in collection.values())):
                 continue
             better = {f"{collection.prefix}{k}": m.higher_is_better for k, m in collection.items(keep_base=True)}
-            for key, value in collection.compute().items():
+            with warnings.catch_warnings():  # this process may have seen no sample; the synchronised value has all
+                warnings.filterwarnings("ignore", "The ``compute`` method of metric", UserWarning)
+                values = collection.compute()
+            for key, value in values.items():
                 if key in logged and torch.as_tensor(value).numel() == 1:
                     direction = next((b for prefix, b in better.items() if key.startswith(prefix)), None)
                     if direction is not None:  # diagnostics (e.g. counts of skipped images) are not scores
                         self.results[key] = (float(logged[key]), float(value), direction)
         if trainer.is_global_zero and self.results:
             print("\n" + format_comparison(self.results))
+
+
+def updated_on_any_process(trainer: L.Trainer, update_count: int) -> bool:
+    """Whether any process updated a metric (this one ``update_count`` times): the same answer on every process,
+    so all of them take the same branch and join the same synchronisation, whatever data each saw."""
+    count = torch.tensor(update_count, device=trainer.strategy.root_device)
+    return int(trainer.strategy.reduce(count, reduce_op="sum")) > 0
 
 
 def format_comparison(results: dict[str, tuple[float, float, bool]]) -> str:
@@ -137,9 +148,7 @@ class SaveCED(L.Callback):
         threshold = pl_module.task(self.task).threshold
         for prefix, group in pl_module.metric_collections("test").items():
             nme = group[self.task]["nme"]
-            # every process takes the same branch (and so the same gather), whatever data it saw
-            seen = trainer.strategy.reduce(torch.tensor(nme.update_count, device=pl_module.device), reduce_op="sum")
-            if int(seen) == 0:
+            if not updated_on_any_process(trainer, nme.update_count):
                 continue
             errors = nme.gathered_per_image()
             name = prefix.removeprefix("test").strip("/") or "test"
