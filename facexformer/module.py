@@ -163,6 +163,7 @@ class FaceXFormer(L.LightningModule):
         self.dataset_metrics = nn.ModuleDict()
         self.eval_losses = nn.ModuleDict({stage: self._build_losses() for stage in ("val", "test")})
         self._eval_names: dict[str, list[str]] = {}
+        self._eval_names_from_datamodule = False
         self._warned_empty: set[str] = set()
 
     def _build_metrics(self, prefix: str) -> nn.ModuleDict:
@@ -178,11 +179,15 @@ class FaceXFormer(L.LightningModule):
         """The hand-over with a ``MultiTaskDataModule``, the one place the two meet: it gets this model's tasks
         (``set_model_tasks``, for augmentation) and gives its separately evaluated dataset names
         (``eval_names``), which go to ``set_evaluation_names``. With another datamodule, call
-        ``set_evaluation_names`` yourself when its evaluation loaders are separate named datasets."""
+        ``set_evaluation_names`` yourself when its evaluation loaders are separate named datasets (names taken
+        from a ``MultiTaskDataModule`` hold for its runs only; names you set hold until you change them)."""
         datamodule = self._trainer.datamodule if self._trainer is not None else None
         if isinstance(datamodule, MultiTaskDataModule):
             datamodule.set_model_tasks(self.tasks)
             self.set_evaluation_names({split: datamodule.eval_names(split) or [] for split in ("val", "test")})
+            self._eval_names_from_datamodule = True
+        elif self._eval_names_from_datamodule:
+            self.set_evaluation_names({})
 
     def set_evaluation_names(self, names: Mapping[str, Sequence[str]]) -> None:
         """``{"val" | "test": [dataset name per evaluation loader, in loader order]}``: metrics of loader ``i`` are
@@ -193,6 +198,7 @@ class FaceXFormer(L.LightningModule):
         unknown = set(names) - {"val", "test"}
         if unknown:
             raise ValueError(f"set_evaluation_names: stages are 'val' and 'test', got {sorted(unknown)}")
+        self._eval_names_from_datamodule = False
         for split in ("val", "test"):
             self._eval_names[split] = list(names.get(split) or ())
             for name in self._eval_names[split]:
@@ -204,6 +210,11 @@ class FaceXFormer(L.LightningModule):
     def _log_prefix(self, stage: str, dataloader_idx: int) -> str:
         """``stage``, or ``stage/dataset`` when the datamodule evaluates its datasets separately."""
         names = self._eval_names.get(stage)
+        if names and dataloader_idx >= len(names):
+            raise ValueError(
+                f"{stage} loader {dataloader_idx}: only {len(names)} {stage} loaders are named ({names}); give "
+                "every loader a name with set_evaluation_names, or none to pool them"
+            )
         return f"{stage}/{names[dataloader_idx]}" if names else stage
 
     def _metrics(self, prefix: str) -> nn.ModuleDict:
@@ -255,6 +266,11 @@ class FaceXFormer(L.LightningModule):
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] -> network input, ``(x - pixel_mean) / pixel_std`` per channel."""
+        if not images.is_floating_point():
+            raise TypeError(
+                f"normalize: expects float images in [0, 1], got {images.dtype} (divide uint8 images by 255 first; "
+                "MultiTaskDataModule does it after the transfer to the device)"
+            )
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
 
     @property
