@@ -172,6 +172,7 @@ class FaceXFormer(L.LightningModule):
         self.dataset_metrics = nn.ModuleDict()
         self.eval_losses = nn.ModuleDict({stage: self._build_losses() for stage in ("val", "test")})
         self._eval_names: dict[str, list[str]] = {}
+        self._eval_names_from_datamodule = False
         self._warned_empty: set[str] = set()
 
     def _build_metrics(self, prefix: str) -> nn.ModuleDict:
@@ -184,12 +185,31 @@ class FaceXFormer(L.LightningModule):
         return nn.ModuleDict({"tasks": tasks, "total": MeanMetric(nan_strategy="disable")})
 
     def setup(self, stage: str) -> None:
-        """Create every evaluation metric collection now, from the datamodule's separately evaluated dataset
-        names, so that under DDP all processes hold, synchronise and log the same ones in the same order."""
+        """The hand-over with a ``MultiTaskDataModule``, the one place the two meet: it gets this model's tasks
+        (``set_model_tasks``, for augmentation) and gives its separately evaluated dataset names
+        (``eval_names``), which go to ``set_evaluation_names``. With another datamodule, call
+        ``set_evaluation_names`` yourself when its evaluation loaders are separate named datasets (names taken
+        from a ``MultiTaskDataModule`` hold for its runs only; names you set hold until you change them)."""
         datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if isinstance(datamodule, MultiTaskDataModule):
+            datamodule.set_model_tasks(self.tasks)
+            self.set_evaluation_names({split: datamodule.eval_names(split) or [] for split in ("val", "test")})
+            self._eval_names_from_datamodule = True
+        elif self._eval_names_from_datamodule:
+            self.set_evaluation_names({})
+
+    def set_evaluation_names(self, names: Mapping[str, Sequence[str]]) -> None:
+        """``{"val" | "test": [dataset name per evaluation loader, in loader order]}``: metrics of loader ``i`` are
+        logged as ``{stage}/{names[i]}/{task}/{metric}``; an empty list (or a stage left out) pools the loaders.
+
+        Every metric collection is created now, so that under DDP all processes hold, synchronise and log the same
+        ones in the same order: call it on every process, before the stage runs."""
+        unknown = set(names) - {"val", "test"}
+        if unknown:
+            raise ValueError(f"set_evaluation_names: stages are 'val' and 'test', got {sorted(unknown)}")
+        self._eval_names_from_datamodule = False
         for split in ("val", "test"):
-            names = datamodule.eval_names(split) if isinstance(datamodule, MultiTaskDataModule) else None
-            self._eval_names[split] = list(names or ())
+            self._eval_names[split] = list(names.get(split) or ())
             for name in self._eval_names[split]:
                 key = f"{split}__{name}"
                 if key not in self.dataset_metrics:
@@ -199,6 +219,11 @@ class FaceXFormer(L.LightningModule):
     def _log_prefix(self, stage: str, dataloader_idx: int) -> str:
         """``stage``, or ``stage/dataset`` when the datamodule evaluates its datasets separately."""
         names = self._eval_names.get(stage)
+        if names and dataloader_idx >= len(names):
+            raise ValueError(
+                f"{stage} loader {dataloader_idx}: only {len(names)} {stage} loaders are named ({names}); give "
+                "every loader a name with set_evaluation_names, or none to pool them"
+            )
         return f"{stage}/{names[dataloader_idx]}" if names else stage
 
     def _metrics(self, prefix: str) -> nn.ModuleDict:
@@ -250,6 +275,11 @@ class FaceXFormer(L.LightningModule):
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] -> network input, ``(x - pixel_mean) / pixel_std`` per channel."""
+        if not images.is_floating_point():
+            raise TypeError(
+                f"normalize: expects float images in [0, 1], got {images.dtype} (divide uint8 images by 255 first; "
+                "MultiTaskDataModule does it after the transfer to the device)"
+            )
         return (images - self.pixel_mean.to(images.dtype)) / self.pixel_std.to(images.dtype)
 
     @property
@@ -412,7 +442,7 @@ class FaceXFormer(L.LightningModule):
                 self.log(f"{prefix}/{task.name}/loss", loss, batch_size=int(mask.sum()), add_dataloader_idx=False)
             else:
                 losses["tasks"][task.name].update(loss.detach(), int(mask.sum()))
-            task.update_metrics(metrics[task.name], output, sub)
+            task.update_metrics(metrics[task.name], output, sub, self.criteria[task.name])
         if losses is None:
             self.log(f"{prefix}/loss", total, batch_size=batch_size, prog_bar=True, add_dataloader_idx=False)
         else:

@@ -17,6 +17,7 @@ from torch.utils.data import ConcatDataset
 from facexformer import FaceXFormer
 from facexformer.apps.cli import main
 from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces
+from facexformer.training.callbacks import BaselineComparison, SaveCED
 
 CONFIG = str(Path(__file__).parent / "conf" / "tiny_multitask.yaml")
 pytestmark = pytest.mark.slow
@@ -133,7 +134,7 @@ def uneven_evaluation_data() -> MultiTaskDataModule:
     return MultiTaskDataModule(test={"mixed": mixed, "short": short}, batch_size=2, evaluate_separately=True)
 
 
-def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwargs):
+def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwargs, tmp_path):
     torch.manual_seed(0)
     model = FaceXFormer(tasks=["landmarks", "gender", "headpose"], **tiny_kwargs)
     results = {}
@@ -149,6 +150,7 @@ def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwar
             enable_progress_bar=False,
             enable_model_summary=False,
             use_distributed_sampler=False,
+            callbacks=[SaveCED(str(tmp_path / f"ced{devices}"))],
         )
         # (spawned processes warn in their own interpreter)
         warns = pytest.warns(UserWarning, match="headpose: no sample") if devices == 1 else contextlib.nullcontext()
@@ -160,3 +162,39 @@ def test_ddp_evaluation_with_uneven_tasks_per_rank_matches_one_process(tiny_kwar
     assert results[2].keys() == results[1].keys()
     for key, value in results[1].items():
         assert results[2][key] == pytest.approx(value, rel=1e-5, abs=1e-6, nan_ok=True), key
+    # the CED curves gather every process's errors, also of "short", which one rank never saw
+    for name in ("mixed", "short"):
+        assert (tmp_path / "ced2" / f"{name}.csv").read_text() == (tmp_path / "ced1" / f"{name}.csv").read_text()
+
+
+def test_ddp_baseline_comparison_matches_one_process(tiny_kwargs, capfd):
+    torch.manual_seed(0)
+    model = FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs)
+    tables = {}
+    for devices in (1, 2):
+        strategy = DDPStrategy(start_method="spawn", timeout=timedelta(seconds=60)) if devices > 1 else "auto"
+        trainer = L.Trainer(
+            accelerator="cpu",
+            devices=devices,
+            strategy=strategy,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+            callbacks=[BaselineComparison(num_samples=4)],
+        )
+        # in batches of 2 over 2 ranks, rank 0 tests faces without gender labels and rank 1 faces with them
+        test = ConcatDataset(
+            [
+                SelectTasks(SyntheticFaces(2, 64, seed=1), ["landmarks"]),
+                SelectTasks(SyntheticFaces(2, 64, seed=2), ["landmarks", "gender"]),
+            ]
+        )
+        train = SyntheticFaces(4, 64, seed=3, tasks=["landmarks", "gender"])
+        capfd.readouterr()
+        trainer.test(model, MultiTaskDataModule(train={"t": train}, test={"t": test}, batch_size=2), verbose=False)
+        tables[devices] = sorted(line for line in capfd.readouterr().out.splitlines() if line.startswith("test/"))
+    assert any(line.startswith("test/gender/accuracy") for line in tables[1])
+    assert any(line.startswith("test/landmarks/nme") for line in tables[1])
+    assert tables[2] == tables[1]

@@ -126,3 +126,51 @@ def test_a_class_path_backbone_trains_and_survives_save_and_load(tmp_path, tiny_
         expected, got = model(images), again(images)
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+
+
+def test_evaluation_names_passed_explicitly_name_the_logged_metrics(tiny_kwargs):
+    from torch.utils.data import DataLoader
+
+    def to_float(sample):
+        return {**sample, "image": sample["image"].float() / 255}
+
+    def loader(seed: int) -> DataLoader:
+        faces = SyntheticFaces(2, 64, seed=seed, tasks=["landmarks"], transform=to_float)
+        return DataLoader(faces, batch_size=2, collate_fn=collate_multitask)
+
+    model = FaceXFormer(tasks=["landmarks"], **tiny_kwargs)
+    model.set_evaluation_names({"test": ["common", "challenge"]})
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    results = trainer.test(model, [loader(1), loader(2)], verbose=False)
+    assert "test/common/landmarks/nme" in results[0] and "test/challenge/landmarks/nme" in results[1]
+    assert results[0]["test/common/landmarks/nme"] != results[1]["test/challenge/landmarks/nme"]
+    with pytest.raises(ValueError, match="stages are 'val' and 'test'"):
+        model.set_evaluation_names({"train": ["a"]})
+    model.set_evaluation_names({"test": ["only"]})
+    with pytest.raises(ValueError, match=r"test loader 1: only 1 test loaders are named \(\['only'\]\)"):
+        trainer.test(model, [loader(1), loader(2)], verbose=False)
+
+
+def test_evaluation_names_of_a_data_module_hold_for_its_runs_only(tiny_kwargs):
+    from facexformer.data import MultiTaskDataModule
+
+    def to_float(sample):
+        return {**sample, "image": sample["image"].float() / 255}
+
+    test = {
+        name: SyntheticFaces(2, 64, seed=seed, tasks=["landmarks"], transform=to_float)
+        for seed, name in [(1, "a"), (2, "b")]
+    }
+    model = FaceXFormer(tasks=["landmarks"], **tiny_kwargs)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    separate = MultiTaskDataModule(test=test, batch_size=2, evaluate_separately=True)
+    assert "test/b/landmarks/nme" in trainer.test(model, separate, verbose=False)[1]
+    again = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    pooled = again.test(model, separate.test_dataloader()[0], verbose=False)[0]
+    assert not any(key.startswith("test/a/") for key in pooled) and 0 < pooled["test/landmarks/nme"] < 10
+
+
+def test_integer_images_are_refused_not_normalised_to_garbage(tiny_kwargs):
+    model = FaceXFormer(tasks=["landmarks"], **tiny_kwargs)
+    with pytest.raises(TypeError, match=r"normalize: expects float images in \[0, 1\], got torch.uint8"):
+        model.normalize(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))

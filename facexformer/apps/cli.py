@@ -136,7 +136,7 @@ class FaceXFormerCLI(LightningCLI):
             raise UserError(f"--ckpt_path {ckpt_path}: cannot be read as a checkpoint ({cause})") from err
 
     def after_fit(self) -> None:
-        if self.config.fit.get("test_after_fit") and self.datamodule.datasets.get("test"):
+        if self.config.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"):
             self.trainer.test(self.model, datamodule=self.datamodule)
 
 

@@ -13,7 +13,7 @@ from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
 from facexformer.data.sampler import BalancedTaskSampler, ShardSampler
-from facexformer.tasks import TASKS
+from facexformer.tasks import TASKS, Task
 
 STAGES = ("train", "val", "test", "predict")
 
@@ -86,6 +86,11 @@ class MultiTaskDataModule(L.LightningDataModule):
 
     Trainers must be built with ``use_distributed_sampler=False`` (the samplers shard for DDP themselves);
     the CLI sets it.
+
+    Hand-over with the model: augmentation moves and flips labels by the rules of the model's configured tasks,
+    which the datamodule receives through ``set_model_tasks``; ``FaceXFormer.setup`` calls it (and reads
+    ``eval_names``), so with that module nothing is to be wired by hand. With another LightningModule,
+    call ``datamodule.set_model_tasks(tasks)`` before ``fit``.
     """
 
     def __init__(
@@ -122,8 +127,31 @@ class MultiTaskDataModule(L.LightningDataModule):
         self.num_workers, self.seed = num_workers, seed
         self.evaluate_separately = evaluate_separately
         self._augment: FaceAugment | None = None
+        self._model_tasks: list[Task] | None = None
         self._trained = (0, 0)  # (epoch, training batches handed to the model in it): saved for mid-epoch resume
         self._resume: tuple[int, int] | None = None
+
+    def set_model_tasks(self, tasks: Sequence[Task]) -> None:
+        """The model's configured tasks, whose keypoint / mask keys and flip rules training augmentation
+        follows (``FaceXFormer.setup`` hands them over)."""
+        self._model_tasks = list(tasks)
+        self._augment = None
+
+    def stage_datasets(self, stage: str) -> dict[str, Dataset]:
+        """``{name: dataset}`` of ``stage`` ("train", "val", "test", "predict") as its loaders read them: task
+        selection (``tasks``) and crop applied, before collation and augmentation; ``{}`` when none was given."""
+        if stage not in STAGES:
+            raise ValueError(f"MultiTaskDataModule: unknown stage {stage!r}; known: {STAGES}")
+        return {name: self._prepared(stage, name) for name in self.datasets[stage] or {}}
+
+    def _prepared(self, stage: str, name: str) -> Dataset:
+        dataset = self.datasets[stage][name]
+        if name in self.tasks:
+            dataset = SelectTasks(dataset, self.tasks[name])
+        crop = self.crops.get(name, self.crop)
+        if crop is not None:  # records the image size before the crop too
+            return Transformed(dataset, crop)
+        return Transformed(dataset, record_image_size) if stage == "predict" else dataset
 
     def eval_names(self, stage: str) -> list[str] | None:
         """Names of the separately evaluated datasets of ``stage`` ("val"/"test"), in loader order; None when
@@ -137,16 +165,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         if not named:
             raise ValueError(f"MultiTaskDataModule: no {stage} datasets were given (argument '{stage}')")
         names = [name for name in named if only is None or name == only]
-        parts = []
-        for name in names:
-            dataset = SelectTasks(named[name], self.tasks[name]) if name in self.tasks else named[name]
-            crop = self.crops.get(name, self.crop)
-            if crop is not None:  # records the image size before the crop too
-                dataset = Transformed(dataset, crop)
-            elif stage == "predict":
-                dataset = Transformed(dataset, record_image_size)
-            parts.append(dataset)
-        return ConcatDataset(parts), names
+        return ConcatDataset([self._prepared(stage, name) for name in names]), names
 
     def _loader(self, stage: str, only: str | None = None) -> DataLoader:
         dataset, names = self._concat(stage, only)
@@ -210,7 +229,13 @@ class MultiTaskDataModule(L.LightningDataModule):
         self._trained = (trainer.current_epoch, batches + 1 if epoch == trainer.current_epoch else 1)
         if self.augment_options is not None:
             if self._augment is None:
-                self._augment = FaceAugment.from_options(trainer.lightning_module.tasks, self.augment_options)
+                if self._model_tasks is None:
+                    raise RuntimeError(
+                        "MultiTaskDataModule(augment=...) needs the model's tasks to move and flip their labels: "
+                        "FaceXFormer hands them over in its setup; with another LightningModule call "
+                        "datamodule.set_model_tasks(tasks) before fit"
+                    )
+                self._augment = FaceAugment.from_options(self._model_tasks, self.augment_options)
             step = trainer.global_step * trainer.world_size + trainer.global_rank
             batch = self._augment(batch, seed=self.seed * 1_000_003 + step)
         return batch

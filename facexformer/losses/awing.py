@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facexformer.losses.masked import fill_missing, finite_channels, masked_mean
+from facexformer.losses.shapes import check_same_shape
 
 _WEIGHT_THRESHOLD = 0.2
 _WEIGHT_BOOST = 10.0
@@ -55,11 +56,7 @@ class AdaptiveWingLoss(nn.Module):
         self.use_weight_map = bool(use_weight_map)
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        if output.shape != target.shape or output.ndim != 4:
-            raise ValueError(
-                f"AdaptiveWingLoss: expects output and target heatmaps of equal shape (B, N, H, W), got "
-                f"{tuple(output.shape)} and {tuple(target.shape)}"
-            )
+        check_same_shape("AdaptiveWingLoss", output, target, "(B, N, H, W)")
         valid = finite_channels(target)
         target = fill_missing(target, valid)
         delta = (output - target).abs()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from facexformer.losses.shapes import check_same_shape
+
 
 def finite_points(target: Tensor) -> Tensor:
     """(B, N, 2) coordinates -> (B, N) bool, True where both coordinates are finite."""
@@ -48,11 +50,7 @@ class CoordinateL1Loss(nn.Module):
     """
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        if output.shape != target.shape or output.ndim != 3:
-            raise ValueError(
-                f"CoordinateL1Loss: expects output and target (B, N, 2), got {tuple(output.shape)} "
-                f"and {tuple(target.shape)}"
-            )
+        check_same_shape("CoordinateL1Loss", output, target, "(B, N, 2)")
         valid = finite_points(target)
         error = (output - fill_missing(target, valid)).abs().mean(dim=-1)
         return masked_mean(error, valid)
@@ -63,11 +61,7 @@ class HeatmapMSELoss(nn.Module):
     map is finite (a missing point renders a NaN map). Equals ``nn.MSELoss()`` when nothing is missing."""
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        if output.shape != target.shape or output.ndim != 4:
-            raise ValueError(
-                f"HeatmapMSELoss: expects output and target (B, N, H, W), got "
-                f"{tuple(output.shape)} and {tuple(target.shape)}"
-            )
+        check_same_shape("HeatmapMSELoss", output, target, "(B, N, H, W)")
         valid = finite_channels(target)
         error = (output - fill_missing(target, valid)).pow(2).flatten(2).mean(dim=-1)
         return masked_mean(error, valid)

@@ -17,16 +17,10 @@ import torch
 from torch import Tensor, nn
 
 from facexformer.losses.masked import fill_missing, finite_points, masked_mean, masked_sum
+from facexformer.losses.shapes import check_same_shape
 
 _SQUARED_NORM_FLOOR = 1e-6
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_pair(output: Tensor, target: Tensor, name: str) -> None:
-    if output.shape != target.shape:
-        raise ValueError(f"{name}: output {tuple(output.shape)} and target {tuple(target.shape)} differ")
-    if output.ndim < 1:
-        raise ValueError(f"{name}: inputs need a last dimension of coordinates, got a scalar")
 
 
 def _reduce(loss: Tensor, valid: Tensor, reduction: str, name: str) -> Tensor:
@@ -76,7 +70,7 @@ class SmoothL1Loss(nn.Module):
         self.scale = float(scale)
 
     def forward(self, output: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-        _check_pair(output, target, "SmoothL1Loss")
+        check_same_shape("SmoothL1Loss", output, target, "(..., D)")
         valid = finite_points(target)
         error = output - fill_missing(target, valid)
         return _reduce(smooth_l1_per_point(error, self.scale), valid, reduction, "SmoothL1Loss")
@@ -101,7 +95,7 @@ class WingLoss(nn.Module):
         self.epsilon = float(epsilon)
 
     def forward(self, output: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-        _check_pair(output, target, "WingLoss")
+        check_same_shape("WingLoss", output, target, "(..., D)")
         valid = finite_points(target)
         error = output - fill_missing(target, valid)
         return _reduce(wing_per_point(error, self.omega, self.epsilon), valid, reduction, "WingLoss")

@@ -273,6 +273,12 @@ class _LandmarkErrors(Metric):
             return torch.empty(0, dtype=torch.float64, device=self.device)
         return dim_zero_cat(errors)
 
+    def gathered_per_image(self) -> Tensor:
+        """``per_image()`` of every process (M,) float64: gathered under DDP, where every process must call it;
+        the metric's own state is left as it was."""
+        with self.sync_context():
+            return self.per_image()
+
     def plot(self, val: Any = None, ax: Any = None) -> Any:
         """Plot ``val`` (default ``compute()``) via torchmetrics (needs matplotlib) -> (fig, ax)."""
         _require_matplotlib()
@@ -318,6 +324,11 @@ class DegenerateTargets(_LandmarkErrors):
 
 
 class _Thresholded(_LandmarkErrors):
+    """Scores of the CED up to ``threshold``: fractions of the images, in [0, 1]."""
+
+    plot_lower_bound = 0.0
+    plot_upper_bound = 1.0
+
     def __init__(self, threshold: float = 0.1, step: float = 1e-4, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if threshold <= 0 or step <= 0:
@@ -331,8 +342,6 @@ class FailureRate(_Thresholded):
     """Fraction of images whose NME exceeds ``threshold`` (STAR's FR); NaN before any update."""
 
     higher_is_better = False
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
 
     def compute(self) -> Tensor:
         return failure_rate(self.per_image(), self.threshold, self.step)
@@ -342,8 +351,6 @@ class AUC(_Thresholded):
     """Area under the CED up to ``threshold``, divided by ``threshold`` (STAR's AUC); NaN before an update."""
 
     higher_is_better = True
-    plot_lower_bound = 0.0
-    plot_upper_bound = 1.0
 
     def compute(self) -> Tensor:
         return ced_auc(self.per_image(), self.threshold, self.step)

@@ -27,7 +27,9 @@ class Task:
     ``update_metrics`` holds only the samples that have this task's labels (see ``facexformer/batch.py``).
 
     Constructor arguments must be JSON-able: ``to_config`` stores them so that Lightning checkpoints,
-    ``save_pretrained`` directories and the CLI can rebuild the task.
+    ``save_pretrained`` directories and the CLI can rebuild the task. A task is a stateless configuration: the
+    modules it builds (head, criterion) belong to the model, which passes the criterion back to the methods that
+    need it (``loss``, and ``update_metrics`` / ``trivial_output`` for a criterion that holds trained parameters).
     """
 
     name: ClassVar[str]
@@ -88,8 +90,11 @@ class Task:
         """A fresh collection of this task's metrics (cloned per stage by the trainer)."""
         raise NotImplementedError
 
-    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
-        """Feed one batch (only this task's samples) to ``metrics``."""
+    def update_metrics(
+        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
+    ) -> None:
+        """Feed one batch (only this task's samples) to ``metrics``; ``criterion`` is the model's module built by
+        ``build_loss`` (unused by most tasks)."""
         metrics.update(output.detach(), batch[self.name])
 
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
@@ -99,9 +104,10 @@ class Task:
         (x -> width - 1 - x, maps flipped left-right); tasks permute indices and swap left/right classes.
         """
 
-    def trivial_output(self, batch: Batch) -> torch.Tensor:
+    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
         """The raw output (1, ...) of the best image-blind predictor fitted on ``batch``'s labels (a training
-        sample of this task): the baseline a trained model must beat (mean shape, majority class...)."""
+        sample of this task): the baseline a trained model must beat (mean shape, majority class...).
+        ``criterion``: the model's ``build_loss`` module, for tasks whose outputs are scored against it."""
         raise NotImplementedError
 
     def decode(self, output: torch.Tensor, size: int = 224) -> Any:

@@ -25,8 +25,9 @@ class Recognition(Task):
     argmax of the ArcFace logits without margin. It scores every labelled sample, unlike a within-batch pair
     metric, which gets almost no same-identity pairs from random batches of a large set (MS1MV3: 93k ids).
     The open-set benchmarks (LFW, CFP-FP, ...) are ``facexformer.evaluation.recognition.evaluate_verification``.
-    The metric reads the centres of the loss module built by the latest ``build_loss`` call, so one instance
-    serves one model. A mirrored face keeps its identity: ``flip`` changes nothing.
+    The centres live in the model's criterion (``build_loss``), which the model passes to ``update_metrics`` and
+    ``trivial_output``; the task itself holds no module. A mirrored face keeps its identity: ``flip`` changes
+    nothing.
     """
 
     name = "recognition"
@@ -55,23 +56,22 @@ class Recognition(Task):
             margin=margin,
             sample_rate=sample_rate,
         )
-        self._criterion: ArcFaceLoss | None = None
 
     def build_head(self, dim: int) -> nn.Module:
         return TokenHead(dim, (self.embedding_dim,))
 
     def build_loss(self) -> nn.Module:
-        self._criterion = ArcFaceLoss(
-            self.embedding_dim, self.num_identities, self.scale, self.margin, self.sample_rate
-        )
-        return self._criterion
+        return ArcFaceLoss(self.embedding_dim, self.num_identities, self.scale, self.margin, self.sample_rate)
 
-    @property
-    def centres(self) -> torch.Tensor:
-        """(num_identities, embedding_dim) class centres of the loss module (not normalised)."""
-        if self._criterion is None:
-            raise RuntimeError("recognition: the class centres live in the loss module; call build_loss() first")
-        return self._criterion.weight
+    def centres(self, criterion: nn.Module | None) -> torch.Tensor:
+        """(num_identities, embedding_dim) class centres (not normalised) of ``criterion``, the model's
+        ``build_loss`` module."""
+        if not isinstance(criterion, ArcFaceLoss):
+            raise TypeError(
+                "recognition: the class centres live in the model's criterion (an ArcFaceLoss from build_loss); "
+                f"pass it as criterion=model.criteria['{self.name}'], got {type(criterion).__name__}"
+            )
+        return criterion.weight
 
     def loss(self, criterion: nn.Module, output: torch.Tensor, batch: Batch) -> torch.Tensor:
         with torch.autocast(output.device.type, enabled=False):
@@ -80,20 +80,23 @@ class Recognition(Task):
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"identity_accuracy": MulticlassAccuracy(self.num_identities, average="micro")})
 
-    def nearest_identity(self, output: torch.Tensor) -> torch.Tensor:
-        """(B, embedding_dim) embeddings -> (B,) int64 index of the most cosine-similar class centre."""
+    def nearest_identity(self, output: torch.Tensor, criterion: nn.Module) -> torch.Tensor:
+        """(B, embedding_dim) embeddings -> (B,) int64 index of the most cosine-similar class centre of
+        ``criterion``."""
         with torch.autocast(output.device.type, enabled=False):
-            centres = F.normalize(self.centres.detach().float(), dim=1)
+            centres = F.normalize(self.centres(criterion).detach().float(), dim=1)
             return (F.normalize(output.detach().float(), dim=1) @ centres.T).argmax(dim=1)
 
-    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
-        metrics.update(self.nearest_identity(output), batch["identity"].long())
+    def update_metrics(
+        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
+    ) -> None:
+        metrics.update(self.nearest_identity(output, criterion), batch["identity"].long())
 
-    def trivial_output(self, batch: Batch) -> torch.Tensor:
+    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
         """(1, embedding_dim): the centre of the most frequent identity in ``batch``, so every face is matched
         to the majority identity (the best constant guess for ``identity_accuracy``)."""
         counts = torch.bincount(batch["identity"].long().flatten(), minlength=self.num_identities)
-        return self.centres.detach()[int(counts.argmax())][None].clone()
+        return self.centres(criterion).detach()[int(counts.argmax())][None].clone()
 
     def decode(self, output: torch.Tensor, size: int = 224) -> torch.Tensor:
         """Raw output -> (B, embedding_dim) L2-normalised float32 embeddings (compare by cosine)."""

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import shlex
+import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics.utilities import dim_zero_cat
 
 from facexformer.batch import select_samples
 from facexformer.data.collate import collate_multitask
+from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.io.atomic import write_atomically
 from facexformer.metrics.landmarks import ced_curve
 from facexformer.training.image_logging import ced_picture, log_image, write_png
@@ -24,7 +25,9 @@ class BaselineComparison(L.Callback):
     """At test time, also score each task's trivial predictor (``Task.trivial_output``: the mean shape, the
     majority class, ...) fitted on ``num_samples`` training samples, and print model vs baseline per metric.
 
-    Results are kept in ``self.results``: ``{metric: (model, baseline, higher_is_better)}``.
+    The training samples come from the ``MultiTaskDataModule``'s ``stage_datasets("train")`` (task selection and
+    crop applied, so the baseline lives in the frame of the test batches); with another datamodule there is no
+    baseline. Results are kept in ``self.results``: ``{metric: (model, baseline, higher_is_better)}``.
     """
 
     def __init__(self, num_samples: int = 256):
@@ -41,14 +44,14 @@ class BaselineComparison(L.Callback):
                 continue
             sub = select_samples(labels, mask)
             try:
-                self.outputs[task.name] = task.trivial_output(sub).to(pl_module.device)
+                self.outputs[task.name] = task.trivial_output(sub, pl_module.criteria[task.name]).to(pl_module.device)
             except NotImplementedError:
                 continue
             self.metrics[task.name] = task.build_metrics().clone(prefix=f"test/{task.name}/").to(pl_module.device)
 
     def _training_labels(self, trainer: L.Trainer) -> dict[str, Any]:
         datamodule = trainer.datamodule
-        datasets = (getattr(datamodule, "datasets", None) or {}).get("train") if datamodule is not None else None
+        datasets = datamodule.stage_datasets("train") if isinstance(datamodule, MultiTaskDataModule) else {}
         if not datasets:
             return {}
         samples = []
@@ -77,21 +80,31 @@ class BaselineComparison(L.Callback):
                 continue
             sub = select_samples(batch, mask)
             output = constant.expand(int(mask.sum()), *constant.shape[1:])
-            pl_module.task(name).update_metrics(self.metrics[name], output, sub)
+            pl_module.task(name).update_metrics(self.metrics[name], output, sub, pl_module.criteria[name])
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logged = trainer.callback_metrics
         for collection in self.metrics.values():
-            if not any(m.update_called for m in collection.values()):
+            if not updated_on_any_process(trainer, max(m.update_count for m in collection.values())):
                 continue
             better = {f"{collection.prefix}{k}": m.higher_is_better for k, m in collection.items(keep_base=True)}
-            for key, value in collection.compute().items():
+            with warnings.catch_warnings():  # this process may have seen no sample; the synchronised value has all
+                warnings.filterwarnings("ignore", "The ``compute`` method of metric", UserWarning)
+                values = collection.compute()
+            for key, value in values.items():
                 if key in logged and torch.as_tensor(value).numel() == 1:
                     direction = next((b for prefix, b in better.items() if key.startswith(prefix)), None)
                     if direction is not None:  # diagnostics (e.g. counts of skipped images) are not scores
                         self.results[key] = (float(logged[key]), float(value), direction)
         if trainer.is_global_zero and self.results:
             print("\n" + format_comparison(self.results))
+
+
+def updated_on_any_process(trainer: L.Trainer, update_count: int) -> bool:
+    """Whether any process updated a metric (this one ``update_count`` times): the same answer on every process,
+    so all of them take the same branch and join the same synchronisation, whatever data each saw."""
+    count = torch.tensor(update_count, device=trainer.strategy.root_device)
+    return int(trainer.strategy.reduce(count, reduce_op="sum")) > 0
 
 
 def format_comparison(results: dict[str, tuple[float, float, bool]]) -> str:
@@ -135,10 +148,9 @@ class SaveCED(L.Callback):
         threshold = pl_module.task(self.task).threshold
         for prefix, group in pl_module.metric_collections("test").items():
             nme = group[self.task]["nme"]
-            if not nme.update_called:
+            if not updated_on_any_process(trainer, nme.update_count):
                 continue
-            with nme.sync_context():
-                errors = dim_zero_cat(nme.errors)
+            errors = nme.gathered_per_image()
             name = prefix.removeprefix("test").strip("/") or "test"
             self.curves[name] = ced_curve(errors, threshold)
             if trainer.is_global_zero:

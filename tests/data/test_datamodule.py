@@ -65,13 +65,9 @@ def augmented_by(rank: int, world_size: int, step: int) -> torch.Tensor:
     faces = SyntheticFaces(4, 32, seed=5)
     dm = MultiTaskDataModule(train={"a": faces}, batch_size=4, augment={"flip": 0.5, "affine": 1.0})
     dm.trainer = SimpleNamespace(
-        training=True,
-        current_epoch=0,
-        global_step=step,
-        world_size=world_size,
-        global_rank=rank,
-        lightning_module=SimpleNamespace(tasks=[task_from_config("landmarks")]),
+        training=True, current_epoch=0, global_step=step, world_size=world_size, global_rank=rank
     )
+    dm.set_model_tasks([task_from_config("landmarks")])
     return dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)["image"]
 
 
@@ -79,6 +75,30 @@ def test_each_rank_draws_its_own_augmentation_and_a_step_draws_the_same_on_rerun
     assert torch.equal(augmented_by(0, 2, 5), augmented_by(0, 2, 5))
     assert not torch.equal(augmented_by(0, 2, 5), augmented_by(1, 2, 5))
     assert not torch.equal(augmented_by(0, 1, 5), augmented_by(0, 1, 6))
+
+
+def test_augmentation_needs_the_model_tasks_handed_over():
+    from types import SimpleNamespace
+
+    dm = MultiTaskDataModule(train={"a": SyntheticFaces(4, 32, seed=5)}, batch_size=4, augment={"flip": 1.0})
+    dm.trainer = SimpleNamespace(training=True, current_epoch=0, global_step=0, world_size=1, global_rank=0)
+    batch = next(iter(dm.train_dataloader()))
+    with pytest.raises(RuntimeError, match=r"set_model_tasks"):
+        dm.on_after_batch_transfer(dict(batch), 0)
+
+
+def test_stage_datasets_are_the_items_the_loaders_read():
+    faces = SyntheticFaces(3, 32, seed=4)
+    dm = MultiTaskDataModule(
+        train={"faces": faces}, tasks={"faces": ["visibility"]}, crop=CropFace(size=16, margin=0.0), batch_size=3
+    )
+    prepared = dm.stage_datasets("train")
+    assert list(prepared) == ["faces"] and dm.stage_datasets("val") == {}
+    item = prepared["faces"][1]
+    assert item["tasks"] == ("visibility",) and "landmarks" not in item and item["image"].shape[-2:] == (16, 16)
+    assert torch.equal(item["image"], CropFace(size=16, margin=0.0)(faces[1])["image"])
+    with pytest.raises(ValueError, match="unknown stage 'fit'"):
+        dm.stage_datasets("fit")
 
 
 def test_state_dict_counts_the_trained_batches_of_the_epoch():
@@ -154,3 +174,57 @@ def test_distributed_evaluation_splits_the_samples_without_repeats(monkeypatch):
         seen.append([s for batch in dm.test_dataloader() for s in batch["source"]])
     assert len(seen[0]) == 3 and len(seen[1]) == 2
     assert sorted(seen[0] + seen[1]) == sorted(f"SyntheticFaces(seed=3)[{i}]" for i in range(5))
+
+
+def write_gender_csv(root, count: int = 4) -> None:
+    """``count`` 96-pixel noise images and the ``train.csv`` / ``test.csv`` of ``tests.datasets.GenderCsv``."""
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+    lines = []
+    for i in range(count):
+        pixels = torch.randint(0, 256, (96, 96, 3), dtype=torch.uint8, generator=generator)
+        Image.fromarray(pixels.numpy()).save(root / f"face{i}.png")
+        lines.append(f"face{i}.png,16,16,80,80,{i % 2}")
+    for split in ("train", "test"):
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_a_reader_outside_the_package_plugs_in_from_python_and_by_class_path(tmp_path):
+    """A dataset is one file: ``tests/datasets.py`` is read through the data module, and the command line takes
+    it (with the test backbone, also by class path) from a YAML config; no file of the package names either."""
+    import yaml
+
+    from facexformer.apps.cli import main
+    from tests.datasets import GenderCsv
+
+    write_gender_csv(tmp_path)
+    dm = MultiTaskDataModule(train={"csv": GenderCsv(tmp_path, "train")}, crop=CropFace(size=32), batch_size=4)
+    batch = next(iter(dm.train_dataloader()))
+    lines = [int(source.rsplit(":", 1)[1]) for source in batch["source"]]
+    assert batch["image"].shape == (4, 3, 32, 32) and batch["task_mask"]["gender"].all()
+    assert sorted(lines) == [1, 2, 3, 4] and batch["gender"].tolist() == [(line - 1) % 2 for line in lines]
+
+    reader = {"class_path": "tests.datasets.GenderCsv", "init_args": {"root": str(tmp_path), "split": "train"}}
+    config = {
+        "trainer": {"accelerator": "cpu", "max_steps": 2, "logger": False, "default_root_dir": str(tmp_path)},
+        "model": {
+            "tasks": ["gender"],
+            "backbone": {"class_path": "tests.backbones.TwoScales", "init_args": {"width": 8}},
+            "image_size": 32,
+            "dim": 16,
+            "decoder_mlp_dim": 32,
+        },
+        "data": {
+            "batch_size": 2,
+            "crop": {"size": 32},
+            "augment": {"flip": 0.5},
+            "train": {"csv": reader},
+            "test": {"csv": {**reader, "init_args": {**reader["init_args"], "split": "test"}}},
+        },
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cli = main(["fit", "--config", str(tmp_path / "config.yaml"), "--test_after_fit", "true"])
+    assert cli.trainer.global_step == 2 and isinstance(cli.datamodule.datasets["train"]["csv"], GenderCsv)
+    assert type(cli.model.net.backbone).__name__ == "TwoScales"
+    assert "test/gender/accuracy" in cli.trainer.callback_metrics

@@ -3,10 +3,9 @@
 import lightning as L
 import pytest
 import yaml
-from torch.utils.data import DataLoader
 
 from facexformer import FaceXFormer
-from facexformer.data.collate import collate_multitask
+from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.io import weights
 
@@ -43,7 +42,7 @@ def test_the_model_card_names_tasks_backbone_and_the_last_test_metrics(tmp_path,
     assert "## Metrics" not in card
     faces = SyntheticFaces(num_samples=4, size=64, seed=3)
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu")
-    results = trainer.test(model, DataLoader(faces, batch_size=4, collate_fn=collate_multitask), verbose=False)[0]
+    results = trainer.test(model, MultiTaskDataModule(test={"faces": faces}, batch_size=4), verbose=False)[0]
     card = (model.save_pretrained(tmp_path / "tested") / "README.md").read_text()
     assert f"| test/gender/accuracy | {results['test/gender/accuracy']:.4f} |" in card
     assert f"| test/landmarks/nme | {results['test/landmarks/nme']:.4f} |" in card

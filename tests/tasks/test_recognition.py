@@ -62,31 +62,32 @@ def test_training_on_four_identities_lowers_the_loss(tiny_kwargs):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def _task_with_centres(centres: torch.Tensor) -> Recognition:
+def _task_with_centres(centres: torch.Tensor) -> tuple[Recognition, ArcFaceLoss]:
     task = Recognition(num_identities=centres.shape[0], embedding_dim=centres.shape[1])
+    criterion = task.build_loss()
     with torch.no_grad():
-        task.build_loss().weight.copy_(centres)
-    return task
+        criterion.weight.copy_(centres)
+    return task, criterion
 
 
 def test_identity_accuracy_is_nearest_centre_by_cosine():
-    task = _task_with_centres(torch.eye(4) * torch.tensor([[1.0], [0.1], [3.0], [0.5]]))
+    task, criterion = _task_with_centres(torch.eye(4) * torch.tensor([[1.0], [0.1], [3.0], [0.5]]))
     metrics = task.build_metrics()
     # scaled copies of the centre directions: cosine ignores length
     output = torch.eye(4)[[0, 1, 3, 3]] * torch.tensor([[5.0], [0.2], [1.0], [9.0]])
-    task.update_metrics(metrics, output, {"identity": torch.tensor([0, 1, 2, 3])})
-    assert task.nearest_identity(output).tolist() == [0, 1, 3, 3]
+    task.update_metrics(metrics, output, {"identity": torch.tensor([0, 1, 2, 3])}, criterion)
+    assert task.nearest_identity(output, criterion).tolist() == [0, 1, 3, 3]
     assert float(metrics.compute()["identity_accuracy"]) == pytest.approx(3 / 4)
 
 
 def test_trivial_output_is_the_majority_identity_centre():
     centres = torch.randn(5, 8, generator=torch.Generator().manual_seed(2))
-    task = _task_with_centres(centres)
-    constant = task.trivial_output({"identity": torch.tensor([2, 2, 1, 0, 2, 4])})
+    task, criterion = _task_with_centres(centres)
+    constant = task.trivial_output({"identity": torch.tensor([2, 2, 1, 0, 2, 4])}, criterion)
     assert constant.shape == (1, 8) and torch.equal(constant[0], centres[2])
     metrics = task.build_metrics()
     test_identities = torch.tensor([2, 1, 1, 2, 3, 2, 0, 4])
-    task.update_metrics(metrics, constant.expand(8, -1), {"identity": test_identities})
+    task.update_metrics(metrics, constant.expand(8, -1), {"identity": test_identities}, criterion)
     assert float(metrics.compute()["identity_accuracy"]) == pytest.approx(3 / 8)
 
 
@@ -134,8 +135,9 @@ def test_bad_arguments_and_labels_raise():
     with pytest.raises(ValueError, match="embedding_dim"):
         Recognition(num_identities=3, embedding_dim=0)
     task = Recognition(num_identities=3, embedding_dim=4)
-    with pytest.raises(RuntimeError, match="build_loss"):
+    with pytest.raises(TypeError, match="build_loss"):
         task.trivial_output({"identity": torch.tensor([0])})
     criterion = task.build_loss()
+    assert not any(isinstance(v, torch.nn.Module) for v in vars(task).values())
     with pytest.raises(ValueError, match=r"identities must lie in \[0, 2\]"):
         task.loss(criterion, torch.randn(2, 4), {"identity": torch.tensor([0, 3])})

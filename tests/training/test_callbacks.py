@@ -117,3 +117,20 @@ def test_baseline_comparison_scores_metrics_not_diagnostic_counts(model, tmp_pat
     assert {"test/landmarks/nme", "test/landmarks/fr", "test/landmarks/auc"} <= set(comparison.results)
     assert not {"test/landmarks/nonfinite", "test/landmarks/degenerate"} & set(comparison.results)
     assert comparison.results["test/landmarks/auc"][2] is True and comparison.results["test/landmarks/nme"][2] is False
+
+
+def test_baseline_is_fitted_in_the_frame_of_the_cropped_test_batches(model, tmp_path):
+    from facexformer.data.crop import CropFace
+    from facexformer.data.datamodule import MultiTaskDataModule
+    from facexformer.tasks.landmarks import pixels_to_normalized
+    from facexformer.training.callbacks import BaselineComparison
+
+    faces = SyntheticFaces(4, size=128, seed=1, tasks=["landmarks"])
+    dm = MultiTaskDataModule(train={"f": faces}, test={"f": faces}, crop=CropFace(size=64), batch_size=2)
+    comparison = BaselineComparison(num_samples=4)
+    trainer(tmp_path, callbacks=[comparison], use_distributed_sampler=False).test(model, dm)
+    mean_shape = comparison.outputs["landmarks"]
+    cropped = torch.stack([dm.stage_datasets("train")["f"][i]["landmarks"] for i in range(4)]).mean(0)
+    # the mean shape of the 64-pixel crops, normalised to [-1, 1]; uncropped 128-pixel labels would differ
+    torch.testing.assert_close(mean_shape[0], pixels_to_normalized(cropped, 64), atol=1e-5, rtol=0)
+    assert "test/landmarks/nme" in comparison.results
