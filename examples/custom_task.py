@@ -62,7 +62,7 @@ class HeadTurn(Task):
         swap = torch.tensor([2, 1, 0], device=flipped.device)
         batch["turn"][flipped] = swap[batch["turn"][flipped]]
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         counts = torch.bincount(batch["turn"].long(), minlength=len(TURN_NAMES)).float()
         return torch.log(counts / counts.sum() + 1e-6)[None]
 

@@ -442,7 +442,7 @@ class FaceXFormer(L.LightningModule):
                 self.log(f"{prefix}/{task.name}/loss", loss, batch_size=int(mask.sum()), add_dataloader_idx=False)
             else:
                 losses["tasks"][task.name].update(loss.detach(), int(mask.sum()))
-            task.update_metrics(metrics[task.name], output, sub, self.criteria[task.name])
+            task.update_metrics(metrics[task.name], output, sub, **task.criterion_kwargs(self.criteria[task.name]))
         if losses is None:
             self.log(f"{prefix}/loss", total, batch_size=batch_size, prog_bar=True, add_dataloader_idx=False)
         else:

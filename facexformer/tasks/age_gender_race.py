@@ -72,13 +72,11 @@ class Age(ClassificationTask):
             {"mae": AgeMAE(), "group_accuracy": MulticlassAccuracy(self.num_classes, average="micro")}
         )
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         counts = torch.bincount(batch["age_group"].long(), minlength=self.num_classes).float()
         return torch.log(counts / counts.sum() + 1e-6)[None]
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         metrics["mae"].update(output.detach(), batch["age"].float())
         metrics["group_accuracy"].update(output.detach(), batch["age_group"].long())
 

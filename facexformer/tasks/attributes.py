@@ -88,12 +88,10 @@ class Attributes(Task):
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"accuracy": MultilabelAccuracy(self.num_attributes, average="macro")})
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         metrics.update(torch.sigmoid(output.detach().float()), batch["attributes"].long())
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         rate = batch["attributes"].float().mean(0).clamp(1e-4, 1 - 1e-4)
         return torch.logit(rate)[None]
 

@@ -48,6 +48,10 @@ class Task:
     #: released-checkpoint key prefix -> this task's prefix in ``FaceXFormerNet`` (tokens and head)
     official_prefixes: ClassVar[dict[str, str]] = {}
 
+    #: whether ``update_metrics`` and ``trivial_output`` score outputs against the model's criterion (e.g. class
+    #: centres learnt by the loss); the model then passes it as ``criterion=`` (see ``criterion_kwargs``)
+    scores_with_criterion: ClassVar[bool] = False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         by_hand = [attr for attr in ("label_keys", "keypoint_keys", "mask_keys") if attr in cls.__dict__]
@@ -90,12 +94,15 @@ class Task:
         """A fresh collection of this task's metrics (cloned per stage by the trainer)."""
         raise NotImplementedError
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
-        """Feed one batch (only this task's samples) to ``metrics``; ``criterion`` is the model's module built by
-        ``build_loss`` (unused by most tasks)."""
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
+        """Feed one batch (only this task's samples) to ``metrics`` (a task with ``scores_with_criterion`` also
+        gets ``criterion=``, the model's ``build_loss`` module)."""
         metrics.update(output.detach(), batch[self.name])
+
+    def criterion_kwargs(self, criterion: nn.Module) -> dict[str, nn.Module]:
+        """``{"criterion": criterion}`` for a task that ``scores_with_criterion``, else ``{}``: how the model and
+        callbacks call ``update_metrics`` and ``trivial_output``, so most tasks never see the criterion."""
+        return {"criterion": criterion} if self.scores_with_criterion else {}
 
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
         """Relabel, in place, the samples of ``batch`` whose image was mirrored (``flipped`` (B,) bool).
@@ -104,10 +111,10 @@ class Task:
         (x -> width - 1 - x, maps flipped left-right); tasks permute indices and swap left/right classes.
         """
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         """The raw output (1, ...) of the best image-blind predictor fitted on ``batch``'s labels (a training
-        sample of this task): the baseline a trained model must beat (mean shape, majority class...).
-        ``criterion``: the model's ``build_loss`` module, for tasks whose outputs are scored against it."""
+        sample of this task): the baseline a trained model must beat (mean shape, majority class...). A task
+        with ``scores_with_criterion`` also gets ``criterion=``."""
         raise NotImplementedError
 
     def decode(self, output: torch.Tensor, size: int = 224) -> Any:

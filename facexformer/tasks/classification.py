@@ -54,12 +54,10 @@ class ClassificationTask(Task):
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"accuracy": MulticlassAccuracy(self.num_classes, average="micro")})
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         metrics.update(output.detach(), batch[self.name].long())
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         counts = torch.bincount(batch[self.name].long().flatten(), minlength=self.num_classes).float()
         return torch.log(counts / counts.sum() + 1e-6)[None]
 

@@ -136,15 +136,13 @@ class HeadPose(Task):
     def build_metrics(self) -> MetricCollection:
         return MetricCollection({"mae": PoseMAE()})
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         metrics.update(self.decode(output.detach()), batch["headpose"].float())
 
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
         batch["headpose"][flipped] = flip_euler(batch["headpose"][flipped])
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         mean = torch.deg2rad(batch["headpose"].float().mean(0))[None]
         return self.variant.from_angles(mean)
 

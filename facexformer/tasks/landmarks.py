@@ -251,9 +251,7 @@ class Landmarks(Task):
             compute_groups=True,
         )
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         size = batch["image"].shape[-1]
         preds = self.decode(output.detach().double(), size)
         target = batch["landmarks"].double()
@@ -267,7 +265,7 @@ class Landmarks(Task):
         index = torch.tensor(scheme_for(self.num_points).flip_index, device=flipped.device)
         batch["landmarks"][flipped] = batch["landmarks"][flipped][:, index]
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         """The training mean shape (1, N, 2) normalised, or its Gaussian maps for the heatmap head."""
         mean = batch["landmarks"].float().nanmean(0, keepdim=True)
         return self.variant.trivial_output(mean, batch["image"].shape[-1])

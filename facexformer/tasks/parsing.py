@@ -94,9 +94,7 @@ class Parsing(Task):
         names = CLASS_NAMES if self.num_classes == len(CLASS_NAMES) else None
         return MetricCollection({"f1": ParsingF1(self.num_classes, class_names=names)})
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         target = batch["parsing"].long()
         metrics.update(self._logits(output.detach(), target.shape[-2:]).argmax(1), target)
 
@@ -107,7 +105,7 @@ class Parsing(Task):
         labels = batch["parsing"][flipped]
         batch["parsing"][flipped] = torch.where(labels >= 0, lut[labels.clamp(min=0)], labels)
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         one_hot = torch.nn.functional.one_hot(batch["parsing"].long().clamp(min=0), self.num_classes)
         return torch.log(one_hot.float().mean(0).permute(2, 0, 1) + 1e-6)[None]
 

@@ -31,6 +31,7 @@ class Recognition(Task):
     """
 
     name = "recognition"
+    scores_with_criterion = True  # identity accuracy: the nearest class centre of the ArcFace loss
     labels = (Label("identity", "class"),)
 
     def __init__(
@@ -88,11 +89,11 @@ class Recognition(Task):
             return (F.normalize(output.detach().float(), dim=1) @ centres.T).argmax(dim=1)
 
     def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
+        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module
     ) -> None:
         metrics.update(self.nearest_identity(output, criterion), batch["identity"].long())
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch, criterion: nn.Module) -> torch.Tensor:
         """(1, embedding_dim): the centre of the most frequent identity in ``batch``, so every face is matched
         to the majority identity (the best constant guess for ``identity_accuracy``)."""
         counts = torch.bincount(batch["identity"].long().flatten(), minlength=self.num_identities)

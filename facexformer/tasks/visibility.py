@@ -55,16 +55,14 @@ class Visibility(Task):
             }
         )
 
-    def update_metrics(
-        self, metrics: MetricCollection, output: torch.Tensor, batch: Batch, criterion: nn.Module | None = None
-    ) -> None:
+    def update_metrics(self, metrics: MetricCollection, output: torch.Tensor, batch: Batch) -> None:
         metrics.update(torch.sigmoid(output.detach().float()).flatten(), batch["visibility"].long().flatten())
 
     def flip(self, batch: Batch, flipped: torch.Tensor, width: int) -> None:
         index = torch.tensor(scheme_for(self.num_points).flip_index, device=flipped.device)
         batch["visibility"][flipped] = batch["visibility"][flipped][:, index]
 
-    def trivial_output(self, batch: Batch, criterion: nn.Module | None = None) -> torch.Tensor:
+    def trivial_output(self, batch: Batch) -> torch.Tensor:
         rate = batch["visibility"].float().mean(0).clamp(1e-4, 1 - 1e-4)
         return torch.logit(rate)[None]
 

@@ -44,7 +44,9 @@ class BaselineComparison(L.Callback):
                 continue
             sub = select_samples(labels, mask)
             try:
-                self.outputs[task.name] = task.trivial_output(sub, pl_module.criteria[task.name]).to(pl_module.device)
+                self.outputs[task.name] = task.trivial_output(
+                    sub, **task.criterion_kwargs(pl_module.criteria[task.name])
+                ).to(pl_module.device)
             except NotImplementedError:
                 continue
             self.metrics[task.name] = task.build_metrics().clone(prefix=f"test/{task.name}/").to(pl_module.device)
@@ -80,7 +82,8 @@ class BaselineComparison(L.Callback):
                 continue
             sub = select_samples(batch, mask)
             output = constant.expand(int(mask.sum()), *constant.shape[1:])
-            pl_module.task(name).update_metrics(self.metrics[name], output, sub, pl_module.criteria[name])
+            task = pl_module.task(name)
+            task.update_metrics(self.metrics[name], output, sub, **task.criterion_kwargs(pl_module.criteria[name]))
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logged = trainer.callback_metrics

@@ -136,7 +136,7 @@ def test_bad_arguments_and_labels_raise():
         Recognition(num_identities=3, embedding_dim=0)
     task = Recognition(num_identities=3, embedding_dim=4)
     with pytest.raises(TypeError, match="build_loss"):
-        task.trivial_output({"identity": torch.tensor([0])})
+        task.trivial_output({"identity": torch.tensor([0])}, criterion=None)
     criterion = task.build_loss()
     assert not any(isinstance(v, torch.nn.Module) for v in vars(task).values())
     with pytest.raises(ValueError, match=r"identities must lie in \[0, 2\]"):
