@@ -3,9 +3,10 @@
 Every command in a ```bash / ```sh / ```shell / ```console block of ``README.md`` and ``docs/**/*.md`` (and
 every ``$ `` prompt line in any block) is found and must be either in ``RUN`` (run here, in a fresh temporary
 folder, through a shell with the installed ``facexformer`` command on ``PATH``, as a user types it) or
-match a pattern of ``SKIPPED`` with the reason. A new docs command that is neither fails the first test.
-Every ``facexformer ...`` in any of them, skipped ones included, must also parse: its options and values are
-validated by the command's own parser without running it.
+match a pattern of ``SKIPPED`` with the reason. A new docs command that is neither fails
+``test_every_docs_command_is_run_or_skipped_with_a_reason``. Every ``facexformer ...`` in any of them, skipped
+ones included, must also parse: its options and values are validated by the command's own parser without
+running it; so must every YAML block of the docs that starts with ``# NAME.yaml``, as a ``--config``.
 
 The commands of the full quickstart and those that use its checkpoint run in order in the slow part
 (``pytest -m slow``), each timed; the fast part runs the few that take seconds.
@@ -377,6 +378,13 @@ def test_every_facexformer_command_of_the_docs_parses(command, args, tmp_path, m
         (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
     assert parse_only(args, monkeypatch) == 0, f"{command}\n{capsys.readouterr().err}"
+
+
+@pytest.mark.parametrize("name", sorted(documented_yaml_files()))
+def test_every_config_file_of_the_docs_parses(name, tmp_path, monkeypatch, capsys):
+    (tmp_path / name).write_text(documented_yaml_files()[name])
+    monkeypatch.chdir(tmp_path)
+    assert parse_only(["fit", "--config", name], monkeypatch) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
