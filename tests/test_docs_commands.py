@@ -115,7 +115,8 @@ SKIPPED: dict[str, Skip] = {
     r"pytest( -q)?": Skip("the test suite itself: CI runs it (.ci/run); run from a test it would recurse"),
     r"hf download .*": Skip("downloads from the Hugging Face Hub (network)"),
     r"facexformer (fit|validate|test|predict) --config NAME_OR_PATH .*": Skip(
-        "a synopsis: NAME_OR_PATH and ... stand for values; its concrete forms are run", parse=False
+        "a synopsis: NAME_OR_PATH and ... stand for values (the docs' concrete fit, test and predict commands run)",
+        parse=False,
     ),
     r"facexformer fit --config paper_multitask( .*)?": Skip(
         "the paper's recipe: the eight real datasets under data/ and GPUs (8 by default, 4 with DDP here)"
