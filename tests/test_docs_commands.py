@@ -437,8 +437,8 @@ def test_the_quickstart_and_the_commands_that_use_its_checkpoint(tmp_path):
     assert checkpoint.is_file() and f"Checkpoint: {checkpoint}" in fit.stdout and "facexformer infer" in fit.stdout
     rows = baseline_rows(fit.stdout)
     assert len(rows) > 10, fit.stdout[-3000:]
+    # checked last, so that the commands after it run whatever the table says
     behind = [m for m, better in rows.items() if better == "NO" and not m.startswith("test/parsing/f1_")]
-    assert not behind, f"the docs say every task beats its baseline after the full quickstart; not: {behind}"
     logs = tmp_path / "runs/quickstart/lightning_logs/version_0"
     for documented in ("config.yaml", "ced/test.csv", "ced/test.png"):
         assert (logs / documented).is_file(), documented
@@ -474,6 +474,7 @@ def test_the_quickstart_and_the_commands_that_use_its_checkpoint(tmp_path):
     run("facexformer fit --config quickstart --trainer.logger WandbLogger")
     assert list((tmp_path / "wandb").glob("offline-run-*"))
     assert_ran_the_group(QUICKSTART, ran)
+    assert not behind, f"the docs say every task beats its baseline after the full quickstart; not: {behind}"
 
 
 @pytest.mark.slow
