@@ -37,6 +37,7 @@ INTERNAL = {
         "RotationHead",
         "Float32Module",
         "Float32TokenHead",
+        "SoftmaxInFloat32",
     },
     "facexformer.data": {"TaskStreams", "Transformed"},
     "facexformer.data.datasets": {"AFLWRecord", "ImageRecord", "WFLWRecord"},

@@ -44,6 +44,8 @@ def benchmark_model(args: ModelBenchmark) -> list[tuple[str, float, float, float
         repeats=args.repeats,
         warmup=args.warmup,
         compile_backbone=args.compile,
+        threads=args.threads,
+        clock=args.clock,
     )
 
 
@@ -193,6 +195,9 @@ class ModelBenchmark:
         repeats: timed rounds
         warmup: untimed rounds first
         compile: torch.compile the backbone (its compile time is printed)
+        threads: torch CPU threads (default: torch's)
+        clock: 'wall' (elapsed time) or 'cpu' (the process's CPU time, with --threads 1: steady on a machine
+            busy with other work)
     """
 
     backbone: str = "swin_base_patch4_window7_224"
@@ -204,6 +209,8 @@ class ModelBenchmark:
     repeats: PositiveInt = 5
     warmup: NonNegativeInt = 1
     compile: bool = False
+    threads: PositiveInt | None = None
+    clock: Literal["wall", "cpu"] = "wall"
 
 
 @dataclass

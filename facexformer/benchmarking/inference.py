@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ import torch
 
 from facexformer.benchmarking.flops import count_flops
 from facexformer.benchmarking.hardware import DTYPES, describe_hardware, matmul_peak
-from facexformer.benchmarking.rounds import paired_speed_ratios, print_table, timed_rounds
+from facexformer.benchmarking.rounds import CLOCKS, paired_speed_ratios, print_table, timed_rounds
 from facexformer.module import FaceXFormer
 from facexformer.tasks import OFFICIAL_TASKS
 
@@ -85,31 +86,42 @@ def inference_throughput(
     repeats: int = 5,
     warmup: int = 1,
     compile_backbone: bool = False,
+    threads: int | None = None,
+    clock: str = "wall",
 ) -> list[tuple[str, float, float, float, float]]:
     """Prints the hardware, its matmul peak per dtype and a table; returns rows of (case, images/s, speed
     relative to the first precision's backbone-only row, GFLOP/s, % of that dtype's peak).
 
     ``tasks``: task names (default the eight released ones); FLOP are counted by torch on the configured
-    network (``count_flops``), per image.
+    network (``count_flops``), per image. ``threads``: torch's CPU threads (default: unchanged). ``clock``:
+    "wall" or "cpu" (``rounds.CLOCKS``; CPU time needs one thread, else it adds up every thread's time).
     """
     torch.manual_seed(0)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if clock == "cpu" and (device.type != "cpu" or torch.get_num_threads() != 1):
+        raise ValueError(
+            f"clock 'cpu' measures this process's CPU time: it needs device cpu and one thread (--threads 1), got "
+            f"{device} with {torch.get_num_threads()} threads"
+        )
     model = FaceXFormer(tasks=list(tasks or OFFICIAL_TASKS), backbone=backbone, image_size=image_size)
     model = model.to(device).eval()
     images = torch.randn(batch_size, 3, image_size, image_size, device=device)
-    print(describe_hardware(device).line())
+    print(describe_hardware(device).line() + (", clock: process CPU time" if clock == "cpu" else ""))
     eager = inference_cases(model, images, ["fp32"])
     flops = {name.split(" ", 1)[1]: count_flops(fn) / batch_size for name, (fn, _) in eager.items()}
     print("GFLOP per image: " + ", ".join(f"{part} {f / 1e9:.2f}" for part, f in flops.items()))
     cases = inference_cases(model, images, precisions, compile_backbone)
-    peaks = {dtype: matmul_peak(dtype, device) for dtype in {p.compute for _, p in cases.values()}}
+    peak = functools.partial(matmul_peak, device=device, clock=CLOCKS[clock])
+    peaks = {dtype: peak(dtype) for dtype in {p.compute for _, p in cases.values()}}
     if compile_backbone:
         for name, (fn, _) in cases.items():
             start = time.perf_counter()
             fn()
             print(f"[{name}] first call (torch.compile of the backbone): {time.perf_counter() - start:.1f} s")
-    times = timed_rounds({name: fn for name, (fn, _) in cases.items()}, repeats, warmup)
-    peaks = {dtype: max(gflops, matmul_peak(dtype, device)) for dtype, gflops in peaks.items()}
+    times = timed_rounds({name: fn for name, (fn, _) in cases.items()}, repeats, warmup, clock)
+    peaks = {dtype: max(gflops, peak(dtype)) for dtype, gflops in peaks.items()}
     print(
         "matmul peak (best before and after the rounds): "
         + ", ".join(f"{_dtype_name(d)} {g:.3g} GFLOP/s" for d, g in peaks.items())

@@ -29,7 +29,12 @@ class RandomFourierPositionEncoding(Float32Module):
         key includes the matrix's storage, device and version counter, which loading weights bumps).
         """
         matrix = self.gaussian_matrix
-        key = (height, width, matrix.device, matrix.data_ptr(), matrix._version)
+        try:
+            version = matrix._version
+        except RuntimeError:  # made under inference_mode: no version counter to tell a reload, so no cache
+            with torch.autocast(matrix.device.type, enabled=False):
+                return self._encode(height, width, matrix.device)
+        key = (height, width, matrix.device, matrix.data_ptr(), version)
         if self._cache is None or self._cache[0] != key:
             # a normal tensor even under inference_mode, so a later training step may use it
             with torch.inference_mode(False), torch.no_grad(), torch.autocast(matrix.device.type, enabled=False):

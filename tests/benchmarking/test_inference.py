@@ -43,3 +43,16 @@ def test_table_reports_hardware_flops_and_peak(capsys):
     assert by_name["fp32 all tasks"][3] / by_name["fp32 all tasks"][1] > (
         by_name["fp32 backbone only"][3] / by_name["fp32 backbone only"][1]
     )
+
+
+def test_cpu_clock_runs_on_one_thread(capsys):
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(ValueError, match="needs device cpu and one thread"):
+            inference_throughput("test_convnext", 2, 64, ["landmarks"], device="cpu", threads=2, clock="cpu")
+        rows = inference_throughput(
+            "test_convnext", 2, 64, ["landmarks"], ["fp32"], "cpu", repeats=1, warmup=0, threads=1, clock="cpu"
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert "1 threads" in capsys.readouterr().out and all(r[1] > 0 for r in rows)

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from facexformer.benchmarking.rounds import paired_speed_ratios, timed_rounds
@@ -17,3 +19,10 @@ def test_timed_rounds_interleaves_the_cases():
     times = timed_rounds({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=2, warmup=1)
     assert order == ["a", "b", "a", "b", "a", "b"]
     assert {k: len(v) for k, v in times.items()} == {"a": 2, "b": 2}
+
+
+def test_cpu_clock_counts_work_not_waiting():
+    # sleeping takes wall time but no CPU time
+    times = timed_rounds({"sleep": lambda: time.sleep(0.05)}, repeats=1, warmup=0, clock="cpu")
+    assert times["sleep"][0] < 0.02
+    assert timed_rounds({"sleep": lambda: time.sleep(0.05)}, repeats=1, warmup=0)["sleep"][0] >= 0.05

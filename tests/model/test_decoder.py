@@ -1,6 +1,44 @@
+import pytest
 import torch
+from einops import rearrange
 
-from facexformer.model.decoder import TwoWayDecoder
+from facexformer.model.decoder import Attention, TwoWayDecoder
+
+
+def multi_head_attention(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The textbook computation: project, split heads, softmax(q k^T / sqrt(d)) v, merge heads, project."""
+    heads = [
+        rearrange(p(x), "b n (h d) -> b h n d", h=attention.num_heads)
+        for p, x in ((attention.q_proj, q), (attention.k_proj, k), (attention.v_proj, v))
+    ]
+    scores = heads[0] @ heads[1].transpose(-1, -2) / heads[0].shape[-1] ** 0.5
+    return attention.out_proj(rearrange(scores.softmax(-1) @ heads[2], "b h n d -> b n (h d)"))
+
+
+@pytest.mark.parametrize(("queries", "keys"), [(49, 5), (5, 49), (5, 5)])
+def test_folded_attention_is_multi_head_attention(queries, keys):
+    """Few keys (face tokens reading task tokens), few queries (the reverse) and neither give the same result."""
+    torch.manual_seed(0)
+    attention = Attention(32, num_heads=4, downsample=2).double()
+    for p in attention.parameters():  # non-zero biases, so that folding them wrongly shows
+        torch.nn.init.normal_(p, std=0.3)
+    q, k, v = torch.randn(2, queries, 32).double(), torch.randn(2, keys, 32).double(), torch.randn(2, keys, 32).double()
+    expected = multi_head_attention(attention, q, k, v)
+    assert torch.allclose(attention(q, k, v), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_folded_attention_in_low_precision_stays_close(dtype):
+    torch.manual_seed(0)
+    attention = Attention(64, num_heads=8, downsample=2)
+    q, k = torch.randn(2, 400, 64), torch.randn(2, 18, 64)
+    for a, b in ((q, k), (k, q)):
+        expected = multi_head_attention(attention, a, b, b)
+        low = Attention(64, num_heads=8, downsample=2).to(dtype)
+        low.load_state_dict(attention.state_dict())
+        out = low(a.to(dtype), b.to(dtype), b.to(dtype))
+        assert out.dtype == dtype
+        assert (out.float() - expected).abs().max() <= 0.05 * expected.abs().max()
 
 
 def test_extra_tokens_leave_tokens_and_image_bit_identical():
