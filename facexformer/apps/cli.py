@@ -85,7 +85,14 @@ class FaceXFormerCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("parser_class", LightningCommandParser)
-        kwargs["parser_kwargs"] = {"prog": "facexformer", **(kwargs.get("parser_kwargs") or {})}
+        # no prefix matching: `--trainer.max_epoch 2` is refused, not silently read as `--trainer.max_epochs`
+        strict = {command: {"allow_abbrev": False} for command in self.subcommands()}
+        kwargs["parser_kwargs"] = {
+            "prog": "facexformer",
+            "allow_abbrev": False,
+            **strict,
+            **(kwargs.get("parser_kwargs") or {}),
+        }
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:

@@ -22,6 +22,7 @@ MISTAKES = [
     ("wrong task name", ["fit", "--config", "quickstart", "--model.tasks", "[landmark]"], "unknown task 'landmark'"),
     ("wrong config name", ["fit", "--config", "quickstrat"], "neither a file nor a shipped config"),
     ("misspelt option", ["fit", "--config", "quickstart", "--modell.dim", "3"], "--modell.dim"),
+    ("option prefix", ["fit", "--config", "quickstart", "--trainer.max_epoch", "2"], "--trainer.max_epoch"),
     ("misspelt augment key", ["fit", "--config", "quickstart", "--data.augment", '{"flipp": 0.5}'], "'flipp'"),
     ("bad batch size", ["fit", "--config", "quickstart", "--data.batch_size", "0"], "batch_size must be at least 1"),
     ("unknown backbone", ["fit", "--config", "quickstart", "--model.backbone", "resnet_nope"], "resnet_nope"),
