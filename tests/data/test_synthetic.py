@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from facexformer.data.synthetic import ALL_TASKS, RENDERERS, SyntheticFaces, renderable_tasks
-from facexformer.data.synthetic.face_model import cap_outline, mean_face, pose_rotation
+from facexformer.data.synthetic.face_model import cap_outline, deform, mean_face, pose_rotation
 from facexformer.data.synthetic.labels import visibility
 from facexformer.data.synthetic.render import render
-from facexformer.data.synthetic.traits import sample_traits
+from facexformer.data.synthetic.traits import EXPRESSION_SHAPES, sample_traits
 from facexformer.tasks import TASKS, Label, Task
 
 SIZE = 96
@@ -240,11 +240,48 @@ def test_attributes_follow_their_cues(samples: list[dict]) -> None:
     assert ((rates > 0) & (rates < 1)).sum() >= 25  # most attributes vary
 
 
-def test_smiling_and_open_mouth_show_in_the_parsing() -> None:
-    closed = _quiet_traits(seed=4, expression=0, mouth_open=0.0, smile=0.0)
+def test_open_mouth_and_sneer_show_in_the_parsing() -> None:
+    closed = _quiet_traits(seed=4, expression=0, mouth_open=0.0, smile=0.0, lip_raise=0.0, teeth="none")
     open_ = dataclasses.replace(closed, expression=3, mouth_open=15.0)
-    inner = [int((render(t, SIZE, np.random.default_rng(0)).parsing == 8).sum()) for t in (closed, open_)]
-    assert inner[0] == 0 and inner[1] > 10
+    sneer = dataclasses.replace(closed, expression=5, lip_raise=7.0, teeth="upper")
+    inner = [int((render(t, SIZE, np.random.default_rng(0)).parsing == 8).sum()) for t in (closed, open_, sneer)]
+    assert inner[0] == 0 and inner[1] > 10 and inner[2] > 3
+
+
+def _expression_traits(expression: int, seed: int = 4):
+    """Frontal quiet traits with ``expression``'s mid-range shape, so only the expression differs."""
+    shape = EXPRESSION_SHAPES[expression]
+    return _quiet_traits(
+        seed=seed,
+        expression=expression,
+        mouth_open=float(np.mean(shape.mouth_open)),
+        smile=float(np.mean(shape.smile)),
+        eye_open=float(np.mean(shape.eye_open)),
+        brow_raise=shape.brow_raise,
+        brow_inner=shape.brow_inner,
+        lip_raise=shape.lip_raise,
+        stretch=shape.stretch,
+        teeth=shape.teeth,
+    )
+
+
+def test_every_pair_of_expressions_differs_by_a_cue_visible_at_64_px() -> None:
+    """Some landmark moves >= 7 mm (about 1.5 px at 64 px) between any two classes, or teeth show in one only."""
+    faces = {e: deform(_expression_traits(e)) for e in EXPRESSION_SHAPES}
+    for a in EXPRESSION_SHAPES:
+        for b in range(a + 1, len(EXPRESSION_SHAPES)):
+            largest = np.linalg.norm(faces[a][:, :2] - faces[b][:, :2], axis=1).max()
+            assert largest >= 7.0, (a, b, largest)
+
+
+def test_teeth_show_only_where_the_expression_bares_them() -> None:
+    bright = {}
+    for e, shape in EXPRESSION_SHAPES.items():
+        out = render(_expression_traits(e), SIZE, np.random.default_rng(0))
+        mouth = out.parsing == 8
+        bright[e] = int((out.image[mouth].min(axis=1) > 90).sum())  # the inner mouth is (45, 12, 18) before light
+        assert (bright[e] > 0) == (shape.teeth != "none"), (e, bright[e])
+    assert bright[4] > bright[1]  # fear shows both rows
 
 
 def test_mean_face_asset_matches_the_reference(shared_dir) -> None:

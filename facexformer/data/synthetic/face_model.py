@@ -132,11 +132,11 @@ def deform(traits) -> np.ndarray:
     # Eyes: upper lid between the lower lid (closed) and 1.45x its normal height.
     for up, low in ((37, 41), (38, 40), (43, 47), (44, 46)):
         p[up, 1] = p[low, 1] + (p[up, 1] - p[low, 1]) * traits.eye_open
-    # Mouth: smile raises and widens the corners; opening drops the lower lip and jaw.
+    # Mouth: smile raises (frown lowers) and widens the corners; opening drops the lower lip and jaw.
     s = traits.smile
     for idx, sign in ((48, -1), (60, -1), (54, 1), (64, 1)):
-        _move(p, [idx], dx=sign * (3.0 * max(s, 0.0) + traits.stretch), dy=-4.5 * s)
-    _move(p, [49, 53, 59, 55], dy=-2.0 * s)
+        _move(p, [idx], dx=sign * (4.0 * max(s, 0.0) + traits.stretch), dy=-8.0 * s)
+    _move(p, [49, 53, 59, 55], dy=-3.5 * s)
     _move(p, [49, 50, 51, 52, 53, 61, 62, 63], dy=-traits.lip_raise)
     o = traits.mouth_open
     _move(p, [55, 56, 57, 58, 59, 65, 66, 67], dy=o)

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 
 _WRINKLE_X = np.linspace(-30.0, 30.0, 7)
+# Inner-lip points each visible row of teeth hangs from (upper) or stands on (lower).
+_TEETH_ROWS = {"none": (), "upper": ([60, 61, 62, 63, 64],), "both": ([60, 61, 62, 63, 64], [60, 67, 66, 65, 64])}
 
 
 def skin_marks(pt: Painter) -> None:
@@ -156,12 +158,14 @@ def mouth(pt: Painter) -> None:
     if t.lipstick:
         lips = pt.rng.choice(np.array([[190, 20, 40], [200, 60, 110], [130, 20, 40]])).astype(np.float64)
     inner = p[[60, 61, 62, 63, 64, 65, 66, 67]]
-    if t.mouth_open > 1.0:
-        c.polygon(pt.proj(inner), (80, 25, 30), label=8)
-        if t.smile > 0.3 or t.expression in (3, 4):
-            upper = p[[60, 61, 62, 63, 64]]
-            teeth = np.concatenate([upper, (upper + (0, min(0.45 * t.mouth_open, 4.5), 0))[::-1]])
-            c.polygon(pt.proj(teeth), (236, 232, 220), label=8)
+    gap = t.mouth_open + t.lip_raise
+    if gap > 1.0:
+        c.polygon(pt.proj(inner), (45, 12, 18), label=8)
+        for row in _TEETH_ROWS[t.teeth]:
+            edge = p[row]
+            down = 1.0 if row[1] == 61 else -1.0  # the upper row hangs down from the upper lip
+            band = np.concatenate([edge, (edge + (0, down * min(0.4 * gap, 5.0), 0))[::-1]])
+            c.polygon(pt.proj(band), (240, 236, 225), label=8)
     c.polygon(pt.proj(p[[48, 49, 50, 51, 52, 53, 54, 64, 63, 62, 61, 60]]), shade(lips, 0.92), label=7)
     c.polygon(pt.proj(p[[54, 55, 56, 57, 58, 59, 48, 60, 67, 66, 65, 64]]), lips, label=9)
     c.line(pt.proj(p[[60, 61, 62, 63, 64]]), shade(lips, 0.55), pt.px * 0.8)

@@ -7,12 +7,13 @@ Distributions (all independent unless stated):
   roll ~ N(0, 10) clipped to ±30 (degrees). Face height ~ U(0.36, 0.56) of the image; centre shifted by
   U(-0.08, 0.08) of the image on each axis.
 - gender: Bernoulli(0.5). age ~ U(1, 85) years. race: uniform over the 5 classes.
-- expression: uniform over the 7 classes; shape parameters per class in ``_EXPRESSIONS``.
+- expression: uniform over the 7 classes; shape parameters per class in ``EXPRESSION_SHAPES`` (``ExpressionShape``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,16 +37,38 @@ HAIR_COLOURS = {
     "blond": (214, 178, 108),
     "gray": (168, 166, 162),
 }
-# Expression -> (mouth opening mm range, smile range, eye openness range, brow raise mm, inner-brow raise mm,
-# upper-lip raise mm, corner stretch mm).
-_EXPRESSIONS = {
-    0: ((0.0, 0.0), (0.0, 0.0), (0.9, 1.1), 0.0, 0.0, 0.0, 0.0),
-    1: ((3.0, 9.0), (0.6, 1.0), (0.6, 0.85), 0.0, 0.0, 0.0, 0.0),
-    2: ((0.0, 0.0), (-1.0, -0.5), (0.65, 0.8), -1.5, 5.0, 0.0, 0.0),
-    3: ((11.0, 18.0), (0.0, 0.0), (1.3, 1.45), 9.0, 1.0, 0.0, -2.0),
-    4: ((4.0, 8.0), (-0.3, 0.0), (1.25, 1.4), 5.0, 4.0, 0.0, 5.0),
-    5: ((0.0, 0.0), (-0.4, -0.2), (0.55, 0.7), -3.0, -2.0, 4.0, 0.0),
-    6: ((0.0, 0.0), (-0.2, 0.0), (0.8, 0.95), -3.0, -6.0, 0.0, -2.0),
+
+
+class ExpressionShape(NamedTuple):
+    """How one expression class deforms and paints the face (face-frame mm unless stated).
+
+    Sized to stay legible at 64 px, where 1 mm of the mean face is about 0.2 px: each class has a cue of at
+    least ~8 mm (about 2 px) that no other class shares.
+    """
+
+    mouth_open: tuple[float, float]  # lower lip and jaw drop
+    smile: tuple[float, float]  # mouth corners up (> 0) or down (< 0), unitless; > 0.3 is "Smiling"
+    eye_open: tuple[float, float]  # upper lid height, 1 = the mean face's
+    brow_raise: float  # whole brow up
+    brow_inner: float  # inner brow ends up (> 0, sad/fearful) or down and together (< 0, frowning)
+    lip_raise: float  # upper lip up (a sneer), uncovering the upper teeth
+    stretch: float  # each mouth corner outwards (> 0) or inwards (< 0)
+    teeth: str  # teeth shown in the open mouth: "none", "upper" or "both"
+
+
+# Expression -> shape, in the Expression task's order. Distinct cues: 0 Neutral nothing; 1 Happiness a wide,
+# upturned grin with the upper teeth showing; 2 Sadness corners well down and inner brows up; 3 Surprise a tall,
+# narrow, dark open mouth, wide eyes and brows high; 4 Fear a wide, stretched open mouth with both rows of teeth,
+# wide eyes, raised brows; 5 Disgust a sneer (upper lip raised over the upper teeth) and lowered brows; 6 Anger
+# brows pulled down into a V over narrowed eyes.
+EXPRESSION_SHAPES = {
+    0: ExpressionShape((0.0, 0.0), (0.0, 0.0), (0.9, 1.1), 0.0, 0.0, 0.0, 0.0, "none"),
+    1: ExpressionShape((4.0, 9.0), (0.9, 1.2), (0.55, 0.75), 0.0, 0.0, 0.0, 0.0, "upper"),
+    2: ExpressionShape((0.0, 0.0), (-1.3, -0.9), (0.6, 0.75), -3.0, 10.0, 0.0, 0.0, "none"),
+    3: ExpressionShape((18.0, 26.0), (0.0, 0.0), (1.35, 1.5), 13.0, 2.0, 0.0, -8.0, "none"),
+    4: ExpressionShape((7.0, 11.0), (-0.4, -0.2), (1.3, 1.45), 7.0, 8.0, 0.0, 8.0, "both"),
+    5: ExpressionShape((0.0, 0.0), (-0.4, -0.2), (0.5, 0.65), -5.0, -3.0, 7.0, 0.0, "upper"),
+    6: ExpressionShape((0.0, 0.0), (-0.2, 0.0), (0.65, 0.8), -5.0, -12.0, 0.0, -2.0, "none"),
 }
 
 
@@ -91,6 +114,7 @@ class Traits:
     brow_inner: float
     lip_raise: float
     stretch: float
+    teeth: str
     blur: float
     occluder: str
 
@@ -133,11 +157,11 @@ def sample_traits(rng: np.random.Generator) -> Traits:
     if gender == 0 and age >= 17:
         beard = _pick(rng, {"none": 0.45, "stubble": 0.2, "goatee": 0.1, "mustache": 0.1, "full": 0.15})
     expression = int(rng.integers(7))
-    mouth, smile, eye, brow_raise, brow_inner, lip_raise, stretch = _EXPRESSIONS[expression]
-    mouth_open = rng.uniform(*mouth) if expression != 1 or rng.random() < 0.6 else 0.0
+    shape = EXPRESSION_SHAPES[expression]
+    mouth_open = rng.uniform(*shape.mouth_open)
     if expression == 0 and rng.random() < 0.2:
         mouth_open = rng.uniform(3.5, 6.0)
-    eye_open = rng.uniform(*eye) * (0.72 if race == ASIAN else 1.0)
+    eye_open = rng.uniform(*shape.eye_open) * (0.72 if race == ASIAN else 1.0)
     if expression in (0, 1, 2) and rng.random() < 0.08:
         eye_open = 0.0
     female_adult = gender == 1 and adult
@@ -175,12 +199,13 @@ def sample_traits(rng: np.random.Generator) -> Traits:
         double_chin=age > 30 and rng.random() < 0.15,
         expression=expression,
         mouth_open=float(mouth_open),
-        smile=float(rng.uniform(*smile)),
+        smile=float(rng.uniform(*shape.smile)),
         eye_open=float(eye_open),
-        brow_raise=float(brow_raise + rng.normal(0, 0.7)),
-        brow_inner=float(brow_inner + rng.normal(0, 0.7)),
-        lip_raise=float(lip_raise),
-        stretch=float(stretch),
+        brow_raise=float(shape.brow_raise + rng.normal(0, 0.7)),
+        brow_inner=float(shape.brow_inner + rng.normal(0, 0.7)),
+        lip_raise=float(shape.lip_raise),
+        stretch=float(shape.stretch),
+        teeth=shape.teeth,
         blur=float(rng.uniform(1.5, 3.0)) if rng.random() < 0.1 else 0.0,
         occluder=_pick(rng, {"none": 0.7, "hand": 0.1, "mask": 0.1, "bars": 0.1}),
     )
