@@ -30,6 +30,7 @@ import pytest
 import torch
 
 from facexformer.apps.cli import main as facexformer_main
+from tests.workflows.steps import comparison_rows, margin_failures
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -439,6 +440,7 @@ def test_the_quickstart_and_the_commands_that_use_its_checkpoint(tmp_path):
     assert len(rows) > 10, fit.stdout[-3000:]
     # checked last, so that the commands after it run whatever the table says
     behind = [row for m, row in rows.items() if row.endswith(" NO") and not m.startswith("test/parsing/f1_")]
+    short_of_margin = margin_failures(comparison_rows(fit.stdout))
     logs = tmp_path / "runs/quickstart/lightning_logs/version_0"
     for documented in ("config.yaml", "ced/test.csv", "ced/test.png"):
         assert (logs / documented).is_file(), documented
@@ -476,6 +478,9 @@ def test_the_quickstart_and_the_commands_that_use_its_checkpoint(tmp_path):
     assert_ran_the_group(QUICKSTART, ran)
     claim = "the docs say every task beats its baseline after the full quickstart; not:"
     assert not behind, "\n".join([claim, *behind])
+    assert not short_of_margin, "\n".join(
+        ["docs/quickstart.md's margins (1/10 of the gap, 0.9x the error):", *short_of_margin]
+    )
 
 
 @pytest.mark.slow

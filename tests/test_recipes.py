@@ -59,3 +59,41 @@ def test_paper_recipe_head_pose_crop_is_6drepnet_evaluation_crop():
         56,
     )  # 224 / 256 of the 64-px FSA-Net crop, centred
     assert _build(crops["celebamask_hq"]).box_source == "image"
+
+
+def _checkpoint_specs(path: Path) -> list[dict]:
+    callbacks = yaml.safe_load(path.read_text()).get("trainer", {}).get("callbacks", [])
+    return [c for c in callbacks if isinstance(c, dict) and c["class_path"].endswith("ModelCheckpoint")]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_a_killed_run_leaves_last_ckpt_after_its_first_epoch(path, tmp_path):
+    """``--ckpt_path last`` resumes an interrupted run: the shipped checkpoint callback writes ``last.ckpt`` at
+    the end of every epoch, not only when training ends (Lightning writes it only with a top-k save)."""
+    from lightning import Trainer
+    from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    seen = []
+
+    class Look(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen.append((trainer.current_epoch, (tmp_path / "ckpt" / "last.ckpt").is_file()))
+
+    for spec in _checkpoint_specs(path):
+        seen.clear()
+        # the toy model logs no metric: a monitored callback keeps its top-k rule, ranked by recency here
+        args = {**spec["init_args"], "dirpath": tmp_path / "ckpt", "monitor": None, "mode": "min"}
+        checkpoint = ModelCheckpoint(**args)
+        trainer = Trainer(
+            max_epochs=2,
+            limit_train_batches=2,
+            limit_val_batches=1,
+            logger=False,
+            callbacks=[checkpoint, Look()],
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+        trainer.fit(BoringModel())
+        assert seen == [(0, False), (1, True)], path.name

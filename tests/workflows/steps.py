@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -137,3 +138,43 @@ def rerun_reproduces(fitted: FittedRun, stage: str) -> None:
     assert len(before) > 20
     for key, value in before.items():
         assert after[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+#: each task's headline metric in the comparison table
+HEADLINE = (
+    "test/landmarks/nme",
+    "test/headpose/mae",
+    "test/attributes/accuracy",
+    "test/visibility/accuracy",
+    "test/age/mae",
+    "test/gender/accuracy",
+    "test/race/accuracy",
+    "test/parsing/f1",
+    "test/expression/accuracy",
+)
+_ROW = re.compile(r"^(test/\S+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(yes|NO)$")
+_ERRORS = ("mae", "nme")  # lower is better; every other headline metric is a score in [0, 1]
+
+
+def comparison_rows(stdout: str) -> dict[str, tuple[float, float]]:
+    """``{metric: (model, baseline)}`` from the table ``BaselineComparison`` printed into ``stdout``."""
+    rows = (_ROW.match(line.strip()) for line in stdout.splitlines())
+    return {m[1]: (float(m[2]), float(m[3])) for m in rows if m}
+
+
+def margin_failures(rows: dict[str, tuple[float, float]]) -> list[str]:
+    """One line per headline metric that misses its margin (or is missing from the table)."""
+    failures = []
+    for metric in HEADLINE:
+        if metric not in rows:
+            failures.append(f"{metric}: not in the table")
+            continue
+        model, base = rows[metric]
+        if metric.rsplit("/", 1)[1] in _ERRORS:
+            need, ok = 0.9 * base, model <= 0.9 * base
+        else:
+            need = base + 0.1 * (1.0 - base)
+            ok = model >= need
+        if not ok:
+            failures.append(f"{metric}: model {model:.4f}, baseline {base:.4f}, needs {need:.4f}")
+    return failures
