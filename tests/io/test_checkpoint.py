@@ -64,7 +64,7 @@ def cli_fit(folder: Path, *extra: str) -> Path:
         )
     finally:
         os.chdir(cwd)
-    (checkpoint,) = sorted(folder.rglob("*.ckpt"))
+    (checkpoint,) = sorted(folder.rglob("last.ckpt"))  # beside the newest epoch's checkpoint
     return checkpoint
 
 
