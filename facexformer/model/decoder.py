@@ -63,12 +63,14 @@ class Attention(nn.Module):
         return torch.baddbmm(self.out_proj.bias, weights, outputs)
 
     def _few_queries(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Scores (s·Wk_h^T q_ht)·x_n (the key bias adds a constant per row, which softmax ignores), then
-        Wv_h (sum_n p_htn x_n) + bv: the key and value projections act on the few queries' results."""
+        """Scores (s·Wk_h^T q_ht)·x_n + s·q_ht·bk_h, then Wv_h (sum_n p_htn x_n) + bv: the key and value
+        projections act on the few queries' results. The key bias adds a constant per row, which softmax
+        ignores, but it stays in the graph: DDP expects every parameter to take part in the loss."""
         queries = self._split_heads(self.q_proj(q))  # (B, h, T, d)
-        scale = queries.shape[-1] ** -0.5
-        readers = torch.einsum("bhtd,hdc->bhtc", queries * scale, self._head_weights(self.k_proj)).flatten(1, 2)
-        weights = softmax_last_dim(torch.bmm(readers, k.transpose(1, 2)))  # (B, h·T, Nk)
+        scaled = queries * queries.shape[-1] ** -0.5
+        readers = torch.einsum("bhtd,hdc->bhtc", scaled, self._head_weights(self.k_proj)).flatten(1, 2)
+        key_bias = torch.einsum("bhtd,hd->bht", scaled, self.k_proj.bias.view(self.num_heads, -1)).flatten(1)
+        weights = softmax_last_dim(torch.baddbmm(key_bias.unsqueeze(-1), readers, k.transpose(1, 2)))  # (B, h·T, Nk)
         read = torch.bmm(weights, v).unflatten(1, (self.num_heads, -1))  # (B, h, T, dim)
         values = torch.einsum("bhtc,hdc->bthd", read, self._head_weights(self.v_proj)).flatten(2) + self.v_proj.bias
         return self.out_proj(values)

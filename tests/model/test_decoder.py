@@ -27,6 +27,15 @@ def test_folded_attention_is_multi_head_attention(queries, keys):
     assert torch.allclose(attention(q, k, v), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(("queries", "keys"), [(49, 5), (5, 49), (5, 5)])
+def test_every_parameter_takes_part_in_the_loss(queries, keys):
+    """DDP (without find_unused_parameters) fails on a parameter outside the graph: the key bias, which softmax
+    ignores, must still be added when the few queries fold the key projection."""
+    attention = Attention(32, num_heads=4, downsample=2)
+    attention(torch.randn(2, queries, 32), torch.randn(2, keys, 32), torch.randn(2, keys, 32)).sum().backward()
+    assert [name for name, p in attention.named_parameters() if p.grad is None] == []
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_folded_attention_in_low_precision_stays_close(dtype):
     torch.manual_seed(0)
