@@ -114,7 +114,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
 
     full = fit(3, tmp_path / "full").model
     fit(1, tmp_path / "part")
-    first = next((tmp_path / "part").rglob("last.ckpt"))
+    first = next((tmp_path / "part").rglob("*.ckpt"))  # Lightning's default checkpoint: one file
     resumed = fit(3, tmp_path / "resumed", str(first)).model
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
