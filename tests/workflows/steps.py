@@ -137,7 +137,8 @@ def rerun_reproduces(fitted: FittedRun, stage: str) -> None:
     after = last_scalars(newest_log_dir(fitted.cwd))
     assert len(before) > 20
     for key, value in before.items():
-        assert after[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+        # NaN where a class is absent from both labels and predictions (e.g. inner mouth on a closed-mouth batch)
+        assert after[key] == pytest.approx(value, rel=1e-5, abs=1e-6, nan_ok=True), key
 
 
 #: each task's headline metric in the comparison table

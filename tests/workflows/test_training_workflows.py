@@ -53,8 +53,9 @@ def test_resume_with_ckpt_path_last(tmp_path):
     )
     assert f"Restoring states from the checkpoint path at {last}" in done.stdout + done.stderr
     resumed = torch.load(last, map_location="cpu", weights_only=True)
-    assert (resumed["epoch"], resumed["global_step"]) == (2, 4)  # one more epoch of 2 batches, same file
-    assert [p.name for p in last.parent.iterdir()] == ["last.ckpt"]
+    # one more epoch of 2 batches (epoch index 1), written over the same last.ckpt at the end of that epoch
+    assert (resumed["epoch"], resumed["global_step"]) == (1, 4)
+    assert sorted(p.name for p in last.parent.iterdir()) == ["epoch=1-step=4.ckpt", "last.ckpt"]
 
 
 def digest(path):
