@@ -8,20 +8,9 @@ import yaml
 from facexformer import FaceXFormer
 from facexformer.apps.cli import main, resolve_config_names, shipped_configs
 from facexformer.apps.cli_parsing import UserError
+from tests.cli_args import TINY_MODEL
 
 SYNTHETIC_DATA = str(Path(__file__).parents[1] / "conf" / "synthetic_data.yaml")
-TINY_MODEL = [
-    "--model.backbone",
-    "test_convnext",
-    "--model.backbone_pretrained",
-    "false",
-    "--model.image_size",
-    "64",
-    "--model.dim",
-    "32",
-    "--model.decoder_mlp_dim",
-    "64",
-]
 
 
 @pytest.fixture(scope="module")
