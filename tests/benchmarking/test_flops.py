@@ -2,6 +2,7 @@ import torch
 from torch import nn
 
 from facexformer.benchmarking.flops import count_flops
+from facexformer.model.onednn_linear import OneDnnLinear
 
 
 def test_linear_counts_two_flop_per_multiply_add():
@@ -14,3 +15,15 @@ def test_backward_is_counted_too():
     layer = nn.Linear(16, 8)
     x = torch.randn(5, 16)
     assert count_flops(lambda: layer(x).sum().backward()) == 2 * 2 * 5 * 16 * 8  # grad of the weight only
+
+
+def test_packed_onednn_linear_counts_like_the_plain_layer():
+    layer = OneDnnLinear(64, 32, activation="gelu")
+    x = torch.randn(5, 7, 64)
+
+    def packed() -> None:
+        with torch.inference_mode():
+            layer(x)
+
+    assert count_flops(packed) == count_flops(lambda: layer(x)) == 2 * 5 * 7 * 64 * 32
+    assert layer._packed is not None
