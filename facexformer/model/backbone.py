@@ -12,7 +12,6 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
-from facexformer.model.onednn_linear import use_onednn_linears
 from facexformer.model.precision import SoftmaxInFloat32
 
 _OFFLINE_HINT = (
@@ -86,8 +85,7 @@ class TimmBackbone(nn.Module):
     ``pretrained_cfg`` (ImageNet's for most, others for e.g. CLIP or Inception weights).
 
     The ``nn.Softmax`` modules of the timm model (Swin's window attention) are replaced by
-    ``SoftmaxInFloat32``: the same results in float32, a faster kernel in bf16/fp16. Its linear layers become
-    ``OneDnnLinear`` (CPU inference through oneDNN with packed weights; MLP GELUs folded in).
+    ``SoftmaxInFloat32``: the same results in float32, a faster kernel in bf16/fp16.
     """
 
     def __init__(
@@ -108,7 +106,6 @@ class TimmBackbone(nn.Module):
         self.name = name
         self.body = self._create(name, pretrained, image_size, kwargs)
         _use_float32_softmax(self.body)
-        use_onednn_linears(self.body)
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.reductions: list[int] = list(self.body.feature_info.reduction())
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")

@@ -10,6 +10,7 @@ from torch import nn
 from facexformer.model.backbone import Backbone
 from facexformer.model.decoder import TwoWayDecoder
 from facexformer.model.fusion import MultiScaleFusion
+from facexformer.model.onednn_linear import use_onednn_linears
 from facexformer.model.position import RandomFourierPositionEncoding
 from facexformer.model.precision import compute_dtype
 
@@ -29,6 +30,10 @@ class FaceXFormerNet(nn.Module):
     ``cpu_inference_chunk``: on CPU without autograd, ``forward`` runs everything after the backbone on this
     many samples at a time, so the (dim, 56, 56) face tokens and their intermediates stay in cache (about 15%
     less time after the backbone at batch 8 on 2 cores; outputs equal to float rounding). ``None``: whole batch.
+
+    Every ``nn.Linear`` inside (backbone and heads included) becomes a ``OneDnnLinear`` sharing its parameters:
+    CPU inference runs oneDNN with packed weights (float32 Swin-B 1.6x faster on an AMD EPYC), training runs
+    ``F.linear`` as before.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class FaceXFormerNet(nn.Module):
         self.cpu_inference_chunk = cpu_inference_chunk
         self.released_tokens = released
         self.new_tokens = [n for n in num_tokens if n not in released]
+        use_onednn_linears(self)
 
     @property
     def task_names(self) -> list[str]:

@@ -119,9 +119,7 @@ def test_released_outputs_do_not_depend_on_the_task_list(official, released_outp
 
 
 def test_torchvision_swin_converts_exactly():
-    """Random torchvision swin_t weights, renamed by the released-file rules, give identical stage outputs
-    (with autograd on, where our linear layers run ``F.linear`` like torchvision's; inference runs them through
-    oneDNN, the same function up to float rounding)."""
+    """Random torchvision swin_t weights, renamed by the released-file rules, give identical stage outputs."""
     torch.manual_seed(0)
     tv = torchvision.models.swin_t().eval()
     released = {f"backbone.0.{k}": v for k, v in tv.features.state_dict().items()}
@@ -132,17 +130,15 @@ def test_torchvision_swin_converts_exactly():
     assert not result.unexpected_keys
     assert all(k.endswith(("relative_position_index", "attn_mask")) for k in result.missing_keys)
     x = torch.randn(1, 3, 224, 224)
-    ours = [f.detach() for f in backbone(x)]
     with torch.no_grad():
-        inference = backbone(x)
+        ours = backbone(x)
         taps, y = [], x
         for i, stage in enumerate(tv.features):
             y = stage(y)
             if i in (1, 3, 5, 7):
                 taps.append(y.permute(0, 3, 1, 2))
-    for a, b, c in zip(ours, taps, inference, strict=True):
+    for a, b in zip(ours, taps, strict=True):
         assert torch.equal(a, b)
-        assert (c - b).abs().max() <= 1e-5 * b.abs().max()
 
 
 def test_unknown_released_key_is_reported():

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
+from facexformer.model.onednn_linear import OneDnnLinear
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +104,17 @@ def test_only_released_token_groups_may_lack_a_head(tiny_kwargs):
         type(net)(net.backbone, heads={"gender": net.heads["gender"]}, num_tokens={"landmarks": 1, "gender": 1})
     with pytest.raises(ValueError, match="released_tokens"):
         FaceXFormer(tasks=["gender"], released_tokens=["gender", "smile"], **tiny_kwargs)
+
+
+def test_inference_runs_every_linear_layer_through_onednn(model):
+    linears = [m for m in model.net.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(isinstance(m, OneDnnLinear) for m in linears)
+    assert any(m.activation != "none" for m in linears)  # the MLPs' activations folded in
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        inference = model(x)
+    called = [m for m in linears if m._packed is not None]  # the decoder reads some layers' weights only
+    assert len(called) > len(linears) / 2
+    training = {name: out.detach() for name, out in model(x).items()}  # autograd on: F.linear
+    for name, out in inference.items():
+        torch.testing.assert_close(out, training[name], rtol=1e-4, atol=1e-5)
