@@ -234,7 +234,7 @@ class InferRun:
             picture = draw_overlay(image, faces)
 
             def save(tmp: Path) -> None:
-                picture.save(tmp, format="PNG")
+                picture.save(tmp, format="PNG", compress_level=1)  # 3x faster than the default 6, 5% larger
 
             write_atomically(out / f"{path.stem}.overlay.png", save, overwrite=True)
         record = {
@@ -244,7 +244,7 @@ class InferRun:
             "tasks": self.tasks or [t.name for t in self.model.tasks],
             "faces": [face.to_dict() for face in faces],
         }
-        write_json(out / f"{path.stem}.json", record, overwrite=True)
+        write_json(out / f"{path.stem}.json", record, overwrite=True, indent=None)
         self.written += 1
 
     def fail(self, path: Path, err: Exception | str) -> None:

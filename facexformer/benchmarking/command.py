@@ -60,6 +60,8 @@ def benchmark_train(args: TrainBenchmark) -> list[tuple[str, float, float, float
 def benchmark_infer(args: InferBenchmark) -> list[tuple[str, float, float]]:
     """End-to-end ``infer`` faces/s on a folder of photos against the network alone."""
     torch.manual_seed(0)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.checkpoint:
         model = FaceXFormer.from_pretrained(args.checkpoint)
     else:
@@ -251,6 +253,7 @@ class InferBenchmark:
         overlay: write overlay PNGs as infer does
         device: torch device
         repeats: timed rounds
+        threads: torch CPU threads of the network, alone and in infer (default: torch's); each worker uses one
     """
 
     photos: list[str] = field(default_factory=list)
@@ -265,6 +268,7 @@ class InferBenchmark:
     overlay: bool = True
     device: str = DEFAULT_DEVICE
     repeats: PositiveInt = 3
+    threads: PositiveInt | None = None
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Photos from files to predictions with the network kept busy: decoding, face detection and cropping run in
-DataLoader worker processes while the main process runs the network, and a writer thread saves the results.
+DataLoader worker processes while the main process runs the network; a thread maps each batch's outputs back
+to photo pixels while the next batch runs, and a writer thread saves the results.
 
 ``pipelined_predict`` yields, per photo, the same ``FacePrediction`` objects ``facexformer.inference.predict.predict``
 returns for the same photos and batch size: faces are batched across photos in the same order.
@@ -20,7 +21,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from facexformer.geometry.crop import CropSettings, Margin
 from facexformer.inference.detect import Detector, find_faces, resolve_detector
-from facexformer.inference.predict import FacePrediction, _Face, crop_photo, crop_settings, run_faces, to_rgb_array
+from facexformer.inference.predict import (
+    FacePrediction,
+    _Face,
+    crop_photo,
+    crop_settings,
+    faces_in_photos,
+    forward_faces,
+    to_rgb_array,
+)
 
 
 @dataclass
@@ -132,17 +141,24 @@ def pipelined_predict(
     done: dict[int, list[FacePrediction]] = {}
     errors: dict[int, str] = {}
     queue: list[_Face] = []
+    mapping: list[tuple[list[_Face], Future]] = []  # batches being mapped back to photo pixels, oldest first
+    mapper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facexformer-to-photo")
 
     def run(chunk: list[_Face]) -> None:
         try:
-            for face, pred in zip(chunk, run_faces(model, chunk, task_objects, sources), strict=True):
-                done.setdefault(face.image_index, []).append(pred)
+            outputs = forward_faces(model, chunk, task_objects)
         except RuntimeError as err:
             for face in chunk:
                 errors[face.image_index] = f"the network failed on a batch with this photo: {err}"
+            return
+        mapping.append((chunk, mapper.submit(faces_in_photos, task_objects, outputs, chunk, sources)))
 
-    def finished() -> Iterator[PhotoResult]:
-        while waiting and (waiting[0].error is not None or _all_run(waiting[0], done, errors, queue)):
+    def finished(wait: bool) -> Iterator[PhotoResult]:
+        while mapping and (wait or mapping[0][1].done()):
+            chunk, future = mapping.pop(0)
+            for face, pred in zip(chunk, future.result(), strict=True):
+                done.setdefault(face.image_index, []).append(pred)
+        while waiting and (waiting[0].error is not None or _all_run(waiting[0], errors, queue, mapping)):
             photo = waiting.pop(0)
             error = photo.error or errors.get(photo.index)
             faces = [] if error else done.pop(photo.index, [])
@@ -150,23 +166,27 @@ def pipelined_predict(
                 face.image_index = 0
             yield PhotoResult(photo.path, photo.image, faces, photo.notes, error)
 
-    for photo in prepared_photos(paths, settings, detector, workers):
-        waiting.append(photo)
-        queue += photo.faces
-        while len(queue) >= batch_size:
-            run(queue[:batch_size])
-            del queue[:batch_size]
-        yield from finished()
-    if queue:
-        run(queue)
-        queue.clear()
-    yield from finished()
+    try:
+        for photo in prepared_photos(paths, settings, detector, workers):
+            waiting.append(photo)
+            queue += photo.faces
+            while len(queue) >= batch_size:
+                run(queue[:batch_size])
+                del queue[:batch_size]
+            yield from finished(wait=False)
+        if queue:
+            run(list(queue))  # the mapping thread keeps the list it is given
+            queue.clear()
+        yield from finished(wait=True)
+    finally:
+        mapper.shutdown(wait=True, cancel_futures=True)
 
 
-def _all_run(photo: PreparedPhoto, done: dict, errors: dict, queue: list[_Face]) -> bool:
+def _all_run(photo: PreparedPhoto, errors: dict, queue: list[_Face], mapping: list[tuple[list[_Face], Future]]) -> bool:
     if photo.index in errors:
         return True
-    return not any(face.image_index == photo.index for face in queue)
+    unfinished = queue + [face for chunk, _ in mapping for face in chunk]
+    return not any(face.image_index == photo.index for face in unfinished)
 
 
 class BackgroundWriter:

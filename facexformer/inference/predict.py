@@ -300,12 +300,20 @@ def _split_boxes(boxes: Any, count: int, single: bool) -> list[np.ndarray | None
     return out
 
 
-@torch.no_grad()
 def run_faces(model: Any, chunk: list[_Face], tasks: list[Task], sources: list[str]) -> list[FacePrediction]:
     """One forward pass over the crops of ``chunk`` -> their predictions in original-image pixels.
 
-    ``sources``: the label of each image, indexed by ``_Face.image_index``. Pixels are normalised in float32
-    and cast to the model's dtype by the network (a bf16 model gets the same input rounding as autocast).
+    ``sources``: the label of each image, indexed by ``_Face.image_index``.
+    """
+    return faces_in_photos(tasks, forward_faces(model, chunk, tasks), chunk, sources)
+
+
+@torch.no_grad()
+def forward_faces(model: Any, chunk: list[_Face], tasks: list[Task]) -> dict[str, torch.Tensor]:
+    """The network's raw outputs ``{task: (B, ...)}`` for the crops of ``chunk`` (one forward pass, eval mode).
+
+    Pixels are normalised in float32 and cast to the model's dtype by the network (a bf16 model gets the same
+    input rounding as autocast).
     """
     param = next(model.parameters())
     batch = torch.stack([f.pixels for f in chunk])
@@ -313,16 +321,23 @@ def run_faces(model: Any, chunk: list[_Face], tasks: list[Task], sources: list[s
     was_training = model.training
     model.eval()
     try:
-        outputs = model(model.normalize(batch), [t.name for t in tasks])
+        return model(model.normalize(batch), [t.name for t in tasks])
     finally:
         model.train(was_training)
-    return faces_from_outputs(
-        tasks,
-        outputs,
-        [f.crop for f in chunk],
-        sources=[sources[f.image_index] for f in chunk],
-        image_indices=[f.image_index for f in chunk],
-    )
+
+
+def faces_in_photos(
+    tasks: list[Task], outputs: Mapping[str, torch.Tensor], chunk: list[_Face], sources: list[str]
+) -> list[FacePrediction]:
+    """``forward_faces``'s outputs for ``chunk`` -> its predictions in original-image pixels."""
+    with torch.no_grad():
+        return faces_from_outputs(
+            tasks,
+            outputs,
+            [f.crop for f in chunk],
+            sources=[sources[f.image_index] for f in chunk],
+            image_indices=[f.image_index for f in chunk],
+        )
 
 
 def faces_from_outputs(

@@ -31,9 +31,10 @@ def write_atomically(path: str | Path, write: Callable[[Path], None], overwrite:
             os.unlink(tmp)
 
 
-def write_json(path: str | Path, data: Any, overwrite: bool = False) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"), overwrite)
+def write_json(path: str | Path, data: Any, overwrite: bool = False, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON, atomically; ``indent=None`` writes one line (Python's C encoder: ~4x faster on
+    long number lists such as run-length codes, and a third of the size)."""
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=indent) + "\n"), overwrite)
 
 
 def write_folder_atomically(

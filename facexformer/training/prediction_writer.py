@@ -91,7 +91,8 @@ class FacePredictionWriter(BasePredictionWriter):
                 "tasks": [t.name for t in tasks],
                 "faces": [face.to_dict()],
             }
-            write_json(self.folder / f"{index:06d}-{_file_stem(source)}.json", record, overwrite=self.overwrite)
+            path = self.folder / f"{index:06d}-{_file_stem(source)}.json"
+            write_json(path, record, overwrite=self.overwrite, indent=None)
             self.written += 1
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

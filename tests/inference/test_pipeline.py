@@ -1,7 +1,10 @@
+import threading
+
 import numpy as np
 import pytest
 import torch
 
+from facexformer.inference import pipeline
 from facexformer.inference.pipeline import BackgroundWriter, pipelined_predict
 from facexformer.inference.predict import predict
 from facexformer.module import FaceXFormer
@@ -43,6 +46,30 @@ def test_pipelined_predictions_equal_the_sequential_ones(model, photos, workers)
         assert ours.headpose == theirs.headpose and ours.attributes == theirs.attributes
         assert ours.age == theirs.age
     assert results[0].image.shape[:2] == sequential[0].parsing.shape
+
+
+def test_outputs_are_mapped_to_photos_while_the_next_batch_runs(model, photos, monkeypatch):
+    """The first batch's mapping waits for the second batch's forward pass: run one after the other, it would
+    wait its full timeout."""
+    second_forward, threads, waited = threading.Event(), [], []
+    forward, to_photo = pipeline.forward_faces, pipeline.faces_in_photos
+
+    def counted_forward(*args):
+        threads.append(threading.current_thread().name)
+        if len(threads) == 2:
+            second_forward.set()
+        return forward(*args)
+
+    def waiting_to_photo(*args):
+        waited.append(second_forward.wait(timeout=20))
+        return to_photo(*args)
+
+    monkeypatch.setattr(pipeline, "forward_faces", counted_forward)
+    monkeypatch.setattr(pipeline, "faces_in_photos", waiting_to_photo)
+    results = list(pipelined_predict(model, photos, batch_size=2, workers=0))
+    assert len(threads) >= 3 and set(threads) == {"MainThread"}
+    assert waited[0] is True
+    assert sum(len(r.faces) for r in results) == sum(len(r.faces) for r in pipelined_predict(model, photos, workers=0))
 
 
 def test_a_bad_file_is_reported_and_the_rest_run(model, photos, tmp_path):
