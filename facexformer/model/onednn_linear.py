@@ -35,7 +35,8 @@ class OneDnnLinear(nn.Linear):
 
     CPU inference (autograd off, no autocast, not being traced or compiled) in a dtype of :func:`onednn_dtypes`
     runs ``mkldnn._linear_pointwise`` on a copy of the weight packed in oneDNN's layout, made on first use and
-    remade when the weight changes (in-place updates, ``load_state_dict``, ``.to()``); the activation is applied
+    remade when the weight may have changed (a forward pass with autograd on, which precedes any optimizer
+    step; in-place updates, ``load_state_dict``, ``.to()``); the activation is applied
     to the float32 accumulator before rounding. Everything else runs ``F.linear`` and the activation: training
     is unchanged. The packed copy holds as much memory as the weight and is never saved or copied.
     """
@@ -57,6 +58,8 @@ class OneDnnLinear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., in_features) -> (..., out_features)."""
         if not self._packed_path(x):
+            if torch.is_grad_enabled():
+                self._packed = None  # an optimizer step may follow; fused AdamW does not bump ``_version``
             return ACTIVATIONS[self.activation](F.linear(x, self.weight, self.bias))
         algorithm = "none" if self.activation == "gelu" else ""
         return torch.ops.mkldnn._linear_pointwise(x, self._packed_weight(), self.bias, self.activation, [], algorithm)

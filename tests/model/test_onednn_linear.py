@@ -78,6 +78,22 @@ def test_the_packed_weight_follows_every_change_of_the_weight():
     check()
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_inference_after_an_optimizer_step_uses_the_new_weights(fused):
+    """Fused AdamW updates weights without bumping their version counter."""
+    torch.manual_seed(0)
+    layer = OneDnnLinear(16, 16, activation="gelu")
+    x = torch.randn(5, 16)
+    optimizer = torch.optim.AdamW(layer.parameters(), lr=0.1, fused=fused)
+    with torch.no_grad():
+        layer(x)
+    layer(x).sum().backward()
+    optimizer.step()
+    with torch.no_grad():
+        out = layer(x)
+    assert (out.double() - reference(layer, x)).abs().max() < 1e-4
+
+
 def test_copies_and_pickles_leave_the_packed_weight_behind():
     layer = OneDnnLinear(8, 8, activation="relu")
     with torch.no_grad():
