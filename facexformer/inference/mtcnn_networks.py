@@ -9,7 +9,8 @@ images normalised as ``(pixel - 127.5) / 128`` in RGB order.
 - :class:`OutputNet` (O-Net): 48x48 crops; also five landmarks.
 
 The dense layers of R-Net and O-Net read their input flattened in (width, height, channel) order, the order
-the weights were converted from.
+the weights were converted from. All three run channels-last (NHWC): torch's CPU max pooling is 3.5–12x and
+these small convolutions ~2x faster than channels-first.
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ def _flatten_width_height_channel(x: torch.Tensor) -> torch.Tensor:
 class ProposalNet(nn.Module):
     """P-Net: (B, 3, H, W) -> box offsets (B, 4, h, w) and face probabilities (B, h, w).
 
-    ``h = ceil((H - 2) / 2) - 4`` (likewise ``w``): one cell per 12x12 window at stride 2. Runs channels-last
-    (NHWC), where torch's CPU max pooling is ~3.5x and these convolutions ~2x faster than channels-first.
+    ``h = ceil((H - 2) / 2) - 4`` (likewise ``w``): one cell per 12x12 window at stride 2.
     """
 
     def __init__(self):
@@ -74,8 +74,10 @@ class RefineNet(nn.Module):
         self.dense4, self.prelu4 = nn.Linear(3 * 3 * 64, 128), nn.PReLU(128)
         self.dense5_1 = nn.Linear(128, 2)
         self.dense5_2 = nn.Linear(128, 4)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.contiguous(memory_format=torch.channels_last)
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.prelu3(self.conv3(x))
@@ -103,8 +105,10 @@ class OutputNet(nn.Module):
         self.dense6_1 = nn.Linear(256, 2)
         self.dense6_2 = nn.Linear(256, 4)
         self.dense6_3 = nn.Linear(256, 10)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = x.contiguous(memory_format=torch.channels_last)
         x = self.pool1(self.prelu1(self.conv1(x)))
         x = self.pool2(self.prelu2(self.conv2(x)))
         x = self.pool3(self.prelu3(self.conv3(x)))
