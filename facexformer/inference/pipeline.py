@@ -2,12 +2,19 @@
 DataLoader worker processes while the main process runs the network; a thread maps each batch's outputs back
 to photo pixels while the next batch runs, and a writer thread saves the results.
 
+The workers and both threads run at a lower scheduling priority (niceness +10) than the network: on a machine
+whose cores are all busy, they take the time the network leaves, rather than preempting it. Where they fall
+behind, the network waits for them and they get the cores.
+
 ``pipelined_predict`` yields, per photo, the same ``FacePrediction`` objects ``facexformer.inference.predict.predict``
 returns for the same photos and batch size: faces are batched across photos in the same order.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +37,8 @@ from facexformer.inference.predict import (
     forward_faces,
     to_rgb_array,
 )
+
+BACKGROUND_NICENESS = 10
 
 
 @dataclass
@@ -110,13 +119,24 @@ def prepared_photos(
         collate_fn=_single,
         num_workers=workers,
         prefetch_factor=prefetch,
-        worker_init_fn=_one_thread,
+        worker_init_fn=_background_worker,
     )
     yield from loader
 
 
-def _one_thread(worker_id: int) -> None:
+def _background_worker(worker_id: int) -> None:
     torch.set_num_threads(1)  # the workers decode and detect; the cores' threads belong to the network
+    if hasattr(os, "nice"):
+        os.nice(BACKGROUND_NICENESS)
+
+
+def lower_thread_priority() -> None:
+    """Raise the calling thread's niceness by 10, up to 19 (Linux, where niceness is per thread; elsewhere
+    nothing)."""
+    if sys.platform == "linux":
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness + BACKGROUND_NICENESS, 19))
 
 
 def pipelined_predict(
@@ -142,7 +162,7 @@ def pipelined_predict(
     errors: dict[int, str] = {}
     queue: list[_Face] = []
     mapping: list[tuple[list[_Face], Future]] = []  # batches being mapped back to photo pixels, oldest first
-    mapper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facexformer-to-photo")
+    mapper = ThreadPoolExecutor(1, "facexformer-to-photo", initializer=lower_thread_priority)
 
     def run(chunk: list[_Face]) -> None:
         try:
@@ -194,7 +214,7 @@ class BackgroundWriter:
     re-raises the first error."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facexformer-writer")
+        self._pool = ThreadPoolExecutor(1, "facexformer-writer", initializer=lower_thread_priority)
         self._pending: list[Future] = []
 
     def submit(self, write: Callable[..., None], *args: Any) -> None:

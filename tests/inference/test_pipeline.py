@@ -1,4 +1,7 @@
+import os
+import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -72,6 +75,33 @@ def test_outputs_are_mapped_to_photos_while_the_next_batch_runs(model, photos, m
     assert sum(len(r.faces) for r in results) == sum(len(r.faces) for r in pipelined_predict(model, photos, workers=0))
 
 
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # Linux: the calling thread's
+
+
+def _whole_photo_reporting_niceness(image: np.ndarray) -> np.ndarray:
+    warnings.warn(f"detector niceness {_niceness()}", stacklevel=2)
+    return np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="niceness is per thread on Linux only")
+def test_workers_and_the_mapping_thread_run_at_lower_priority(model, photos, monkeypatch):
+    to_photo, mapped = pipeline.faces_in_photos, []
+
+    def reporting_to_photo(*args):
+        mapped.append(_niceness())
+        return to_photo(*args)
+
+    monkeypatch.setattr(pipeline, "faces_in_photos", reporting_to_photo)
+    before = _niceness()
+    expected = min(before + 10, 19)
+    results = list(
+        pipelined_predict(model, photos[:2], batch_size=1, detector=_whole_photo_reporting_niceness, workers=1)
+    )
+    assert [r.notes for r in results] == [[f"detector niceness {expected}"]] * 2
+    assert mapped == [expected] * 2 and _niceness() == before  # the network's thread keeps its priority
+
+
 def test_a_bad_file_is_reported_and_the_rest_run(model, photos, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not a jpeg")
@@ -96,3 +126,12 @@ def test_background_writer_waits_and_reports_errors():
     writer.submit(fail)
     with pytest.raises(OSError, match="disk full"):
         writer.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="niceness is per thread on Linux only")
+def test_background_writer_runs_at_lower_priority():
+    seen = []
+    writer = BackgroundWriter()
+    writer.submit(lambda: seen.append(_niceness()))
+    writer.close()
+    assert seen == [min(_niceness() + 10, 19)]
