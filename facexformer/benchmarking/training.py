@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -47,7 +48,8 @@ def training_step(model: FaceXFormer, batch: dict, precision: str) -> Callable[[
     dtype = DTYPES[precision.split("-")[0]]
 
     def step() -> None:
-        with torch.autocast(device.type, dtype, enabled=precision != "fp32"):
+        with torch.autocast(device.type, dtype, enabled=precision != "fp32"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "You are trying to `self.log", UserWarning)  # no Trainer here
             loss = model.step(batch, "train")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
