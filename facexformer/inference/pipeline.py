@@ -130,7 +130,7 @@ def _background_worker(worker_id: int) -> None:
         os.nice(BACKGROUND_NICENESS)
 
 
-def lower_thread_priority() -> None:
+def _lower_thread_priority() -> None:
     """Raise the calling thread's niceness by 10, up to 19 (Linux, where niceness is per thread; elsewhere
     nothing)."""
     if sys.platform == "linux":
@@ -162,7 +162,7 @@ def pipelined_predict(
     errors: dict[int, str] = {}
     queue: list[_Face] = []
     mapping: list[tuple[list[_Face], Future]] = []  # batches being mapped back to photo pixels, oldest first
-    mapper = ThreadPoolExecutor(1, "facexformer-to-photo", initializer=lower_thread_priority)
+    mapper = ThreadPoolExecutor(1, "facexformer-to-photo", initializer=_lower_thread_priority)
 
     def run(chunk: list[_Face]) -> None:
         try:
@@ -214,7 +214,7 @@ class BackgroundWriter:
     re-raises the first error."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, "facexformer-writer", initializer=lower_thread_priority)
+        self._pool = ThreadPoolExecutor(1, "facexformer-writer", initializer=_lower_thread_priority)
         self._pending: list[Future] = []
 
     def submit(self, write: Callable[..., None], *args: Any) -> None:
