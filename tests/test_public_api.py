@@ -37,7 +37,6 @@ INTERNAL = {
         "RotationHead",
         "Float32Module",
         "Float32TokenHead",
-        "SoftmaxInFloat32",
     },
     "facexformer.data": {"TaskStreams", "Transformed"},
     "facexformer.data.datasets": {"AFLWRecord", "ImageRecord", "WFLWRecord"},

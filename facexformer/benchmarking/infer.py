@@ -16,6 +16,7 @@ from facexformer.apps.infer import collect_images, infer_files
 from facexformer.benchmarking.hardware import describe_hardware
 from facexformer.benchmarking.inference import Precision
 from facexformer.benchmarking.rounds import paired_speed_ratios, print_table, timed_rounds
+from facexformer.inference.optimize import optimize_for_inference
 from facexformer.module import FaceXFormer
 
 
@@ -42,8 +43,9 @@ def infer_throughput(
     repeats: int = 3,
 ) -> list[tuple[str, float, float]]:
     """Faces/s of ``infer`` on the photos (files and folders, searched recursively) repeated ``copies`` times,
-    per DataLoader worker count, and of the network alone on as many faces at the same batch size; prints
-    the hardware and a table; returns rows (case, faces/s, speed relative to the network alone).
+    per DataLoader worker count, and of the network alone (``optimize_for_inference``'s, as ``infer`` runs it)
+    on as many faces at the same batch size; prints the hardware and a table; returns rows (case, faces/s,
+    speed relative to the network alone).
     """
     paths = collect_images([str(p) for p in photos], recursive=True)
     if not paths:
@@ -64,10 +66,12 @@ def infer_throughput(
         images = torch.randn(batch_size, 3, size, size, device=device)
         batches = [images[: min(batch_size, faces - start)] for start in range(0, faces, batch_size)]
 
+        fast = optimize_for_inference(model.net)
+
         def network() -> None:
             with torch.inference_mode():
                 for batch in batches:
-                    model(batch)
+                    fast(batch)
 
         cases = {"network alone": network}
         for count in workers:

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from facexformer.geometry.crop import CropSettings, Margin
 from facexformer.inference.detect import Detector, find_faces, resolve_detector
+from facexformer.inference.optimize import optimize_for_inference
 from facexformer.inference.predict import (
     FacePrediction,
     _Face,
@@ -163,10 +164,11 @@ def pipelined_predict(
     queue: list[_Face] = []
     mapping: list[tuple[list[_Face], Future]] = []  # batches being mapped back to photo pixels, oldest first
     mapper = ThreadPoolExecutor(1, "facexformer-to-photo", initializer=_lower_thread_priority)
+    network = optimize_for_inference(model.net)
 
     def run(chunk: list[_Face]) -> None:
         try:
-            outputs = forward_faces(model, chunk, task_objects)
+            outputs = forward_faces(model, chunk, task_objects, network)
         except RuntimeError as err:
             for face in chunk:
                 errors[face.image_index] = f"the network failed on a batch with this photo: {err}"

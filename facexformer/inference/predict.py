@@ -31,9 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from facexformer.geometry.crop import CropSettings, FaceCrop, Margin, crop_faces
 from facexformer.inference.detect import find_faces, resolve_detector
+from facexformer.inference.optimize import optimize_for_inference
 from facexformer.io.image import decode_image, float_to_uint8, image_to_rgb
 from facexformer.tasks import TASKS, Task
 from facexformer.tasks.classification import ClassPrediction
@@ -268,9 +270,11 @@ def predict(
         except ValueError as err:  # a box outside the image
             raise ValueError(f"{source}: {err}") from None
 
+    network = optimize_for_inference(model.net)
     results = []
     for start in range(0, len(faces), batch_size):
-        results += run_faces(model, faces[start : start + batch_size], task_objects, sources)
+        chunk = faces[start : start + batch_size]
+        results += faces_in_photos(task_objects, forward_faces(model, chunk, task_objects, network), chunk, sources)
     return results
 
 
@@ -300,30 +304,26 @@ def _split_boxes(boxes: Any, count: int, single: bool) -> list[np.ndarray | None
     return out
 
 
-def run_faces(model: Any, chunk: list[_Face], tasks: list[Task], sources: list[str]) -> list[FacePrediction]:
-    """One forward pass over the crops of ``chunk`` -> their predictions in original-image pixels.
-
-    ``sources``: the label of each image, indexed by ``_Face.image_index``.
-    """
-    return faces_in_photos(tasks, forward_faces(model, chunk, tasks), chunk, sources)
-
-
 @torch.no_grad()
-def forward_faces(model: Any, chunk: list[_Face], tasks: list[Task]) -> dict[str, torch.Tensor]:
+def forward_faces(
+    model: Any, chunk: list[_Face], tasks: list[Task], network: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
     """The network's raw outputs ``{task: (B, ...)}`` for the crops of ``chunk`` (one forward pass, eval mode).
 
+    ``network``: what runs, ``optimize_for_inference(model.net)`` made once per run (default: ``model.net``).
     Pixels are normalised in float32 and cast to the model's dtype by the network (a bf16 model gets the same
     input rounding as autocast).
     """
-    param = next(model.parameters())
+    network = model.net if network is None else network
+    param = next(network.parameters())
     batch = torch.stack([f.pixels for f in chunk])
     batch = batch.to(device=param.device, dtype=torch.promote_types(param.dtype, torch.float32)) / 255
-    was_training = model.training
-    model.eval()
+    was_training = network.training
+    network.eval()
     try:
-        return model(model.normalize(batch), [t.name for t in tasks])
+        return network(model.normalize(batch), [t.name for t in tasks])
     finally:
-        model.train(was_training)
+        network.train(was_training)
 
 
 def faces_in_photos(

@@ -12,8 +12,6 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
-from facexformer.model.precision import SoftmaxInFloat32
-
 _OFFLINE_HINT = (
     "could not load ImageNet weights for timm model {name!r}: {err}\n"
     "This machine cannot download them. Either build the backbone with pretrained=False (the default; use this "
@@ -83,9 +81,6 @@ class TimmBackbone(nn.Module):
     ``num_scales`` feature levels are used (e.g. strides 4, 8, 16, 32). ``channels`` lists their widths;
     ``mean`` and ``std`` are the RGB normalisation (inputs in [0, 1]) the timm model declares in its
     ``pretrained_cfg`` (ImageNet's for most, others for e.g. CLIP or Inception weights).
-
-    The ``nn.Softmax`` modules of the timm model (Swin's window attention) are replaced by
-    ``SoftmaxInFloat32``: the same results in float32, a faster kernel in bf16/fp16.
     """
 
     def __init__(
@@ -105,7 +100,6 @@ class TimmBackbone(nn.Module):
             pretrained = True
         self.name = name
         self.body = self._create(name, pretrained, image_size, kwargs)
-        _use_float32_softmax(self.body)
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.reductions: list[int] = list(self.body.feature_info.reduction())
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
@@ -133,11 +127,3 @@ class TimmBackbone(nn.Module):
         if self.channels_last:
             features = [f.permute(0, 3, 1, 2) for f in features]
         return features
-
-
-def _use_float32_softmax(module: nn.Module) -> None:
-    """Replace every ``nn.Softmax`` submodule of ``module`` by a ``SoftmaxInFloat32`` over the same dim."""
-    for parent in list(module.modules()):
-        for name, child in parent.named_children():
-            if type(child) is nn.Softmax and child.dim is not None:
-                setattr(parent, name, SoftmaxInFloat32(child.dim))

@@ -7,19 +7,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from facexformer.model.precision import softmax_last_dim
-
 
 class Attention(nn.Module):
-    """Multi-head attention with an internal width ``dim // downsample`` (q, k, v and out projections).
-
-    When one side is ``fold_ratio`` times shorter than the other (the task tokens reading the face tokens, or
-    the face tokens reading the task tokens), the long side's projections are folded into the short side's
-    tokens: the same attention up to rounding, as a few large matrix products, with no per-head projection of
-    the thousands of face tokens and no attention kernel over rows of 18 (slow on CPU, worse still in bf16).
-    """
-
-    fold_ratio = 4
+    """Multi-head attention with an internal width ``dim // downsample`` (q, k, v and out projections)."""
 
     def __init__(self, dim: int, num_heads: int, downsample: int = 1):
         super().__init__()
@@ -34,46 +24,12 @@ class Attention(nn.Module):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q (B, Nq, dim), k and v (B, Nk, dim) -> (B, Nq, dim)."""
-        if k.shape[1] * self.fold_ratio <= q.shape[1]:
-            return self._few_keys(q, k, v)
-        if q.shape[1] * self.fold_ratio <= k.shape[1]:
-            return self._few_queries(q, k, v)
         q, k, v = (self._split_heads(proj(x)) for proj, x in ((self.q_proj, q), (self.k_proj, k), (self.v_proj, v)))
         out = F.scaled_dot_product_attention(q, k, v)
         return self.out_proj(rearrange(out, "b h n d -> b n (h d)"))
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         return rearrange(x, "b n (h d) -> b h n d", h=self.num_heads)
-
-    def _head_weights(self, proj: nn.Linear) -> torch.Tensor:
-        """A q/k/v projection's weight as (heads, head_dim, dim)."""
-        return proj.weight.view(self.num_heads, -1, proj.weight.shape[-1])
-
-    def _few_keys(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Scores x_n·(s·Wq_h^T k_ht) + s·bq_h·k_ht, then sum_ht p_nht (Wo_h v_ht) + bo: the query and output
-        projections act on the few keys and values instead of on every query."""
-        keys, values = self._split_heads(self.k_proj(k)), self._split_heads(self.v_proj(v))  # (B, h, T, d)
-        scale = keys.shape[-1] ** -0.5
-        to_scores = torch.einsum("bhtd,hdc->bcht", keys, self._head_weights(self.q_proj) * scale).flatten(2)
-        bias = torch.einsum("bhtd,hd->bht", keys, self.q_proj.bias.view(self.num_heads, -1) * scale).flatten(1)
-        scores = torch.baddbmm(bias.unsqueeze(1), q, to_scores)  # (B, Nq, h·T)
-        weights = softmax_last_dim(scores.unflatten(-1, (self.num_heads, -1))).flatten(2)
-        out_weight = self.out_proj.weight.view(self.out_proj.weight.shape[0], self.num_heads, -1)  # (dim, h, d)
-        outputs = torch.einsum("bhtd,chd->bhtc", values, out_weight).flatten(1, 2)  # (B, h·T, dim)
-        return torch.baddbmm(self.out_proj.bias, weights, outputs)
-
-    def _few_queries(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Scores (s·Wk_h^T q_ht)·x_n + s·q_ht·bk_h, then Wv_h (sum_n p_htn x_n) + bv: the key and value
-        projections act on the few queries' results. The key bias adds a constant per row, which softmax
-        ignores, but it stays in the graph: DDP expects every parameter to take part in the loss."""
-        queries = self._split_heads(self.q_proj(q))  # (B, h, T, d)
-        scaled = queries * queries.shape[-1] ** -0.5
-        readers = torch.einsum("bhtd,hdc->bhtc", scaled, self._head_weights(self.k_proj)).flatten(1, 2)
-        key_bias = torch.einsum("bhtd,hd->bht", scaled, self.k_proj.bias.view(self.num_heads, -1)).flatten(1)
-        weights = softmax_last_dim(torch.baddbmm(key_bias.unsqueeze(-1), readers, k.transpose(1, 2)))  # (B, h·T, Nk)
-        read = torch.bmm(weights, v).unflatten(1, (self.num_heads, -1))  # (B, h, T, dim)
-        values = torch.einsum("bhtc,hdc->bthd", read, self._head_weights(self.v_proj)).flatten(2) + self.v_proj.bias
-        return self.out_proj(values)
 
 
 class TwoWayAttentionBlock(nn.Module):

@@ -20,28 +20,15 @@ class RandomFourierPositionEncoding(Float32Module):
     def __init__(self, num_features: int = 128, scale: float = 1.0):
         super().__init__()
         self.register_buffer("gaussian_matrix", scale * torch.randn(2, num_features))
-        self._cache: tuple[tuple, torch.Tensor] | None = None
 
     def forward(self, height: int, width: int) -> torch.Tensor:
-        """Grid size -> (1, 2·num_features, height, width) float32 encoding.
+        """Grid size -> (1, 2·num_features, height, width) float32 encoding."""
+        with torch.autocast(self.gaussian_matrix.device.type, enabled=False):
+            return self.encode(height, width)
 
-        The result depends only on the grid size and the matrix, so it is kept until either changes (the
-        key includes the matrix's storage, device and version counter, which loading weights bumps).
-        """
-        matrix = self.gaussian_matrix
-        try:
-            version = matrix._version
-        except RuntimeError:  # made under inference_mode: no version counter to tell a reload, so no cache
-            with torch.autocast(matrix.device.type, enabled=False):
-                return self._encode(height, width, matrix.device)
-        key = (height, width, matrix.device, matrix.data_ptr(), version)
-        if self._cache is None or self._cache[0] != key:
-            # a normal tensor even under inference_mode, so a later training step may use it
-            with torch.inference_mode(False), torch.no_grad(), torch.autocast(matrix.device.type, enabled=False):
-                self._cache = (key, self._encode(height, width, matrix.device))
-        return self._cache[1]
-
-    def _encode(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+    def encode(self, height: int, width: int) -> torch.Tensor:
+        """The encoding of a ``height`` x ``width`` grid (autocast must be off)."""
+        device = self.gaussian_matrix.device
         y = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
         x = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width
         grid = torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)

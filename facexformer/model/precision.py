@@ -36,28 +36,6 @@ class Float32Module(nn.Module):
         return super()._apply(keep_float32(fn), recurse)
 
 
-def softmax_last_dim(x: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last dim in ``x``'s dtype; bf16/fp16 on CPU through the faster float32-output kernel
-    (see ``SoftmaxInFloat32``)."""
-    if x.device.type != "cpu" or x.dtype not in LOW_PRECISION:
-        return x.softmax(-1)
-    return x.softmax(-1, dtype=torch.float32).to(x.dtype)
-
-
-class SoftmaxInFloat32(nn.Softmax):
-    """``nn.Softmax`` that, on CPU, computes bf16/fp16 inputs with a float32 output and rounds it once.
-
-    ``nn.Softmax`` computes in float32 inside and rounds once too, but torch's CPU kernel with a
-    reduced-precision output is about 1.4x slower than the float32-output one on short rows (49 in Swin's
-    windows; ~3% of Swin-B's bf16 time). Anything else (float32, GPUs) runs ``nn.Softmax`` itself.
-    """
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if input.device.type != "cpu" or input.dtype not in LOW_PRECISION:
-            return super().forward(input)
-        return input.softmax(self.dim, dtype=torch.float32).to(input.dtype)
-
-
 def compute_dtype(module: nn.Module) -> torch.dtype:
     """The dtype of ``module``'s first floating parameter (float32 for a module without one)."""
     for param in module.parameters():

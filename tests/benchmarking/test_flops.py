@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from facexformer.benchmarking.flops import count_flops
-from facexformer.model.onednn_linear import OneDnnLinear
+from facexformer.inference.onednn_linear import OneDnnLinear
 
 
 def test_linear_counts_two_flop_per_multiply_add():

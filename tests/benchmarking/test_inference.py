@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from facexformer.benchmarking.inference import Precision, inference_throughput
+from facexformer.benchmarking.inference import AS_BUILT, Precision, inference_throughput
 
 
 def test_precision_names():
@@ -31,11 +31,11 @@ def test_table_reports_hardware_flops_and_peak(capsys):
         and "bf16" in out
     )
     by_name = {r[0]: r for r in rows}
-    assert set(by_name) == {
-        f"{p} {part}" for p in ("fp32", "bf16") for part in ("backbone only", "all tasks", "landmarks only")
-    }
+    parts = ("backbone only", "all tasks", "landmarks only", AS_BUILT)
+    assert set(by_name) == {f"{p} {part}" for p in ("fp32", "bf16") for part in parts}
+    assert "[fp32] optimize_for_inference: all tasks " in out and "as fast as the network as built" in out
     assert by_name["fp32 backbone only"][2] == 1.0
-    for part in ("backbone only", "all tasks"):
+    for part in ("backbone only", "all tasks", AS_BUILT):
         # the same network in both precisions: GFLOP per image = GFLOP/s / (images/s) agree
         per_image = [by_name[f"{p} {part}"][3] / by_name[f"{p} {part}"][1] for p in ("fp32", "bf16")]
         assert per_image[0] == pytest.approx(per_image[1])

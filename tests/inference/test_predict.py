@@ -48,7 +48,7 @@ def fake_forward(images, tasks=None):
 
 
 def test_outputs_are_mapped_back_to_the_original_image(model, monkeypatch):
-    monkeypatch.setattr(model, "forward", fake_forward)
+    monkeypatch.setattr(model.net, "forward", fake_forward)  # predict runs a copy of model.net
     image = np.zeros((100, 120, 3), dtype=np.uint8)
     (pred,) = predict(model, image, boxes=[10, 20, 50, 60])
     # box grown 10 px a side -> crop (left 0, top 10, 60 x 60); crop centre (29.5, 39.5) original pixels
@@ -211,7 +211,7 @@ def test_predict_crops_as_training_does_with_the_models_saved_crop(tiny_kwargs, 
         seen.append(images)
         return {"landmarks": torch.zeros(images.shape[0], 68, 2)}
 
-    monkeypatch.setattr(model, "forward", recording_forward)
+    monkeypatch.setattr(model.net, "forward", recording_forward)
     image, box = face
     (pred,) = predict(model, image, boxes=box)
     sample = {"image": torch.from_numpy(image).permute(2, 0, 1).contiguous(), "box": torch.from_numpy(box)}

@@ -5,6 +5,7 @@ import torch
 import torchvision
 
 from facexformer import FaceXFormer
+from facexformer.inference.optimize import optimize_for_inference
 from facexformer.io.errors import CheckpointError
 from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, convert_official_state_dict
 from facexformer.model.backbone import TimmBackbone
@@ -116,6 +117,20 @@ def test_released_outputs_do_not_depend_on_the_task_list(official, released_outp
         assert torch.equal(outputs[name], released[name]), (name, (outputs[name] - released[name]).abs().max())
         assert (outputs[name] - expected[name].reshape(outputs[name].shape)).abs().max() <= 1e-4, name
     assert model.hparams.released_tokens == list(OFFICIAL_TASKS)
+
+
+def test_inference_copy_gives_released_outputs_whatever_the_task_list(official, released_outputs):
+    """``optimize_for_inference`` (what predict and infer run) on the parity fixture: the released outputs, and
+    with a new task the released heads' outputs stay bit-for-bit those of the released task list."""
+    path, images, expected = official
+    with torch.no_grad():
+        fast = optimize_for_inference(FaceXFormer.from_official_checkpoint(path).net)(images)
+        extended = FaceXFormer.from_official_checkpoint(path, tasks=[*OFFICIAL_TASKS, "expression"])
+        fast_extended = optimize_for_inference(extended.net)(images)
+    for name, value in fast.items():
+        assert (value - expected[name].reshape(value.shape)).abs().max() <= 1e-4, name
+        assert (value - released_outputs[name]).abs().max() <= 1e-4, name
+        assert torch.equal(fast_extended[name], value), name
 
 
 def test_torchvision_swin_converts_exactly():

@@ -1,4 +1,3 @@
-import pytest
 import torch
 from einops import rearrange
 
@@ -15,39 +14,13 @@ def multi_head_attention(attention: Attention, q: torch.Tensor, k: torch.Tensor,
     return attention.out_proj(rearrange(scores.softmax(-1) @ heads[2], "b h n d -> b n (h d)"))
 
 
-@pytest.mark.parametrize(("queries", "keys"), [(49, 5), (5, 49), (5, 5)])
-def test_folded_attention_is_multi_head_attention(queries, keys):
-    """Few keys (face tokens reading task tokens), few queries (the reverse) and neither give the same result."""
+def test_attention_is_multi_head_attention():
     torch.manual_seed(0)
     attention = Attention(32, num_heads=4, downsample=2).double()
-    for p in attention.parameters():  # non-zero biases, so that folding them wrongly shows
+    for p in attention.parameters():
         torch.nn.init.normal_(p, std=0.3)
-    q, k, v = torch.randn(2, queries, 32).double(), torch.randn(2, keys, 32).double(), torch.randn(2, keys, 32).double()
-    expected = multi_head_attention(attention, q, k, v)
-    assert torch.allclose(attention(q, k, v), expected, rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize(("queries", "keys"), [(49, 5), (5, 49), (5, 5)])
-def test_every_parameter_takes_part_in_the_loss(queries, keys):
-    """DDP (without find_unused_parameters) fails on a parameter outside the graph: the key bias, which softmax
-    ignores, must still be added when the few queries fold the key projection."""
-    attention = Attention(32, num_heads=4, downsample=2)
-    attention(torch.randn(2, queries, 32), torch.randn(2, keys, 32), torch.randn(2, keys, 32)).sum().backward()
-    assert [name for name, p in attention.named_parameters() if p.grad is None] == []
-
-
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_folded_attention_in_low_precision_stays_close(dtype):
-    torch.manual_seed(0)
-    attention = Attention(64, num_heads=8, downsample=2)
-    q, k = torch.randn(2, 400, 64), torch.randn(2, 18, 64)
-    for a, b in ((q, k), (k, q)):
-        expected = multi_head_attention(attention, a, b, b)
-        low = Attention(64, num_heads=8, downsample=2).to(dtype)
-        low.load_state_dict(attention.state_dict())
-        out = low(a.to(dtype), b.to(dtype), b.to(dtype))
-        assert out.dtype == dtype
-        assert (out.float() - expected).abs().max() <= 0.05 * expected.abs().max()
+    q, k, v = torch.randn(2, 7, 32).double(), torch.randn(2, 49, 32).double(), torch.randn(2, 49, 32).double()
+    torch.testing.assert_close(attention(q, k, v), multi_head_attention(attention, q, k, v), rtol=0, atol=1e-12)
 
 
 def test_extra_tokens_leave_tokens_and_image_bit_identical():

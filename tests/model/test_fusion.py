@@ -4,21 +4,20 @@ import torch.nn.functional as F
 from facexformer.model.fusion import MultiScaleFusion
 
 
-def reference_fusion(fusion: MultiScaleFusion, features: list[torch.Tensor]) -> torch.Tensor:
-    """The released order of operations: project, resize, concat deepest first, 1x1 conv."""
-    size = features[0].shape[-2:]
-    projected = []
-    for x, proj in zip(features, fusion.proj, strict=True):
-        y = proj(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        projected.append(F.interpolate(y, size=size, mode="bilinear", align_corners=False))
-    return fusion.fuse(torch.cat(projected[::-1], dim=1))
-
-
-def test_folded_fusion_equals_the_released_order():
+def test_fusion_is_projection_resize_concat_deepest_first_and_1x1_conv():
+    """One scale at a time: each projected scale reaches the output only through its block of the 1x1 conv."""
     torch.manual_seed(0)
-    fusion = MultiScaleFusion([8, 16, 32, 64], dim=16).double()
-    features = [torch.randn(2, c, 28 // 2**i, 28 // 2**i, dtype=torch.float64) for i, c in enumerate([8, 16, 32, 64])]
-    torch.testing.assert_close(fusion(features), reference_fusion(fusion, features), rtol=1e-12, atol=1e-12)
+    fusion = MultiScaleFusion([8, 16], dim=4).double()
+    features = [torch.randn(1, 8, 6, 6, dtype=torch.float64), torch.randn(1, 16, 3, 3, dtype=torch.float64)]
+    fuse = fusion.fuse.weight.flatten(1)
+    fine = torch.einsum(
+        "oc,bchw->bohw", fuse[:, 4:], fusion.proj[0](features[0].permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    )
+    coarse = fusion.proj[1](features[1].permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    coarse = F.interpolate(coarse, size=(6, 6), mode="bilinear", align_corners=False)
+    expected = fine + torch.einsum("oc,bchw->bohw", fuse[:, :4], coarse)
+    assert fusion(features).shape == (1, 4, 6, 6)
+    torch.testing.assert_close(fusion(features), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_scale_order_matters():

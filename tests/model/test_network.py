@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
-from facexformer.model.onednn_linear import OneDnnLinear
 
 
 @pytest.fixture(scope="module")
@@ -64,37 +63,6 @@ def test_unknown_task(model):
         model(torch.randn(1, 3, 64, 64), tasks=["nose_length"])
 
 
-def test_cpu_inference_in_chunks_equals_whole_batch(model):
-    x = torch.randn(5, 3, 64, 64)
-    net = model.net
-    assert net.cpu_inference_chunk == 2
-    calls = []
-    handle = net.decoder.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
-    try:
-        with torch.no_grad():
-            chunked = model(x)
-        net.cpu_inference_chunk = None
-        with torch.no_grad():
-            whole = model(x)
-    finally:
-        net.cpu_inference_chunk = 2
-        handle.remove()
-    assert calls == [2, 2, 1, 5]
-    for name in whole:
-        torch.testing.assert_close(chunked[name], whole[name], rtol=1e-4, atol=1e-5)
-
-
-def test_training_forward_runs_the_whole_batch_at_once(model):
-    calls = []
-    handle = model.net.decoder.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
-    try:
-        model(torch.randn(5, 3, 64, 64), tasks=["landmarks"])["landmarks"].sum().backward()
-    finally:
-        handle.remove()
-        model.zero_grad()
-    assert calls == [5]
-
-
 def test_only_released_token_groups_may_lack_a_head(tiny_kwargs):
     model = FaceXFormer(tasks=["gender"], released_tokens=["landmarks", "gender"], **tiny_kwargs)
     assert list(model.net.tokens) == ["landmarks", "gender"] and list(model.net.heads) == ["gender"]
@@ -106,15 +74,8 @@ def test_only_released_token_groups_may_lack_a_head(tiny_kwargs):
         FaceXFormer(tasks=["gender"], released_tokens=["gender", "smile"], **tiny_kwargs)
 
 
-def test_inference_runs_every_linear_layer_through_onednn(model):
-    linears = [m for m in model.net.modules() if isinstance(m, torch.nn.Linear)]
-    assert linears and all(isinstance(m, OneDnnLinear) for m in linears)
-    assert any(m.activation != "none" for m in linears)  # the MLPs' activations folded in
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        inference = model(x)
-    called = [m for m in linears if m._packed is not None]  # the decoder reads some layers' weights only
-    assert len(called) > len(linears) / 2
-    training = {name: out.detach() for name, out in model(x).items()}  # autograd on: F.linear
-    for name, out in inference.items():
-        torch.testing.assert_close(out, training[name], rtol=1e-4, atol=1e-5)
+def test_the_network_as_built_has_no_inference_speed_ups(model):
+    """Speed-ups are ``optimize_for_inference``'s (tests/inference/test_optimize.py): the network is plain."""
+    own = {type(m).__module__ for m in model.net.modules() if type(m).__module__.startswith("facexformer.")}
+    assert own and all(name.startswith("facexformer.model.") for name in own), own
+    assert all(type(m) is torch.nn.Linear for m in model.net.modules() if isinstance(m, torch.nn.Linear))

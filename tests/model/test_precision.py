@@ -4,7 +4,7 @@ import torch
 from facexformer import FaceXFormer
 from facexformer.model.heads import Float32TokenHead, TokenHead
 from facexformer.model.position import RandomFourierPositionEncoding
-from facexformer.model.precision import SoftmaxInFloat32, compute_dtype, softmax_last_dim
+from facexformer.model.precision import compute_dtype
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -47,15 +47,3 @@ def test_model_cast_to_low_precision_runs_and_stays_close(tiny_kwargs, dtype, to
         assert (value.float() - reference[name]).abs().max() <= tolerance, name
     decoded = model.task("landmarks").decode(outputs["landmarks"], 64)
     assert decoded.dtype == torch.float32  # pixels are not rounded to bf16 (1 px steps near 200)
-
-
-def test_float32_softmax_is_nn_softmax_in_float32_and_rounds_once_in_low_precision():
-    x = torch.randn(3, 4, 49) * 5
-    assert torch.equal(SoftmaxInFloat32(-1)(x), torch.nn.Softmax(-1)(x))
-    assert torch.equal(softmax_last_dim(x), x.softmax(-1))
-    for dtype in (torch.bfloat16, torch.float16):
-        low = x.to(dtype)
-        expected = low.float().softmax(-1).to(dtype)
-        assert SoftmaxInFloat32(-1)(low).dtype == dtype
-        assert torch.equal(SoftmaxInFloat32(-1)(low), expected) and torch.equal(softmax_last_dim(low), expected)
-        assert torch.equal(SoftmaxInFloat32(1)(low), low.float().softmax(1).to(dtype))

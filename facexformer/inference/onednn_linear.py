@@ -1,12 +1,12 @@
 """Linear layers that run CPU inference through oneDNN, with the weight packed once and the bias and activation
 applied inside the matrix product.
 
-torch's CPU linear runs float32 through MKL, which on AMD CPUs takes its AVX2 kernels: 214 GFLOP/s against
-oneDNN's 460 on the same two Zen 4 cores (square float32 products, ``facexformer benchmark model`` prints both).
-bf16 already runs through oneDNN, but repacks the weight on every call and adds the bias and GELU in separate
-passes over the output. :func:`use_onednn_linears` swaps a module's ``nn.Linear`` layers for
-:class:`OneDnnLinear` (same parameters, same state-dict keys) and folds the GELU or ReLU that follows a linear
-layer in an ``nn.Sequential`` or a timm ``Mlp`` into it.
+torch's CPU linear runs float32 through MKL, which on AMD CPUs takes its AVX2 kernels, well below oneDNN's
+(``facexformer benchmark model`` prints both peaks; figures in docs/benchmarks.md). bf16 already runs through
+oneDNN, but repacks the weight on every call and adds the bias and GELU in separate passes over the output.
+:func:`use_onednn_linears` swaps a module's ``nn.Linear`` layers for :class:`OneDnnLinear` (same parameters,
+same state-dict keys) and folds the GELU or ReLU that follows a linear layer in an ``nn.Sequential`` or a timm
+``Mlp`` into it.
 """
 
 from __future__ import annotations

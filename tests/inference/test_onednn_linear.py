@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from timm.layers import Mlp
 from torch import nn
 
-from facexformer.model.onednn_linear import OneDnnLinear, onednn_dtypes, use_onednn_linears
+from facexformer.inference.onednn_linear import OneDnnLinear, onednn_dtypes, use_onednn_linears
 
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2}
 
