@@ -90,8 +90,9 @@ def matmul_peak(
     """Best GFLOP/s of square (n, n) @ (n, n) products in ``dtype`` over ``sizes`` (2n³ FLOP each).
 
     On CPUs, the best of torch's matmul and oneDNN's packed one (``OneDnnLinear``; on AMD CPUs torch's float32
-    matmul runs MKL's AVX2 kernels, below oneDNN's: docs/benchmarks.md). The best of ``repeats`` timings per size; a size whose first product
-    took over ``budget_s`` ends the search (fp16 without fp16 units can be 100x slower than fp32). ``clock``:
+    matmul runs MKL's AVX2 kernels, below oneDNN's: docs/benchmarks.md). The best of ``repeats`` timings per
+    size; a size whose first product took over ``budget_s`` ends the search (fp16 without fp16 units is far
+    slower than fp32). ``clock``:
     seconds (``time.process_time`` measures CPU time, for one thread on a busy machine).
     """
     device = torch.device(device)
