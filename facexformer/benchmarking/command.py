@@ -20,11 +20,11 @@ from typing import Any, Literal
 import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 
+from facexformer.benchmarking.configs import load_config
 from facexformer.benchmarking.infer import infer_throughput
 from facexformer.benchmarking.inference import inference_throughput
 from facexformer.benchmarking.rounds import median_seconds, print_table
 from facexformer.benchmarking.training import default_training_models, training_throughput
-from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.module import FaceXFormer
 
 DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -77,20 +77,6 @@ def benchmark_infer(args: InferBenchmark) -> list[tuple[str, float, float]]:
         detector=args.detector,
         repeats=args.repeats,
     )
-
-
-def load_config(name: str) -> tuple[FaceXFormer, MultiTaskDataModule]:
-    """The model and datamodule a shipped config (or a config file) describes, without running anything."""
-    from facexformer.apps.cli import FaceXFormerCLI, resolve_config_names
-
-    cli = FaceXFormerCLI(
-        FaceXFormer,
-        MultiTaskDataModule,
-        run=False,
-        args=resolve_config_names(["--config", name]),
-        trainer_defaults={"use_distributed_sampler": False, "logger": False},
-    )
-    return cli.model, cli.datamodule
 
 
 def benchmark_data(args: DataBenchmark) -> list[tuple[str, float, float]]:

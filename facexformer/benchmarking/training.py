@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from facexformer.benchmarking.configs import load_config
 from facexformer.benchmarking.flops import count_flops
 from facexformer.benchmarking.hardware import DTYPES, describe_hardware, matmul_peak
 from facexformer.benchmarking.rounds import paired_speed_ratios, print_table, timed_rounds
@@ -114,8 +115,6 @@ def training_throughput(
 def default_training_models(names: Sequence[str]) -> tuple[dict[str, FaceXFormer], dict[str, int]]:
     """``"swin-b"`` (the released network, batch 8, 224 px) and/or ``"quickstart"`` (the shipped config's model
     and batch size), freshly built with seed 0."""
-    from facexformer.benchmarking.command import load_config
-
     models, sizes = {}, {}
     for name in names:
         torch.manual_seed(0)
