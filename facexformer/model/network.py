@@ -68,11 +68,7 @@ class FaceXFormerNet(nn.Module):
 
         Images are cast to the backbone's dtype, so a model cast to bf16 takes float32 images too.
         """
-        return self.decode_features(self.backbone(images.to(compute_dtype(self.backbone))))
-
-    def decode_features(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The backbone's maps -> task tokens (B, T, dim) and face tokens (B, dim, h, w)."""
-        return self.run_decoder(self.fusion(features))
+        return self.run_decoder(self.fusion(self.backbone(images.to(compute_dtype(self.backbone)))))
 
     def run_decoder(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused face tokens (B, dim, h, w) -> task tokens (B, T, dim) and refined face tokens (B, dim, h, w).
@@ -96,7 +92,7 @@ class FaceXFormerNet(nn.Module):
         return tokens.unsqueeze(0).expand(batch, -1, -1)
 
     def run_head(self, name: str, queries: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Task ``name``'s head on its slice of the decoded task tokens (any subset of the batch rows)."""
+        """Task ``name``'s head on its slice of the decoder's task tokens (any subset of the batch rows)."""
         return self.heads[name](queries[:, self._token_slices[name]], image)
 
     @property
