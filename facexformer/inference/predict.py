@@ -243,7 +243,9 @@ def predict(
     the face crop (``crop_settings``; default the model's own, the one it was trained with). Returns one
     ``FacePrediction`` per face, images in input order, faces largest first within an image (``image_index``
     tells them apart). ``names``: one label per image for ``source`` and warnings (default: the path, or
-    ``<input i>``). Usable as a method: ``FaceXFormer.predict``.
+    ``<input i>``). Usable as a method: ``FaceXFormer.predict``. The network runs as
+    ``optimize_for_inference(model.net)``, made once per call (its first batch packs the weights): pass many
+    photos to one call rather than one photo to many calls.
     """
     single = isinstance(inputs, _IMAGE_TYPES) and not (isinstance(inputs, torch.Tensor) and inputs.ndim == 4)
     images = [inputs] if single else list(inputs)
