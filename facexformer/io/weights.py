@@ -24,10 +24,10 @@ from facexformer.io.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     Checkpoint,
-    check_task_spec,
     network_state,
     read_checkpoint,
 )
+from facexformer.io.class_paths import check_class_paths
 from facexformer.io.errors import CheckpointError
 from facexformer.io.hub import upload_folder
 from facexformer.io.model_card import model_card, task_name
@@ -42,17 +42,15 @@ _DERIVED = ("attn_mask", "relative_position_index")
 def build_model(cls: type[ModelT], checkpoint: Checkpoint, *, trusted: bool = False, **overrides: Any) -> ModelT:
     """``cls(**config, **overrides)`` from a checkpoint's config; keys ``cls`` does not take are ignored.
 
-    The file's task class paths must name registered tasks (``check_task_spec``) unless ``trusted`` or
-    ``overrides`` replace the tasks.
+    The class paths of the config that ``overrides`` do not replace must pass the allow-list
+    (``facexformer.io.class_paths``) unless ``trusted``.
     """
     if checkpoint.config is None:
         raise CheckpointError(
             f"{checkpoint.path}: holds no hyper_parameters, so the model cannot be rebuilt from it; build the "
             "FaceXFormer yourself and pass the file as init_weights"
         )
-    if "tasks" not in overrides:
-        for spec in checkpoint.config.get("tasks") or []:
-            check_task_spec(spec, checkpoint.path, trusted)
+    check_class_paths(checkpoint.config, checkpoint.path, trusted, skip=overrides)
     accepted = inspect.signature(cls.__init__).parameters
     config = {k: v for k, v in checkpoint.config.items() if k in accepted}
     ignored = sorted(set(checkpoint.config) - set(config))
@@ -85,6 +83,7 @@ def load_pretrained(
         token=token,
         cache_dir=cache_dir,
         local_files_only=local_files_only,
+        replaced=overrides,
     )
     if checkpoint.kind == "released":
         overrides = official_mode(overrides)
@@ -152,7 +151,7 @@ def load_released_state(model: nn.Module, state: dict[str, torch.Tensor], path: 
 
 def load_matching_weights(model: nn.Module, source: str | Path, *, trusted: bool = False) -> list[str]:
     """Copy every tensor of ``source`` whose name and shape match ``model.net``; return the names left as they were."""
-    checkpoint = read_checkpoint(source, trusted=trusted)
+    checkpoint = read_checkpoint(source, trusted=trusted, tensors_only=True)
     state = network_state(checkpoint, model.token_tasks)
     own = model.net.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

@@ -1,5 +1,7 @@
 """Tasks: each owns its tokens, head, declared labels, loss, metrics, flip rule and prediction edges (mapping back
-to the photo, JSON, drawing). ``TASKS`` maps names to classes."""
+to the photo, JSON, drawing). ``TASKS`` maps names to classes: the tasks declared under the entry-point group
+``facexformer.tasks`` (the built-in ones in this package's ``pyproject.toml``, plugins in theirs) and every task
+class defined in the process. The imports below are the public namespace only; they register nothing."""
 
 from facexformer.tasks.age_gender_race import Age, AgePrediction, Gender, Race
 from facexformer.tasks.attributes import Attributes
