@@ -181,3 +181,46 @@ def test_every_command_refuses_payloads_in_one_line(clean, tmp_path, command):
     assert "Traceback" not in done.stderr
     traces.assert_nothing_ran()
     assert not (tmp_path / "out").exists() and not (tmp_path / "model.pt").exists()
+
+
+def _edit_header(weights: Path, key: str, dtype: str) -> None:
+    """Rewrite the dtype of ``key`` in a safetensors header in place (same byte size: the file stays valid)."""
+    raw = weights.read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    header[key]["dtype"] = dtype
+    text = json.dumps(header, separators=(",", ":")).encode()
+    weights.write_bytes(raw[:8] + text.ljust(size) + raw[8 + size :])
+
+
+def test_a_weight_file_whose_dtypes_differ_from_the_model_is_refused(clean, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(clean["folder"], folder)
+    key = "net.heads.gender.mlp.layers.0.weight"
+    _edit_header(folder / "model.safetensors", key, "I32")  # the float bytes now read as integers
+    with pytest.raises(CheckpointError, match=rf"1 tensors have another dtype than the model's: {key} is torch.int32"):
+        FaceXFormer.from_pretrained(folder)
+    state = dict(clean["state"], **{key: clean["state"][key].double()})
+    ckpt = tmp_path / "double.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": clean["hparams"]}, ckpt)
+    with pytest.raises(CheckpointError, match=rf"{ckpt}: 1 tensors .* {key} is torch.float64 \(model torch.float32\)"):
+        FaceXFormer.from_pretrained(ckpt)
+
+
+def test_non_finite_weights_are_refused_or_loaded_with_a_warning_when_asked(clean, tmp_path):
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(clean["folder"], folder)
+    state = {k: v.clone() for k, v in clean["state"].items()}
+    state["net.heads.gender.mlp.layers.0.bias"][3] = float("nan")
+    state["net.tokens.landmarks.weight"][0, 0] = float("inf")
+    save_file(state, str(folder / "model.safetensors"), {"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"2 tensors hold NaN or infinite values: .*allow_nonfinite=True") as info:
+        FaceXFormer.from_pretrained(folder)
+    assert "net.heads.gender.mlp.layers.0.bias" in str(info.value) and "net.tokens.landmarks.weight" in str(info.value)
+    with pytest.warns(UserWarning, match=r"loading 2 tensors that hold NaN .*net.heads.gender.mlp.layers.0.bias"):
+        model = FaceXFormer.from_pretrained(folder, allow_nonfinite=True)
+    assert model.state_dict()["net.heads.gender.mlp.layers.0.bias"][3].isnan()
+    with pytest.raises(CheckpointError, match="hold NaN or infinite"):
+        FaceXFormer(tasks=TASKS, init_weights=str(folder), **TINY)  # partial loading checks them too
