@@ -2,7 +2,7 @@
 
 A package declares a part in its ``pyproject.toml``, e.g.::
 
-    [project.entry-points."facexformer.tasks"]
+    [project.entry-points."facexformer_tasks"]
     eye_colour = "my_package.eye_colour:EyeColour"
 
 The entry point's name is the part's name (a task's ``name``); its value names the class. This package declares
@@ -20,9 +20,9 @@ from typing import Any
 
 #: kind of part -> its entry-point group
 GROUPS = {
-    "tasks": "facexformer.tasks",  # name = the task's ``name`` -> a ``facexformer.tasks.Task`` subclass
-    "backbones": "facexformer.backbones",  # name -> an ``nn.Module`` class satisfying ``model.backbone.Backbone``
-    "datasets": "facexformer.datasets",  # name -> a ``facexformer.data.datasets.FaceDataset`` subclass
+    "tasks": "facexformer_tasks",  # name = the task's ``name`` -> a ``facexformer.tasks.Task`` subclass
+    "backbones": "facexformer_backbones",  # name -> an ``nn.Module`` class satisfying ``model.backbone.Backbone``
+    "datasets": "facexformer_datasets",  # name -> a ``facexformer.data.datasets.FaceDataset`` subclass
 }
 _OWN = "facexformer"
 

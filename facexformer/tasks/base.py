@@ -20,7 +20,7 @@ from facexformer.tasks.label import Label
 
 class TaskRegistry(MutableMapping[str, "type[Task]"]):
     """Task name -> class: every task installed packages declare under the entry-point group
-    ``facexformer.tasks`` (this package's built-in ones included; loaded at the first look-up), and every
+    ``facexformer_tasks`` (this package's built-in ones included; loaded at the first look-up), and every
     ``Task`` subclass with a ``name`` defined in this process (registered by its class statement)."""
 
     def __init__(self) -> None:
@@ -43,7 +43,7 @@ class TaskRegistry(MutableMapping[str, "type[Task]"]):
                 for name, cls in load_declared("tasks").items():
                     if not (isinstance(cls, type) and issubclass(cls, Task) and cls.__dict__.get("name") == name):
                         warnings.warn(
-                            f"entry point facexformer.tasks {name!r} must name a Task subclass whose name is "
+                            f"entry point facexformer_tasks {name!r} must name a Task subclass whose name is "
                             f"{name!r}, got {cls!r}",
                             stacklevel=2,
                         )

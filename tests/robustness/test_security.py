@@ -111,7 +111,7 @@ def test_a_class_path_refused_by_default_loads_when_trusted_or_declared(clean, t
         FaceXFormer.from_pretrained(folder)
     with pytest.raises(CheckpointError, match="does not fit this model"):
         FaceXFormer.from_pretrained(folder, trusted=True)
-    declared = {spec["class_path"]: "tests (facexformer.backbones tiny)"}
+    declared = {spec["class_path"]: "tests (facexformer_backbones tiny)"}
     monkeypatch.setattr("facexformer.io.class_paths.declared_class_paths", lambda kind=None: declared)
     with pytest.raises(CheckpointError, match="does not fit this model"):
         FaceXFormer.from_pretrained(folder)
