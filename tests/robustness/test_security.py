@@ -12,9 +12,11 @@ import copy
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -23,7 +25,7 @@ from PIL import Image
 from facexformer import FaceXFormer
 from facexformer.io.errors import CheckpointError
 from tests.cli_args import TINY_MODEL
-from tests.workflows.steps import SYNTHETIC_DATA, run_step
+from tests.workflows.steps import SYNTHETIC_DATA, facexformer_command, run_step, user_environment
 
 TASKS = ["landmarks", "gender"]
 TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
@@ -85,7 +87,8 @@ def hostile_files(clean: dict[str, Any], root: Path, payloads: dict[str, dict[st
     (folder / "config.json").write_text(json.dumps(with_payloads(config, payloads)))
     ckpt = root / "hostile.ckpt"
     hparams = with_payloads(clean["hparams"], payloads)
-    torch.save({"state_dict": clean["state"], "hyper_parameters": hparams}, ckpt)
+    content = {"state_dict": clean["state"], "hyper_parameters": hparams, "pytorch-lightning_version": L.__version__}
+    torch.save(content, ckpt)
     return folder, ckpt
 
 
@@ -224,3 +227,17 @@ def test_non_finite_weights_are_refused_or_loaded_with_a_warning_when_asked(clea
     assert model.state_dict()["net.heads.gender.mlp.layers.0.bias"][3].isnan()
     with pytest.raises(CheckpointError, match="hold NaN or infinite"):
         FaceXFormer(tasks=TASKS, init_weights=str(folder), **TINY)  # partial loading checks them too
+
+
+@pytest.mark.parametrize("command", ["export", "test"])
+def test_trust_checkpoint_lets_a_command_import_what_the_file_names(clean, tmp_path, command):
+    """With ``--trust_checkpoint true`` the undeclared (harmless) backbone class is imported and built; the
+    file's convnext weights then do not fit it, which is the error that proves the allow-list was passed."""
+    spec = {"class_path": "tests.robustness.test_security.TinyBackbone", "init_args": {}}
+    folder, ckpt = hostile_files(clean, tmp_path, {"backbone": spec})
+    args = [*COMMANDS[command](folder, ckpt, tmp_path), "--trust_checkpoint", "true"]
+    done = subprocess.run(
+        [*facexformer_command(), *args], cwd=tmp_path, env=user_environment(), capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "refusing" not in done.stderr
+    assert re.search(r"does not fit|size mismatch|Missing key", done.stderr), done.stderr[-2000:]
