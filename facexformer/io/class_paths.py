@@ -74,13 +74,14 @@ def check_class_paths(
 
 
 def class_path_entries(config: Mapping[str, Any], skip: Collection[str] = ()) -> Iterator[tuple[str, str]]:
-    """``(where, class path)`` of every class path in ``config``: each ``class_path``/``_class_path``/
-    ``_instantiator`` value at any depth, and each task of ``tasks`` given as a string (a name or a class path).
-    ``where`` is the entry, e.g. ``backbone`` or ``tasks[1]``. A non-string class path is yielded as its repr."""
+    """``(where, class path)`` of every class path in ``config``: each ``class_path`` value at any depth, the
+    model's own ``_class_path``/``_instantiator`` (Lightning's keys), and each task of ``tasks`` given as a
+    string (a name or a class path). ``where`` is the entry, e.g. ``backbone`` or ``tasks[1]``. A non-string
+    class path is yielded as its repr."""
     for key, value in config.items():
         if key in skip:
             continue
-        if key in ("_class_path", "_instantiator"):
+        if key in ("class_path", "_class_path", "_instantiator"):
             yield str(key), value if isinstance(value, str) else repr(value)
         elif key == "tasks" and isinstance(value, list | tuple):
             for i, task in enumerate(value):

@@ -105,6 +105,23 @@ def test_from_pretrained_refuses_every_payload(clean, tmp_path, payload, positio
         traces.assert_nothing_ran()
 
 
+@pytest.mark.parametrize("key", ["class_path", "_class_path", "_instantiator"])
+def test_the_model_class_a_file_names_passes_the_allow_list_too(clean, tmp_path, key):
+    traces = Traces(tmp_path)
+    for source in hostile_files(clean, tmp_path, {}):
+        config_file = source / "config.json" if source.is_dir() else None
+        if config_file is not None:
+            config = json.loads(config_file.read_text())
+            config_file.write_text(json.dumps({**config, key: "os.system"}))
+        else:
+            content = torch.load(source, weights_only=True)
+            content["hyper_parameters"][key] = "os.system"
+            torch.save(content, source)
+        with pytest.raises(CheckpointError, match=rf"refusing {key} class path 'os.system'"):
+            FaceXFormer.from_pretrained(source)
+        traces.assert_nothing_ran()
+
+
 def test_a_class_path_refused_by_default_loads_when_trusted_or_declared(clean, tmp_path, monkeypatch):
     """Trust is the caller's choice; a backbone class is allowed without it once an installed package declares
     it. Past the check the model is built with that backbone, whose weights the file (a convnext's) lacks."""
