@@ -1,6 +1,7 @@
 """The example plugin package (``examples/plugin``), installed as the README's test command installs it, goes
 through the command line with no extra flag: ``fit`` trains its task on the synthetic faces and reads its
-dataset reader's files, ``infer`` and ``export`` open the checkpoint, and so does ``from_pretrained``."""
+dataset reader's files, ``test --ckpt_path``, ``infer`` and ``export`` open the checkpoint, and so does
+``from_pretrained``. (``evaluate`` is not a command on this branch yet.)"""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ def test_the_example_plugin_goes_through_fit_infer_and_export(tmp_path):
     }
     data["train"]["synthetic"]["init_args"].update(size=64, seed=1)
     data["val"]["smiles"]["init_args"]["split"] = "val"
+    data["test"] = data["val"]
     (tmp_path / "data.yaml").write_text(json.dumps(data))
     fit = [
         "fit",
@@ -64,12 +66,17 @@ def test_the_example_plugin_goes_through_fit_infer_and_export(tmp_path):
         "0",
         "--trainer.enable_progress_bar",
         "false",
+        "--test_after_fit",
+        "false",
     ]
     run_step("fit with the plugin's task and reader", fit, tmp_path)
     logged = last_scalars(newest_log_dir(tmp_path))
     assert "val/smiling/accuracy" in logged, sorted(logged)  # validated on the reader's files
     assert any(key.startswith("train/smiling/") for key in logged), sorted(logged)  # trained on synthetic faces
     (checkpoint,) = tmp_path.glob("runs/*/checkpoints/last.ckpt")
+    test = ["test", *fit[1:], "--ckpt_path", str(checkpoint)]
+    run_step("test --ckpt_path of the plugin's checkpoint", test, tmp_path)
+    assert "test/smiling/accuracy" in last_scalars(newest_log_dir(tmp_path))
 
     out = tmp_path / "predictions"
     infer = ["infer", "--checkpoint", str(checkpoint), "--out", str(out), str(smiles / "face0.png")]
