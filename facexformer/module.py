@@ -308,15 +308,19 @@ class FaceXFormer(L.LightningModule):
         token: str | bool | None = None,
         cache_dir: str | Path | None = None,
         local_files_only: bool = False,
+        allow_nonfinite: bool = False,
         **overrides: Any,
     ) -> FaceXFormer:
         """Load a ``save_pretrained`` folder, a Lightning ``.ckpt``, a released ``model.pt`` or a Hub repo id.
 
         Hub ids: ``kartiknarayan/facexformer`` (the released file) or a repo written by ``save_pretrained``
         or ``push_to_hub`` (``revision``, ``token``, ``cache_dir``, ``local_files_only`` go to
-        ``hf_hub_download``). ``trusted=True``
-        (or ``sha256`` equal to the file's) opens a full pickle, which may run code. ``overrides`` replace
-        constructor arguments. Returns the model in eval mode; failures raise ``CheckpointError``.
+        ``hf_hub_download``). The class paths the file names must be built in or declared by an installed package
+        (``facexformer.io.class_paths``); ``trusted=True`` allows any and opens a full pickle (both may run code;
+        ``sha256`` equal to the file's opens the pickle too). Tensors of another dtype than the model's, or
+        holding NaN/inf, are refused; ``allow_nonfinite=True`` loads the latter with a warning naming them.
+        ``overrides`` replace constructor arguments. Returns the model in eval mode; failures raise
+        ``CheckpointError``.
         """
         return weights.load_pretrained(
             cls,
@@ -327,6 +331,7 @@ class FaceXFormer(L.LightningModule):
             token=token,
             cache_dir=cache_dir,
             local_files_only=local_files_only,
+            allow_nonfinite=allow_nonfinite,
             **overrides,
         )
 

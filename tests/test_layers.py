@@ -16,6 +16,7 @@ import facexformer
 LAYERS: list[tuple[str, ...]] = [
     # pure modules that import nothing of facexformer: the networks and the sample/batch contract, usable by all
     ("model", "batch"),
+    ("plugins",),  # the entry-point registry of plugin parts: it imports nothing of facexformer, all ask it
     ("geometry", "losses"),  # image frames, crops, rotations, landmark schemes
     ("metrics",),  # landmark metrics normalise with the landmark schemes and geometry
     ("tasks",),  # a task wires a head (model), a loss and metrics

@@ -26,7 +26,7 @@ from facexformer.apps.cli_parsing import (
 from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.geometry.crop import CropSettings
-from facexformer.io.checkpoint import check_checkpoint_tasks
+from facexformer.io.checkpoint import check_checkpoint_tasks, read_checkpoint
 from facexformer.io.errors import CheckpointError
 from facexformer.module import FaceXFormer
 
@@ -103,6 +103,12 @@ class FaceXFormerCLI(LightningCLI):
             default=False,
             help="with --ckpt_path, take the checkpoint's tasks instead of refusing one whose tasks differ",
         )
+        parser.add_argument(
+            "--trust_checkpoint",
+            type=bool,
+            default=False,
+            help="let --ckpt_path's file run code: import class paths it names that no installed package declares",
+        )
         # one crop: the data module's crop is the model's, saved with it for predict and infer
         parser.link_arguments("data", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
 
@@ -122,8 +128,9 @@ class FaceXFormerCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """Before LightningCLI reads ``--ckpt_path``'s hyperparameters: a missing file, or one that does not
-        load, is a ``UserError`` naming it; so is one trained for other tasks than the config's (LightningCLI
-        would silently replace the configured tasks by the checkpoint's) unless ``--tasks_from_checkpoint``."""
+        load, is a ``UserError`` naming it; so is one naming a class path the allow-list refuses (unless
+        ``--trust_checkpoint``) and one trained for other tasks than the config's (LightningCLI would silently
+        replace the configured tasks by the checkpoint's) unless ``--tasks_from_checkpoint``."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         named_file = isinstance(ckpt_path, str) and ckpt_path not in CKPT_PATH_KEYWORDS and "://" not in ckpt_path
@@ -133,8 +140,13 @@ class FaceXFormerCLI(LightningCLI):
                 "(e.g. <log dir>/checkpoints/last.ckpt), or 'last' / 'best'"
             )
         try:
-            if subcommand and not self.config[subcommand].get("tasks_from_checkpoint"):
-                check_checkpoint_tasks(ckpt_path, self.config[subcommand].model.tasks)
+            if named_file and Path(ckpt_path).is_file():  # its class paths pass the allow-list before Lightning's parse
+                settings = self.config[subcommand]
+                trusted = bool(settings.get("trust_checkpoint"))
+                if settings.get("tasks_from_checkpoint"):
+                    read_checkpoint(ckpt_path, trusted=trusted)
+                else:
+                    check_checkpoint_tasks(ckpt_path, settings.model.tasks, trusted=trusted)
             super()._parse_ckpt_path()
         except CheckpointError as err:
             raise UserError(f"--ckpt_path: {err}") from err

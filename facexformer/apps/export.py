@@ -137,6 +137,8 @@ class ExportOptions:
         image_size: input side in pixels (default: the model's)
         opset: ONNX opset version (default: torch's)
         overwrite: replace an existing output file
+        trust_checkpoint: let the checkpoint run code: open a full pickle and import any class path it names
+            (only for files you trust; see docs/plugins.md)
     """
 
     checkpoint: str
@@ -146,6 +148,7 @@ class ExportOptions:
     image_size: PositiveInt | None = None
     opset: PositiveInt | None = None
     overwrite: bool = False
+    trust_checkpoint: bool = False
 
 
 def build_parser() -> Any:
@@ -173,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from facexformer.module import FaceXFormer
 
-        model = FaceXFormer.from_pretrained(args.checkpoint)
+        model = FaceXFormer.from_pretrained(args.checkpoint, trusted=args.trust_checkpoint)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
         report(PROG, f"cannot load a model from {args.checkpoint}: {describe(err)}", err)
     try:

@@ -54,6 +54,8 @@ class InferOptions:
             trained with; 0.25 for the released model)
         recursive: also scan sub-folders
         workers: processes decoding, detecting and cropping photos while the network runs (0: in this process)
+        trust_checkpoint: let the checkpoint run code: open a full pickle and import any class path it names
+            (only for files you trust; see docs/plugins.md)
     """
 
     checkpoint: str
@@ -68,6 +70,7 @@ class InferOptions:
     margin: NonNegativeFloat | None = None
     recursive: bool = False
     workers: NonNegativeInt = 2
+    trust_checkpoint: bool = False
 
 
 def build_parser() -> Any:
@@ -146,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from facexformer.module import FaceXFormer
 
-        model = FaceXFormer.from_pretrained(args.checkpoint).to(pick_device(args.device)).eval()
+        model = FaceXFormer.from_pretrained(args.checkpoint, trusted=args.trust_checkpoint)
+        model = model.to(pick_device(args.device)).eval()
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
         report(PROG, f"cannot load a model from {args.checkpoint}: {describe(err)}", err)
     try:

@@ -77,8 +77,9 @@ class FacePrediction:
     ``box``: (x0, y0, x1, y1) face box used; ``crop``: (left, top, width, height) region the model saw;
     ``image_index``: position of the image in the ``predict`` input; ``source``: its file name or
     ``<input i>``; ``outputs``: ``{task name: value}`` of the tasks that ran, each value what the task's
-    ``to_photo`` returns. The released tasks' values are also properties (``landmarks``, ``parsing``, ...;
-    None when the task did not run), and keyword arguments of the constructor.
+    ``to_photo`` returns. Any task's value by name: ``prediction["eye_colour"]``, ``prediction.get(name)`` or,
+    for a registered task (built in or a plugin), the attribute ``prediction.eye_colour`` (None when the task did
+    not run); the released tasks' values are also documented properties and keyword arguments of the constructor.
     """
 
     def __init__(
@@ -106,6 +107,30 @@ class FacePrediction:
     gender = _task_output("gender", "``ClassPrediction``, or None")
     race = _task_output("race", "``ClassPrediction``, or None")
     expression = _task_output("expression", "``ClassPrediction``, or None")
+
+    def __getitem__(self, name: str) -> Any:
+        """The value of task ``name``; ``KeyError`` naming the tasks that ran when it did not run."""
+        if name not in self.outputs:
+            raise KeyError(f"no output of task {name!r} for this face; tasks that ran: {list(self.outputs)}")
+        return self.outputs[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.outputs
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of task ``name``, or ``default`` when it did not run."""
+        return self.outputs.get(name, default)
+
+    def __getattr__(self, name: str) -> Any:
+        """A registered task's value by attribute (None when it did not run); other names are no attribute."""
+        outputs = self.__dict__.get("outputs")
+        if outputs is None or name.startswith("_"):
+            raise AttributeError(name)
+        if name in outputs:
+            return outputs[name]
+        if name in TASKS:
+            return None
+        raise AttributeError(f"FacePrediction has no attribute {name!r} (no registered task of that name)")
 
     @property
     def age_years(self) -> float | None:

@@ -2,8 +2,9 @@
 
 Kinds: ``"folder"`` (``save_pretrained``: ``config.json`` + ``model.safetensors``), ``"lightning"`` (a
 ``.ckpt`` written by ``Trainer``/LightningCLI) and ``"released"`` (the authors' ``model.pt``); a source can
-also be a Hub repo id. Pickled files are opened with ``torch.load(weights_only=True)`` unless the caller
-trusts them. Every failure is a ``CheckpointError`` that names the file.
+also be a Hub repo id. Pickled files are opened with ``torch.load(weights_only=True)`` and the class paths a
+config names pass one allow-list (``facexformer.io.class_paths``) unless the caller trusts the file. Every
+failure is a ``CheckpointError`` that names the file.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import sys
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,10 +22,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from facexformer.io import released
+from facexformer.io.class_paths import check_class_paths
 from facexformer.io.errors import CheckpointError, CheckpointNotFoundError
 from facexformer.io.hub import hub_download, looks_like_hub_id
 from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, OFFICIAL_HUB_FILES, OFFICIAL_KEY, RELEASED_CONFIG
-from facexformer.tasks import TASKS
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -79,14 +80,36 @@ def read_checkpoint(
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
     local_files_only: bool = False,
+    replaced: Collection[str] = (),
+    tensors_only: bool = False,
 ) -> Checkpoint:
     """Read ``source`` (folder, ``.ckpt``, released ``model.pt`` or Hub id) on the CPU.
 
-    ``trusted=True``, or ``sha256`` equal to the file's SHA-256, opens a pickle in full (``weights_only=False``:
-    it may run code, so only for files you trust). Task class paths in ``config`` are not checked here:
-    ``check_task_spec`` does it before a model is built from them. The published
-    released file (``RELEASED_SHA256``) is opened in full when ``weights_only`` refuses it.
+    Every class path its config names (backbone, tasks, crop...) must pass the allow-list
+    (``facexformer.io.class_paths``) before anything is imported. ``replaced``: top-level config keys the caller
+    replaces, not checked (their values serve messages only, never a model). ``tensors_only``: the config is
+    neither checked nor returned (None).
+    ``trusted=True`` allows any class path and opens a pickle in full (``weights_only=False``): both may run
+    code, so only for files you trust. ``sha256`` equal to the file's SHA-256 opens the pickle in full too. The
+    published released file (``RELEASED_SHA256``) is opened in full when ``weights_only`` refuses it.
     """
+    checkpoint = _read(source, trusted, sha256, revision, token, cache_dir, local_files_only)
+    if tensors_only or checkpoint.config is None:
+        return checkpoint._replace(config=None) if tensors_only else checkpoint
+    check_class_paths(checkpoint.config, checkpoint.path, trusted, skip=replaced)
+    return checkpoint if checkpoint.kind == "released" else checkpoint._replace(config=_config(checkpoint.config))
+
+
+def _read(
+    source: str | Path,
+    trusted: bool,
+    sha256: str | None,
+    revision: str | None,
+    token: str | bool | None,
+    cache_dir: str | Path | None,
+    local_files_only: bool,
+) -> Checkpoint:
+    """``read_checkpoint`` without the allow-list: the config as the file holds it, private keys included."""
     path = resolve_source(
         source, revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only
     )
@@ -109,7 +132,7 @@ def read_checkpoint(
     if "state_dict" in content:
         _check_state(content["state_dict"], path, "state_dict")
         hparams = content.get("hyper_parameters")
-        config = None if not hparams else _config(dict(hparams))
+        config = None if not hparams else dict(hparams)
         return Checkpoint("lightning", config, content["state_dict"], path)
     raise CheckpointError(
         f"{path}: not a FaceXFormer checkpoint: no {OFFICIAL_KEY!r} (released file) nor 'state_dict' (Lightning) "
@@ -162,7 +185,7 @@ def _read_folder(path: Path) -> Checkpoint:
         raise CheckpointError(
             f"{weights_file}: not a readable safetensors file, truncated or corrupt ({err})"
         ) from None
-    return Checkpoint("folder", _config(config), state, path)
+    return Checkpoint("folder", config, state, path)
 
 
 def _torch_load(path: Path, trusted: bool) -> Any:
@@ -214,35 +237,6 @@ def _config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def check_task_spec(spec: Any, path: str | Path, trusted: bool = False) -> None:
-    """Refuse a task entry of a file whose ``class_path`` is no registered ``Task`` before anything is imported.
-
-    Registered names, their full class paths and classes of already-imported modules pass; any other module is
-    imported only when ``trusted``.
-    """
-    if isinstance(spec, str):
-        spec = {"class_path": spec}
-    if not isinstance(spec, dict) or not isinstance(spec.get("class_path"), str):
-        raise CheckpointError(f"{path}: task entry {spec!r} is not a name nor a {{'class_path', 'init_args'}} dict")
-    class_path = spec["class_path"]
-    classes = TASKS.values()
-    known = set(TASKS) | {c.__name__ for c in classes} | {f"{c.__module__}.{c.__qualname__}" for c in classes}
-    if class_path in known or trusted:
-        return
-    module_name, _, attribute = class_path.rpartition(".")
-    module = sys.modules.get(module_name)
-    if module is None:
-        raise CheckpointError(
-            f"{path}: task class_path {class_path!r} is not a registered facexformer task. Import the module that "
-            "defines it before loading (that registers the task), or pass trusted=True to let the loader import it"
-        )
-    from facexformer.tasks import Task
-
-    cls = getattr(module, attribute, None)
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise CheckpointError(f"{path}: task class_path {class_path!r} does not name a facexformer Task")
-
-
 def task_configs(tasks: Any) -> list[dict[str, Any]]:
     """``[{"class_path", "init_args"}, ...]`` of a task list as configs and checkpoints hold it (``None``: the
     released tasks), in JSON form, for comparing a saved list with a configured one."""
@@ -255,22 +249,20 @@ def task_configs(tasks: Any) -> list[dict[str, Any]]:
     return json.loads(json.dumps(specs, default=str))
 
 
-def check_checkpoint_tasks(ckpt_path: str | Path | None, tasks: Any) -> None:
-    """Raise ``CheckpointError`` if the Lightning file ``ckpt_path`` was trained for other tasks than ``tasks``
-    (a configured task list); names like ``"last"`` and files without saved tasks pass."""
+def check_checkpoint_tasks(ckpt_path: str | Path | None, tasks: Any, trusted: bool = False) -> None:
+    """Raise ``CheckpointError`` if the Lightning file ``ckpt_path`` names a class path the allow-list refuses
+    (unless ``trusted``) or was trained for other tasks than ``tasks`` (a configured task list, ``None``: the
+    released tasks). Names like ``"last"`` and files without saved tasks pass."""
     if ckpt_path is None or not Path(ckpt_path).is_file():
         return
-    path = Path(ckpt_path)
-    content = _torch_load(path, trusted=False)
-    saved = (content.get("hyper_parameters") or {}).get("tasks") if isinstance(content, dict) else None
+    checkpoint = read_checkpoint(ckpt_path, trusted=trusted)
+    saved = (checkpoint.config or {}).get("tasks")
     if saved is None:
         return
-    for spec in saved:
-        check_task_spec(spec, path)
     saved, wanted = task_configs(saved), task_configs(tasks)
     if saved != wanted:
         raise CheckpointError(
-            f"{path} was trained for other tasks than the config's: checkpoint {_summary(saved)}, config "
+            f"{checkpoint.path} was trained for other tasks than the config's: checkpoint {_summary(saved)}, config "
             f"{_summary(wanted)}. Pass --tasks_from_checkpoint true to continue with the checkpoint's tasks, or start "
             "a new run from its weights with --model.init_weights"
         )

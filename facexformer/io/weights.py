@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,10 +25,10 @@ from facexformer.io.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     Checkpoint,
-    check_task_spec,
     network_state,
     read_checkpoint,
 )
+from facexformer.io.class_paths import check_class_paths
 from facexformer.io.errors import CheckpointError
 from facexformer.io.hub import upload_folder
 from facexformer.io.model_card import model_card, task_name
@@ -42,17 +43,15 @@ _DERIVED = ("attn_mask", "relative_position_index")
 def build_model(cls: type[ModelT], checkpoint: Checkpoint, *, trusted: bool = False, **overrides: Any) -> ModelT:
     """``cls(**config, **overrides)`` from a checkpoint's config; keys ``cls`` does not take are ignored.
 
-    The file's task class paths must name registered tasks (``check_task_spec``) unless ``trusted`` or
-    ``overrides`` replace the tasks.
+    The class paths of the config that ``overrides`` do not replace must pass the allow-list
+    (``facexformer.io.class_paths``) unless ``trusted``.
     """
     if checkpoint.config is None:
         raise CheckpointError(
             f"{checkpoint.path}: holds no hyper_parameters, so the model cannot be rebuilt from it; build the "
             "FaceXFormer yourself and pass the file as init_weights"
         )
-    if "tasks" not in overrides:
-        for spec in checkpoint.config.get("tasks") or []:
-            check_task_spec(spec, checkpoint.path, trusted)
+    check_class_paths(checkpoint.config, checkpoint.path, trusted, skip=overrides)
     accepted = inspect.signature(cls.__init__).parameters
     config = {k: v for k, v in checkpoint.config.items() if k in accepted}
     ignored = sorted(set(checkpoint.config) - set(config))
@@ -74,9 +73,13 @@ def load_pretrained(
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
     local_files_only: bool = False,
+    allow_nonfinite: bool = False,
     **overrides: Any,
 ) -> ModelT:
-    """A model of class ``cls`` with the weights of ``source`` (anything ``read_checkpoint`` reads), in eval mode."""
+    """A model of class ``cls`` with the weights of ``source`` (anything ``read_checkpoint`` reads), in eval mode.
+
+    Tensors of another dtype than the model's are refused (``check_weights``), and so are NaN/inf values unless
+    ``allow_nonfinite`` (then a warning names the tensors)."""
     checkpoint = read_checkpoint(
         source,
         trusted=trusted,
@@ -85,19 +88,21 @@ def load_pretrained(
         token=token,
         cache_dir=cache_dir,
         local_files_only=local_files_only,
+        replaced=overrides,
     )
     if checkpoint.kind == "released":
         overrides = official_mode(overrides)
     model = build_model(cls, checkpoint, trusted=trusted, **overrides)
     if checkpoint.kind == "released":
-        load_released_state(model, checkpoint.state, checkpoint.path)
+        load_released_state(model, checkpoint.state, checkpoint.path, allow_nonfinite=allow_nonfinite)
     else:
-        load_state(model, checkpoint)
+        load_state(model, checkpoint, allow_nonfinite=allow_nonfinite)
     return model.eval()
 
 
-def load_state(model: nn.Module, checkpoint: Checkpoint) -> None:
-    """Load a folder's or Lightning file's full state; every tensor must fit, else one error naming the file."""
+def load_state(model: nn.Module, checkpoint: Checkpoint, allow_nonfinite: bool = False) -> None:
+    """Load a folder's or Lightning file's full state; every tensor must fit (name, shape, dtype, finite values
+    unless ``allow_nonfinite``), else one error naming the file."""
     own = model.state_dict()
     state = checkpoint.state
     missing = [k for k in own if k not in state]
@@ -120,11 +125,17 @@ def load_state(model: nn.Module, checkpoint: Checkpoint) -> None:
             f"{checkpoint.path} does not fit this model: {'; '.join(problems)} (file tasks {saved}, model tasks "
             f"{[t.name for t in model.tasks]})"
         )
+    check_weights(own, state, checkpoint.path, allow_nonfinite)
     model.load_state_dict(state)
 
 
-def load_released_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path = "released file") -> None:
-    """Load released-format weights; every released tensor this model has must fit exactly."""
+def load_released_state(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    path: str | Path = "released file",
+    allow_nonfinite: bool = False,
+) -> None:
+    """Load released-format weights; every released tensor this model has must fit exactly (``check_weights``)."""
     try:
         converted = convert_official_state_dict(state, model.token_tasks)
     except KeyError as err:
@@ -147,22 +158,52 @@ def load_released_state(model: nn.Module, state: dict[str, torch.Tensor], path: 
     missing = [k for k in own if k not in converted and not k.startswith(new_tasks) and not k.endswith(_DERIVED)]
     if missing:
         raise CheckpointError(f"{path} lacks {len(missing)} weights of this model, e.g. {missing[:3]}")
+    check_weights(own, converted, path, allow_nonfinite)
     model.net.load_state_dict(converted, strict=False)
 
 
 def load_matching_weights(model: nn.Module, source: str | Path, *, trusted: bool = False) -> list[str]:
     """Copy every tensor of ``source`` whose name and shape match ``model.net``; return the names left as they were."""
-    checkpoint = read_checkpoint(source, trusted=trusted)
+    checkpoint = read_checkpoint(source, trusted=trusted, tensors_only=True)
     state = network_state(checkpoint, model.token_tasks)
     own = model.net.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
         raise CheckpointError(f"{checkpoint.path}: no tensor matches this model by name and shape")
+    check_weights(own, usable, checkpoint.path)
     model.net.load_state_dict(usable, strict=False)
     kept = sorted(k for k in own if k not in usable and not k.endswith(_DERIVED))
     if kept:
         rank_zero_info(f"init_weights {source}: {len(kept)} tensors keep their initialisation, e.g. {kept[:4]}")
     return kept
+
+
+def check_weights(
+    own: Mapping[str, torch.Tensor],
+    state: Mapping[str, torch.Tensor],
+    path: str | Path,
+    allow_nonfinite: bool = False,
+) -> None:
+    """Refuse ``state``'s tensors whose dtype differs from the model's tensor of the same name in ``own`` (a
+    damaged or edited header would load as garbage), and those holding NaN or inf values; with
+    ``allow_nonfinite`` the latter load, with a warning. Errors (``CheckpointError``) name the file and tensors."""
+    wrong = [k for k, v in state.items() if k in own and v.dtype != own[k].dtype]
+    if wrong:
+        examples = ", ".join(f"{k} is {state[k].dtype} (model {own[k].dtype})" for k in wrong[:3])
+        raise CheckpointError(
+            f"{path}: {len(wrong)} tensors have another dtype than the model's: {examples}; a damaged or edited "
+            "file? (save a model converted to another precision back in float32)"
+        )
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if not bad:
+        return
+    listed = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    if not allow_nonfinite:
+        raise CheckpointError(
+            f"{path}: {len(bad)} tensors hold NaN or infinite values: {listed}; a diverged run or a damaged file? "
+            "Pass allow_nonfinite=True to load them anyway"
+        )
+    warnings.warn(f"{path}: loading {len(bad)} tensors that hold NaN or infinite values: {listed}", stacklevel=3)
 
 
 def save_pretrained(

@@ -1,9 +1,11 @@
 """Tasks: each owns its tokens, head, declared labels, loss, metrics, flip rule and prediction edges (mapping back
-to the photo, JSON, drawing). ``TASKS`` maps names to classes."""
+to the photo, JSON, drawing). ``TASKS`` maps names to classes: the tasks declared under the entry-point group
+``facexformer_tasks`` (the built-in ones in this package's ``pyproject.toml``, plugins in theirs) and every task
+class defined in the process. The imports below are the public namespace only; they register nothing."""
 
 from facexformer.tasks.age_gender_race import Age, AgePrediction, Gender, Race
 from facexformer.tasks.attributes import Attributes
-from facexformer.tasks.base import TASKS, Task, task_from_config
+from facexformer.tasks.base import TASKS, Task, TaskRegistry, task_from_config
 from facexformer.tasks.classification import ClassificationTask, ClassPrediction
 from facexformer.tasks.drawing import Overlay
 from facexformer.tasks.expression import Expression
@@ -35,6 +37,7 @@ __all__ = [
     "Race",
     "Recognition",
     "Task",
+    "TaskRegistry",
     "Visibility",
     "task_from_config",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -12,11 +13,66 @@ from torchmetrics import MetricCollection
 
 from facexformer.batch import Batch
 from facexformer.geometry.crop import FaceCrop
+from facexformer.plugins import load_declared
 from facexformer.tasks.drawing import Box, Overlay
 from facexformer.tasks.label import Label
 
-#: every Task subclass with a ``name``, registered when its class is defined (so a new task is one new file)
-TASKS: dict[str, type[Task]] = {}
+
+class TaskRegistry(MutableMapping[str, "type[Task]"]):
+    """Task name -> class: every task installed packages declare under the entry-point group
+    ``facexformer_tasks`` (this package's built-in ones included; loaded at the first look-up), and every
+    ``Task`` subclass with a ``name`` defined in this process (registered by its class statement)."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Task]] = {}
+        self._loading = False
+        self._loaded = False
+
+    def register(self, cls: type[Task]) -> None:
+        """Add ``cls`` under its ``name`` without loading the declared tasks (a class statement calls this)."""
+        self._classes[cls.name] = cls
+
+    def registered(self) -> dict[str, type[Task]]:
+        """The tasks registered so far, without loading the declared ones."""
+        return dict(self._classes)
+
+    def _load(self) -> dict[str, type[Task]]:
+        if not self._loaded and not self._loading:
+            self._loading = True
+            try:
+                for name, cls in load_declared("tasks").items():
+                    if not (isinstance(cls, type) and issubclass(cls, Task) and cls.__dict__.get("name") == name):
+                        warnings.warn(
+                            f"entry point facexformer_tasks {name!r} must name a Task subclass whose name is "
+                            f"{name!r}, got {cls!r}",
+                            stacklevel=2,
+                        )
+                self._loaded = True
+            finally:
+                self._loading = False
+        return self._classes
+
+    def __getitem__(self, name: str) -> type[Task]:
+        return self._load()[name]
+
+    def __setitem__(self, name: str, cls: type[Task]) -> None:
+        self._classes[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        del self._classes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"TaskRegistry({sorted(self._load())})"
+
+
+#: every registered task by name (``TaskRegistry``): a new task is one file, declared by entry point
+TASKS = TaskRegistry()
 
 
 class Task:
@@ -63,7 +119,7 @@ class Task:
             raise TypeError(f"{cls.__qualname__} sets {by_hand} by hand but inherits `labels`; declare `labels`")
         if "name" in cls.__dict__:
             _check_label_clashes(cls)
-            TASKS[cls.name] = cls
+            TASKS.register(cls)
 
     def __init__(self, weight: float = 1.0):
         self.weight = weight
@@ -191,7 +247,7 @@ def _derive_keys(cls: type[Task]) -> None:
 
 def _check_label_clashes(cls: type[Task]) -> None:
     """Two registered tasks may share a label key only if they declare it alike (one fill value per key)."""
-    for other in TASKS.values():
+    for other in TASKS.registered().values():
         if other.name == cls.name:
             continue
         theirs = {label.key: label for label in other.labels}

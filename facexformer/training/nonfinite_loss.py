@@ -42,10 +42,12 @@ class StopOnNonFiniteLoss(L.Callback):
         self._batch, self._sources, self._module = batch, sources, pl_module
 
     def _non_finite_label_sources(self, name: str) -> list[str]:
-        """Sources of the task's samples whose label tensors hold NaN/inf (missing landmark points excepted)."""
+        """Sources of the task's samples whose label tensors hold NaN/inf (keypoint labels excepted: their NaN
+        rows mark missing points)."""
         batch, sources = self._batch if isinstance(self._batch, dict) else {}, self._sources
         try:
-            keys = self._module.task(name).label_keys
+            task = self._module.task(name)
+            keys = [key for key in task.label_keys if key not in task.keypoint_keys]
         except (AttributeError, KeyError):
             return []
         mask = batch.get("task_mask", {}).get(name)
@@ -54,7 +56,7 @@ class StopOnNonFiniteLoss(L.Callback):
         bad = torch.zeros_like(mask)
         for key in keys:
             value = batch.get(key)
-            if isinstance(value, torch.Tensor) and value.is_floating_point() and key != "landmarks":
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
                 bad |= ~torch.isfinite(value.reshape(value.shape[0], -1)).all(dim=1).to(mask.device)
         return [source for source, flag in zip(sources, (bad & mask).tolist(), strict=False) if flag]
 

@@ -10,7 +10,8 @@ def test_released_tasks_derive_their_keys_from_their_labels():
     assert Parsing.label_keys == Parsing.mask_keys == ("parsing",) and Parsing.keypoint_keys == ()
     assert Age.label_keys == ("age", "age_group") and not Age.keypoint_keys + Age.mask_keys
     released = [task for task in TASKS.values() if task.__module__.startswith("facexformer.tasks.")]
-    assert len(released) == 10
+    built_in = {"landmarks", "headpose", "attributes", "visibility", "age", "gender", "race", "parsing"}
+    assert built_in | {"expression", "recognition"} <= {task.name for task in released}  # plugins may add more
     for task in released:
         assert task.labels and task.label_keys == tuple(label.key for label in task.labels), task.name
 
@@ -71,3 +72,12 @@ def test_tasks_listing_keys_without_labels_still_work(task_registry):
 
     assert Legacy.labels == () and Legacy.keypoint_keys == ("test_legacy_points",)
     assert "test_legacy" not in declared_labels()
+
+
+def test_the_built_in_tasks_are_declared_by_entry_point_like_a_plugin():
+    from facexformer.plugins import declared, entry_class_path
+
+    declared_tasks = {ep.name: entry_class_path(ep) for ep in declared("tasks")}
+    for name in ("landmarks", "headpose", "attributes", "visibility", "age", "gender", "race", "parsing"):
+        cls = TASKS[name]
+        assert declared_tasks[name] == f"{cls.__module__}.{cls.__qualname__}", name

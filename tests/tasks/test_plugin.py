@@ -284,3 +284,40 @@ def test_new_task_labels_go_through_the_hf_adapter_crop_collate_and_augmentation
     loss = model.train().training_step(batch, 0)
     loss.backward()
     assert torch.isfinite(loss) and model.net.heads["gaze"].mlp.layers[0].weight.grad.abs().sum() > 0
+
+
+def test_a_prediction_gives_any_task_output_by_name():
+    face = FacePrediction((0, 0, 10, 10), (0, 0, 10, 10), outputs={"eye_colour": "green", "landmarks": None})
+    assert face["eye_colour"] == face.get("eye_colour") == face.eye_colour == "green" and "eye_colour" in face
+    assert face.headpose is None and face.get("headpose", "none") == "none"  # registered, did not run
+    with pytest.raises(KeyError, match="no output of task 'headpose'.*'eye_colour'"):
+        face["headpose"]
+    with pytest.raises(AttributeError, match="no registered task"):
+        face.not_a_task  # noqa: B018
+
+
+def test_the_non_finite_loss_check_excuses_keypoint_labels_of_any_task(task_registry):
+    """NaN rows of keypoint labels mark missing points (any task's, not only ``landmarks``); NaN elsewhere is
+    named as the cause."""
+    from facexformer.training.nonfinite_loss import StopOnNonFiniteLoss
+
+    class Pupils(Task):
+        name = "test_pupils"
+        labels = (Label("test_pupil_points", "keypoints", (2, 2)), Label("test_pupil_size", "scalar"))
+
+    class Module:
+        def task(self, name):
+            return {"test_pupils": Pupils}[name]
+
+    points = torch.zeros(3, 2, 2)
+    points[0, 1] = float("nan")  # sample 0: one missing point, legal
+    size = torch.tensor([1.0, float("nan"), 2.0])  # sample 1: a broken label
+    batch = {
+        "source": ["a", "b", "c"],
+        "task_mask": {"test_pupils": torch.tensor([True, True, True])},
+        "test_pupil_points": points,
+        "test_pupil_size": size,
+    }
+    check = StopOnNonFiniteLoss()
+    check.on_train_batch_start(None, Module(), batch, 0)
+    assert check._non_finite_label_sources("test_pupils") == ["b"]

@@ -39,15 +39,22 @@ def unrendered_labels(task: type[Task]) -> list[str]:
 
 
 def renderable_tasks() -> tuple[str, ...]:
-    """The registered tasks (``facexformer.tasks.TASKS``) all of whose labels are rendered or derived, in the
-    order of their first rendered label in ``RENDERERS``."""
+    """The registered tasks (``facexformer.tasks.TASKS``: built in, declared by installed plugins, defined in
+    this process) all of whose labels are rendered or derived, in the order of their first rendered label in
+    ``RENDERERS``, then by name. Asked when a dataset is built, so a task registered later is included: a task
+    supplies how to paint its label by deriving it from the rendered ones (``Label.derive``); a task with a
+    label that is neither (e.g. identities) has none here and is left out."""
     order = list(RENDERERS)
     names = [name for name, task in TASKS.items() if not unrendered_labels(task)]
-    return tuple(sorted(names, key=lambda name: min(order.index(k) for k in TASKS[name].label_keys if k in order)))
+    first = {name: min(order.index(k) for k in TASKS[name].label_keys if k in order) for name in names}
+    return tuple(sorted(names, key=lambda name: (first[name], name)))
 
 
-#: the tasks ``SyntheticFaces`` labels by default: every built-in task it can render
-ALL_TASKS = renderable_tasks()
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``ALL_TASKS``: ``renderable_tasks()`` at the time of asking (kept for older imports)."""
+    if name == "ALL_TASKS":
+        return renderable_tasks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SyntheticFaces(Dataset):
@@ -68,9 +75,9 @@ class SyntheticFaces(Dataset):
         num_samples: dataset length.
         size: image side in pixels.
         seed: base seed; different seeds give different faces.
-        tasks: the tasks to label (default ``ALL_TASKS``): registered tasks whose labels it renders
-            (``renderable_tasks()``: rendered by ``RENDERERS`` or derived by the task, e.g. the age bin from the
-            age; a task with another label is refused, naming it).
+        tasks: the tasks to label (default: ``renderable_tasks()`` when the dataset is built, every registered
+            task whose labels it renders: rendered by ``RENDERERS`` or derived by the task, e.g. the age bin from
+            the age; a task with another label is refused, naming it).
         transform: optional callable applied to each item dict.
         cache: keep every rendered item in memory (in each DataLoader worker, which persists across
             epochs), so a training run renders each face once per worker instead of once per visit. Costs
@@ -90,7 +97,7 @@ class SyntheticFaces(Dataset):
             raise ValueError(f"SyntheticFaces: num_samples must be >= 0, got {num_samples}")
         if size < 16:
             raise ValueError(f"SyntheticFaces: size must be >= 16 pixels, got {size}")
-        self.tasks = tuple(ALL_TASKS if tasks is None else tasks)
+        self.tasks = tuple(renderable_tasks() if tasks is None else tasks)
         unknown = sorted(set(self.tasks) - set(TASKS))
         if unknown:
             raise ValueError(f"SyntheticFaces: unknown task(s) {unknown}; registered: {sorted(TASKS)}")

@@ -39,7 +39,7 @@ def test_missing_paths_and_unknown_split_name_the_problem(tmp_path):
 def test_every_reader_documents_its_layout():
     readers = [getattr(datasets, name) for name in datasets.__all__]
     readers = [cls for cls in readers if isinstance(cls, type) and issubclass(cls, FaceDataset)]
-    assert len(readers) == 16
+    assert {"W300", "WFLW", "AFLW19", "COFW", "CelebA", "CelebAMaskHQ", "LaPa"} <= {c.__name__ for c in readers}
     for cls in readers:
         if cls is FaceDataset:
             continue
@@ -50,3 +50,12 @@ def test_every_reader_documents_its_layout():
 
 def test_whole_image_box():
     assert whole_image_box(torch.zeros(3, 5, 7)).tolist() == [0.0, 0.0, 7.0, 5.0]
+
+
+def test_every_built_in_reader_is_declared_by_entry_point_like_a_plugin():
+    from facexformer.plugins import declared_class_paths
+
+    declared = declared_class_paths("datasets")
+    readers = [getattr(datasets, name) for name in datasets.__all__]
+    readers = [cls for cls in readers if isinstance(cls, type) and issubclass(cls, FaceDataset) and cls.layout]
+    assert readers and all(f"{cls.__module__}.{cls.__qualname__}" in declared for cls in readers)

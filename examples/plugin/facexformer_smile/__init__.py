@@ -1,0 +1,1 @@
+"""An example facexformer plugin: the ``smiling`` task and the ``SmileCSV`` reader (declared in pyproject.toml)."""
