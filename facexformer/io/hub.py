@@ -1,7 +1,9 @@
 """The Hugging Face Hub: downloading one file (cache first, one short error offline) and pushing a folder.
 
-Repos follow ``huggingface_hub``'s ``PyTorchModelHubMixin`` layout: ``config.json`` (constructor
-arguments) and ``model.safetensors`` (the state dict), plus a ``README.md`` model card.
+A saved model is a folder (or Hub repo) of ``config.json`` (constructor arguments), ``model.safetensors`` (the
+state dict) and a ``README.md`` model card (``facexformer.io.model_card``). The file names are those of
+``huggingface_hub``'s ``PyTorchModelHubMixin``, but ``FaceXFormer`` is not that mixin (its loading checks
+task class paths, token layouts and crops), so the card does not carry the mixin's tag.
 """
 
 from __future__ import annotations
