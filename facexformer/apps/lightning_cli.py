@@ -79,6 +79,20 @@ def last_checkpoint(callbacks: list[Any]) -> Path | None:
     return max(found, key=lambda path: path.stat().st_mtime) if found else None
 
 
+def weights_problem(source: Any) -> str | None:
+    """Why ``init_weights`` ``source`` cannot be loaded now without downloading it (a missing file, or a Hub
+    id that is neither cached nor reachable), or None."""
+    from facexformer.io.hub import hub_file_problem, looks_like_hub_id
+    from facexformer.io.released import OFFICIAL_HUB_FILES
+    from facexformer.io.weights import CONFIG_NAME
+
+    if not isinstance(source, str) or Path(source).exists():
+        return None
+    if looks_like_hub_id(source):
+        return hub_file_problem(source, OFFICIAL_HUB_FILES.get(source, CONFIG_NAME))
+    return f"{source}: no such file or folder"
+
+
 def check_own_folder(init_weights: Any, callbacks: list[Any]) -> None:
     """Refuse a run whose ``init_weights`` lies in the folder it writes its checkpoints into: it would overwrite
     the weights it starts from, and ``--ckpt_path last`` of the run they came from would resume this one."""
@@ -137,7 +151,13 @@ class FaceXFormerCLI(LightningCLI):
         try:
             super().instantiate_classes()
         except Exception as err:
-            raise UserError(describe(err)) from err
+            problems = [describe(err)]
+            subcommand = self.config.get("subcommand")
+            model = self.config[subcommand].get("model") if subcommand else None
+            weights = weights_problem(model.get("init_weights") if model else None)
+            if weights and weights not in problems[0]:  # both at once, not one after the other is fixed
+                problems.append(f"and --model.init_weights: {weights}")
+            raise UserError("\n".join(problems)) from err
 
     def _parse_ckpt_path(self) -> None:
         """Before LightningCLI reads ``--ckpt_path``'s hyperparameters: a missing file, or one that does not

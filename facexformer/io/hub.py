@@ -63,6 +63,21 @@ def hub_download(
         raise CheckpointNotFoundError(_manual_download_hint(repo_id, filename, reason)) from None
 
 
+def hub_file_problem(repo_id: str, filename: str) -> str | None:
+    """Why ``filename`` of ``repo_id`` cannot be had now (offline or the Hub unreachable, and not in the local
+    cache), as ``hub_download``'s error would say it; None when it is cached or the Hub can be reached. Downloads
+    nothing: a check to run beside another error, so that a user learns of both at once."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, filename), str):
+        return None
+    if constants.HF_HUB_OFFLINE:
+        return _manual_download_hint(repo_id, filename, "offline mode (HF_HUB_OFFLINE=1)")
+    if not _endpoint_reachable(constants.ENDPOINT):
+        return _manual_download_hint(repo_id, filename, f"{constants.ENDPOINT} cannot be reached")
+    return None
+
+
 def _manual_download_hint(repo_id: str, filename: str, reason: str) -> str:
     """The one-paragraph error: what failed and the ``hf download`` command that fetches the weights by hand."""
     if filename.endswith((".json", ".safetensors")):  # a save_pretrained repo: the whole folder is needed
