@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,16 @@ class FaceXFormerCLI(LightningCLI):
             **strict,
             **(kwargs.get("parser_kwargs") or {}),
         }
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except AttributeError as err:
+            if "add_instantiator" not in str(err):
+                raise
+            raise UserError(  # Lightning <= 2.6 calls a method jsonargparse 5 no longer has
+                f"this Lightning ({version('lightning')}) cannot run its LightningCLI with jsonargparse "
+                f'{version("jsonargparse")}: pip install "jsonargparse[signatures]<5" (facexformer\'s own '
+                "parsing works with both), or a Lightning release that supports jsonargparse 5"
+            ) from err
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False, help="run `test` after `fit`")
