@@ -1,5 +1,7 @@
 """``python -m facexformer`` = the ``facexformer`` command."""
 
-from facexformer.apps.cli import main
+import sys
 
-main()
+from facexformer.apps.cli import console_main
+
+sys.exit(console_main())

@@ -1,8 +1,11 @@
-"""The ``facexformer`` command: LightningCLI (fit, validate, test, predict) plus benchmark, infer, export.
+"""The ``facexformer`` command: fit, validate, test and predict (LightningCLI) plus infer, export and benchmark.
 
 ``--config`` takes a file or the name of a config shipped in ``facexformer/configs`` (e.g. ``quickstart``).
 A mistake in the arguments or the config (a wrong path, name or value) ends in a short message and exit status
 2; ``--debug`` (or ``FACEXFORMER_DEBUG=1``) shows the traceback instead.
+
+This module imports neither torch nor Lightning: ``facexformer --help`` answers from it alone, and each command
+imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -13,28 +16,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.cli import ArgsType, LightningCLI
+from facexformer.apps.cli_parsing import UserError, debug_enabled, report
 
-from facexformer.apps.cli_parsing import (
-    LightningCommandParser,
-    UserError,
-    debug_enabled,
-    describe,
-    report,
-    root_cause,
-)
-from facexformer.data.crop import CropFace
-from facexformer.data.datamodule import MultiTaskDataModule
-from facexformer.geometry.crop import CropSettings
-from facexformer.io.checkpoint import check_checkpoint_tasks, read_checkpoint
-from facexformer.io.errors import CheckpointError
-from facexformer.module import FaceXFormer
-
+#: LightningCLI's commands -> their help (one sentence each)
+LIGHTNING_COMMANDS = {
+    "fit": "Train a model on the config's data, keeping checkpoints and logs (add --test_after_fit true to test it).",
+    "validate": "Compute the validation metrics of a model (--ckpt_path) on the config's validation data.",
+    "test": "Compute the test metrics of a model (--ckpt_path) on the config's test data, next to a baseline.",
+    "predict": "Write one JSON per face for the config's predict data with a model (--ckpt_path).",
+}
 #: subcommands outside LightningCLI -> their help; each is run by ``main(argv)`` of its module in ``EXTRA_MODULES``
 EXTRA_COMMANDS = {
-    "infer": "Predict face tasks for image files and folders: one JSON (and overlay PNG) per image.",
-    "export": "Export a model to ONNX or TorchScript for deployment without this package.",
-    "benchmark": "Throughput tables (model, data, landmarks) with ratios measured in the same run.",
+    "infer": "Predict face tasks for image files and folders: one JSON (and one overlay PNG) per image.",
+    "export": "Export a model to ONNX or TorchScript, to run it without this package.",
+    "benchmark": "Print throughput tables (model, data, landmarks, help) with ratios measured in the same run.",
 }
 #: imported only when their command runs (the benchmarks sit above the command lines: they time their pipelines)
 EXTRA_MODULES = {
@@ -42,8 +37,16 @@ EXTRA_MODULES = {
     "export": "facexformer.apps.export",
     "benchmark": "facexformer.benchmarking.command",
 }
-#: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
-CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
+#: shipped config name -> what it does, in one line (tests/apps/test_cli.py checks that every config has one)
+CONFIG_SUMMARIES = {
+    "quickstart": "every task on built-in synthetic faces, a small backbone, on the CPU in minutes; then the test set",
+    "finetune_landmarks_head": "fine-tune only the released model's landmark head on 300W (all else frozen)",
+    "eval_official_300w": "test the released checkpoint on 300W common, challenge and full (NME, FR, AUC, CED)",
+    "landmarks_300w_star": "landmarks only on 300W: heatmap head, STAR loss",
+    "landmarks_300w_wing": "landmarks only on 300W: the released regression head, Wing loss",
+    "landmarks_wflw_star": "landmarks only on WFLW (98 points): heatmap head, STAR loss, the six test subsets",
+    "paper_multitask": "the paper's multi-task recipe on the real datasets (8 GPUs, Swin-B, 12 epochs)",
+}
 
 
 def shipped_configs() -> dict[str, Path]:
@@ -72,118 +75,77 @@ def resolve_config_names(args: list[str]) -> list[str]:
     return out
 
 
-def crop_settings_of(data: MultiTaskDataModule) -> CropSettings | None:
-    """The geometry of the data module's ``crop`` (None: the data comes network-sized; the model keeps its
-    default crop)."""
-    crop: CropFace | None = data.crop
-    return crop.settings if crop is not None else None
+def help_text() -> str:
+    """``facexformer --help``: the commands and the shipped configs, one line each."""
+    commands = {**LIGHTNING_COMMANDS, **EXTRA_COMMANDS}
+    width = max(map(len, commands)) + 2
+    lines = [
+        "usage: facexformer COMMAND [options]   (facexformer COMMAND --help lists a command's options)",
+        "",
+        "FaceXFormer: one transformer for every face task. Train and test with a config, predict for photos,",
+        "export for deployment.",
+        "",
+        "commands:",
+        *(f"  {name:<{width}}{text}" for name, text in commands.items()),
+        "",
+        "shipped configs (facexformer fit --config NAME; a YAML file works too):",
+    ]
+    configs = sorted(shipped_configs())
+    width = max(map(len, configs)) + 2
+    lines += [f"  {name:<{width}}{CONFIG_SUMMARIES.get(name, '')}".rstrip() for name in configs]
+    lines += ["", "First run: facexformer fit --config quickstart   (docs: README.md, docs/)"]
+    return "\n".join(lines) + "\n"
 
 
-class FaceXFormerCLI(LightningCLI):
-    """LightningCLI with ``--test_after_fit`` (run the test set on the trained model right after ``fit``), the
-    extra commands in its help, and mistakes in the config reported as ``UserError``."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("parser_class", LightningCommandParser)
-        # no prefix matching: `--trainer.max_epoch 2` is refused, not silently read as `--trainer.max_epochs`
-        strict = {command: {"allow_abbrev": False} for command in self.subcommands()}
-        kwargs["parser_kwargs"] = {
-            "prog": "facexformer",
-            "allow_abbrev": False,
-            **strict,
-            **(kwargs.get("parser_kwargs") or {}),
-        }
-        super().__init__(*args, **kwargs)
-
-    def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--test_after_fit", type=bool, default=False, help="run `test` after `fit`")
-        parser.add_argument(
-            "--tasks_from_checkpoint",
-            type=bool,
-            default=False,
-            help="with --ckpt_path, take the checkpoint's tasks instead of refusing one whose tasks differ",
-        )
-        parser.add_argument(
-            "--trust_checkpoint",
-            type=bool,
-            default=False,
-            help="let --ckpt_path's file run code: import class paths it names that no installed package declares",
-        )
-        # one crop: the data module's crop is the model's, saved with it for predict and infer
-        parser.link_arguments("data", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
-
-    def _add_subcommands(self, parser, **kwargs: Any) -> None:
-        super()._add_subcommands(parser, **kwargs)
-        for name, help in EXTRA_COMMANDS.items():  # listed by --help; main() runs them with their own parsers
-            stand_in = LightningCommandParser(prog=f"facexformer {name}", description=help)
-            parser._subcommands_action.add_subcommand(name, stand_in, help=help)
-
-    def instantiate_classes(self) -> None:
-        """Build the model, data and trainer; an error there comes from the config (a missing dataset root,
-        an unknown task or backbone...) and is raised as ``UserError`` naming it."""
-        try:
-            super().instantiate_classes()
-        except Exception as err:
-            raise UserError(describe(err)) from err
-
-    def _parse_ckpt_path(self) -> None:
-        """Before LightningCLI reads ``--ckpt_path``'s hyperparameters: a missing file, or one that does not
-        load, is a ``UserError`` naming it; so is one naming a class path the allow-list refuses (unless
-        ``--trust_checkpoint``) and one trained for other tasks than the config's (LightningCLI would silently
-        replace the configured tasks by the checkpoint's) unless ``--tasks_from_checkpoint``."""
-        subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        named_file = isinstance(ckpt_path, str) and ckpt_path not in CKPT_PATH_KEYWORDS and "://" not in ckpt_path
-        if named_file and not ckpt_path.startswith("registry") and not Path(ckpt_path).is_file():
-            raise UserError(
-                f"--ckpt_path {ckpt_path}: no such checkpoint file; give a .ckpt that fit wrote "
-                "(e.g. <log dir>/checkpoints/last.ckpt), or 'last' / 'best'"
-            )
-        try:
-            if named_file and Path(ckpt_path).is_file():  # its class paths pass the allow-list before Lightning's parse
-                settings = self.config[subcommand]
-                trusted = bool(settings.get("trust_checkpoint"))
-                if settings.get("tasks_from_checkpoint"):
-                    read_checkpoint(ckpt_path, trusted=trusted)
-                else:
-                    check_checkpoint_tasks(ckpt_path, settings.model.tasks, trusted=trusted)
-            super()._parse_ckpt_path()
-        except CheckpointError as err:
-            raise UserError(f"--ckpt_path: {err}") from err
-        except Exception as err:
-            cause = f"{type(root_cause(err)).__name__}: {describe(err)}"
-            raise UserError(f"--ckpt_path {ckpt_path}: cannot be read as a checkpoint ({cause})") from err
-
-    def after_fit(self) -> None:
-        if self.config.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"):
-            self.trainer.test(self.model, datamodule=self.datamodule)
-
-
-def main(args: ArgsType = None) -> LightningCLI | None:
+def main(args: list[str] | None = None) -> Any:
     """Entry point; ``args`` (a list) replaces ``sys.argv[1:]`` (used by tests). A ``UserError`` (a mistake
-    in the arguments or config) is reported in short and exits with status 2, unless ``--debug`` is given."""
+    in the arguments or config) is reported in short and exits with status 2, unless ``--debug`` is given.
+    Returns the LightningCLI of fit/validate/test/predict, else None."""
     argv = list(sys.argv[1:] if args is None else args)
-    if argv and argv[0] in EXTRA_COMMANDS:  # each reads --debug itself
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(help_text())
+        sys.exit(0 if argv else 2)
+    if argv[0] in EXTRA_COMMANDS:  # each reads --debug itself
         code = importlib.import_module(EXTRA_MODULES[argv[0]]).main(argv[1:])
         if code:
             sys.exit(code)
         return None
     debug_enabled(argv)
+    command = argv[0] if argv[0] in LIGHTNING_COMMANDS else None
     try:
+        if command is None:
+            known = ", ".join([*LIGHTNING_COMMANDS, *EXTRA_COMMANDS])
+            raise UserError(f"{argv[0]!r} is not a command; commands: {known}")
         resolved = resolve_config_names(argv)
         if args is None:  # from the console: LightningCLI reads sys.argv (and re-runs it for DDP workers)
             sys.argv[1:] = resolved
-        return FaceXFormerCLI(
-            FaceXFormer,
-            MultiTaskDataModule,
-            args=resolved if args is not None else None,
-            seed_everything_default=0,
-            trainer_defaults={"use_distributed_sampler": False},
-            save_config_kwargs={"overwrite": True},
-        )
+        return run_lightning_cli(resolved if args is not None else None)
     except UserError as err:
-        command = argv[0] if argv and argv[0] in LightningCLI.subcommands() else None
         report(f"facexformer {command}" if command else "facexformer", str(err), err)
+
+
+def run_lightning_cli(args: list[str] | None) -> Any:
+    """Run LightningCLI with this project's model, data module and defaults (``args`` None: ``sys.argv``)."""
+    from facexformer.apps.lightning_cli import FaceXFormerCLI
+    from facexformer.data.datamodule import MultiTaskDataModule
+    from facexformer.module import FaceXFormer
+
+    return FaceXFormerCLI(
+        FaceXFormer,
+        MultiTaskDataModule,
+        args=args,
+        seed_everything_default=0,
+        trainer_defaults={"use_distributed_sampler": False},
+        save_config_kwargs={"overwrite": True},
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FaceXFormerCLI":  # the LightningCLI subclass lives where Lightning may be imported
+        from facexformer.apps.lightning_cli import FaceXFormerCLI
+
+        return FaceXFormerCLI
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def console_main() -> int:

@@ -9,19 +9,17 @@ are rewritten to those before parsing. ``--debug`` (or ``FACEXFORMER_DEBUG=1``) 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import re
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn, TypeVar
 
 import jsonargparse
-import jsonargparse._typehints as _jsonargparse_typehints
-from lightning.pytorch.cli import LightningArgumentParser
-
-from facexformer.tasks import TASKS, Task
+import yaml
 
 Options = TypeVar("Options")
 DEBUG_FLAG = "--debug"
@@ -96,49 +94,179 @@ class ShortErrors:
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not getattr(self, "exit_on_error", True):
             super().error(message, ex)  # type: ignore[misc]
+        message = message + suggestions(message, option_names(self))
         if debug_requested():
             raise UserError(message) from ex
         report(getattr(self, "prog", "facexformer").replace(" [options]", ""), shorten(message))
 
 
-class CommandParser(ShortErrors, jsonargparse.ArgumentParser):
-    """jsonargparse parser of ``infer``, ``export`` and ``benchmark``."""
+#: options of older Lightning releases -> what replaced them
+REPLACED_OPTIONS = {
+    "gpus": "--trainer.accelerator gpu --trainer.devices N",
+    "tpu_cores": "--trainer.accelerator tpu --trainer.devices N",
+    "auto_select_gpus": "--trainer.devices auto",
+    "resume_from_checkpoint": "--ckpt_path FILE",
+}
 
 
-class LightningCommandParser(ShortErrors, LightningArgumentParser):
-    """LightningCLI's parser with short errors."""
+def option_names(parser: Any) -> list[str]:
+    """The ``--options`` of an argparse/jsonargparse ``parser`` and of its subcommands' parsers."""
+    names: list[str] = []
+    for action in getattr(parser, "_actions", []):  # argparse's list of the parser's arguments
+        names += [name for name in action.option_strings if name.startswith("--")]
+        choices = action.choices if isinstance(getattr(action, "choices", None), dict) else {}
+        for sub in choices.values():
+            if hasattr(sub, "_actions"):
+                names += option_names(sub)
+    return names
+
+
+def suggestions(message: str, known: Sequence[str]) -> str:
+    """For each ``--option`` that ``message`` calls unrecognized, the known option it is most likely a typo of
+    (or what replaced it in Lightning), as text to append to the message ("" when there is none)."""
+    if "nrecognized arguments" not in message:
+        return ""
+    hints = []
+    for option in re.findall(r"(--[\w.+-]+)", message.split("rguments:", 1)[-1]):
+        name = option.split(".")[-1]
+        if name in REPLACED_OPTIONS:
+            hints.append(f"{option} is gone from Lightning; use {REPLACED_OPTIONS[name]}")
+        elif close := difflib.get_close_matches(option, known, n=1, cutoff=0.8):
+            hints.append(f"did you mean {close[0]} (instead of {option})?")
+    return "; " + "; ".join(hints) if hints else ""
 
 
 # ------------------------------------------------------------------------------------------ task names
-def _resolve_task_names(resolve: Callable[[Any, str], str]) -> Callable[[Any, str], str]:
-    def resolve_class_path_by_name(cls: Any, name: str) -> str:
-        bases = cls if isinstance(cls, tuple) else (cls,)
-        wants_task = any(isinstance(b, type) and issubclass(b, Task) for b in bases)
-        if wants_task and isinstance(name, str) and name in TASKS:
-            task = TASKS[name]
-            if any(isinstance(b, type) and issubclass(task, b) for b in bases):
-                return f"{task.__module__}.{task.__qualname__}"
-        path = resolve(cls, name)
-        if wants_task and "." not in path:
-            raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))} (or a class path)")
-        return path
+def task_class_path(name: str, where: str = "--model.tasks") -> str:
+    """A task name (``landmarks``) -> its class path; a class path or a ``Task`` subclass's class name (which
+    jsonargparse resolves itself) is returned unchanged. ``where`` names the option or file in the error."""
+    from facexformer.tasks import TASKS, Task
 
-    resolve_class_path_by_name.resolves_task_names = True  # type: ignore[attr-defined]
-    return resolve_class_path_by_name
+    if "." in name:
+        return name
+    if name in TASKS:
+        task = TASKS[name]
+        return f"{task.__module__}.{task.__qualname__}"
+    if name in _task_class_names(Task):
+        return name
+    raise UserError(f"{where}: unknown task {name!r}; known: {', '.join(sorted(TASKS))} (or a class path)")
 
 
-def register_task_names() -> None:
-    """Let a registered task name (``landmarks``) stand wherever a class path of a ``Task`` is accepted.
-
-    jsonargparse resolves a bare class name (``Landmarks``) among the imported subclasses; task names are
-    lower-case registry keys, so its resolver is wrapped to look them up in ``facexformer.tasks.TASKS`` first.
-    """
-    current = _jsonargparse_typehints.resolve_class_path_by_name
-    if not getattr(current, "resolves_task_names", False):
-        _jsonargparse_typehints.resolve_class_path_by_name = _resolve_task_names(current)
+def _task_class_names(base: type) -> set[str]:
+    names = set()
+    for sub in base.__subclasses__():
+        names |= {sub.__name__} | _task_class_names(sub)
+    return names
 
 
-register_task_names()
+def _with_task_class_paths(tasks: Any, where: str) -> Any:
+    """``model.tasks`` as given (a list of names or ``{class_path, init_args}``, or one of them for ``+=``) with
+    each task name replaced by its class path."""
+    if isinstance(tasks, str):
+        return task_class_path(tasks, where)
+    if isinstance(tasks, dict) and isinstance(tasks.get("class_path"), str):
+        return {**tasks, "class_path": task_class_path(tasks["class_path"], where)}
+    if isinstance(tasks, list):
+        return [_with_task_class_paths(task, where) for task in tasks]
+    return tasks
+
+
+def with_task_class_paths(config: Any, where: str) -> Any:
+    """``config`` (a dict as loaded from YAML) with the task names under every ``model: {tasks: ...}`` replaced
+    by class paths, so that jsonargparse resolves them like any class path."""
+    if isinstance(config, dict):
+        out = {key: with_task_class_paths(value, where) for key, value in config.items()}
+        model = out.get("model")
+        if isinstance(model, dict) and "tasks" in model:
+            out["model"] = {**model, "tasks": _with_task_class_paths(model["tasks"], f"{where}: model.tasks")}
+        return out
+    return config
+
+
+#: options whose value is the model's task list (``+=`` appends one task)
+_TASK_OPTIONS = ("--model.tasks", "--model.tasks+", "--model.init_args.tasks", "--model.tasks.help")
+
+
+def argv_with_task_class_paths(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the task names given to ``--model.tasks`` (``=``, ``+=`` or a separate value) or inside a
+    ``--model`` value replaced by class paths."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        option, equals, value = arg.partition("=")
+        if option in (*_TASK_OPTIONS, "--model") and not equals and i + 1 < len(out):
+            out[i + 1] = _task_value(option, out[i + 1])
+        elif option in (*_TASK_OPTIONS, "--model") and equals:
+            out[i] = f"{option}={_task_value(option, value)}"
+    return out
+
+
+def _task_value(option: str, value: str) -> str:
+    try:
+        loaded = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value  # jsonargparse reports it
+    if option == "--model":
+        changed = with_task_class_paths({"model": loaded}, "--model")["model"]
+    else:
+        changed = _with_task_class_paths(loaded, option.rstrip("+").removesuffix(".help"))
+    if changed == loaded:
+        return value
+    return changed if isinstance(changed, str) else json.dumps(changed)
+
+
+class TaskNames:
+    """Parser mixin: a registered task name (``landmarks``) stands wherever the model takes a task class path,
+    on the command line (``--model.tasks``), in config files and in a checkpoint's hyperparameters. The names
+    are replaced by class paths before jsonargparse parses them, through its public ``parse_*`` methods."""
+
+    def parse_args(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        args = argv_with_task_class_paths(sys.argv[1:] if args is None else args)
+        return super().parse_args(args, *rest, **kwargs)  # type: ignore[misc]
+
+    def parse_object(self, *args: Any, **kwargs: Any) -> Any:
+        # the first argument is ``obj`` (``cfg_obj`` before jsonargparse 4.40)
+        args, kwargs = _replaced_first(args, kwargs, ("obj", "cfg_obj"), _object_with_class_paths)
+        return super().parse_object(*args, **kwargs)  # type: ignore[misc]
+
+    def parse_string(self, *args: Any, **kwargs: Any) -> Any:
+        # the first argument is ``content`` (``cfg_str`` before jsonargparse 4.40), the second the file's path
+        path = args[1] if len(args) > 1 else kwargs.get("path", kwargs.get("cfg_path", ""))
+        args, kwargs = _replaced_first(
+            args, kwargs, ("content", "cfg_str"), lambda text: _yaml_with_class_paths(text, path)
+        )
+        return super().parse_string(*args, **kwargs)  # type: ignore[misc]
+
+
+def _replaced_first(
+    args: tuple, kwargs: dict[str, Any], names: tuple[str, ...], replace: Any
+) -> tuple[tuple, dict[str, Any]]:
+    """``args``/``kwargs`` of a ``parse_*`` call with its first argument (positional or one of ``names``)
+    passed through ``replace``."""
+    if args:
+        return (replace(args[0]), *args[1:]), kwargs
+    for name in names:
+        if name in kwargs:
+            return args, {**kwargs, name: replace(kwargs[name])}
+    return args, kwargs
+
+
+def _object_with_class_paths(obj: Any) -> Any:
+    return with_task_class_paths(obj, "the checkpoint's hyperparameters") if isinstance(obj, dict) else obj
+
+
+def _yaml_with_class_paths(text: str, path: str | os.PathLike) -> str:
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # jsonargparse reports it
+    if not isinstance(loaded, dict):
+        return text
+    changed = with_task_class_paths(loaded, str(path) or "--config")
+    return text if changed == loaded else yaml.safe_dump(changed, sort_keys=False)
+
+
+class CommandParser(ShortErrors, jsonargparse.ArgumentParser):
+    """jsonargparse parser of ``infer``, ``export`` and ``benchmark``."""
 
 
 # ------------------------------------------------------------------------------------ option dataclasses

@@ -104,10 +104,12 @@ def _onnx(
 ) -> None:
     try:
         import onnx
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as err:
         raise ModuleNotFoundError(
-            "ONNX export needs onnx and onnxscript: pip install onnx onnxscript (or facexformer[export])"
-        ) from err
+            f"ONNX export needs the `export` extra ({err.name} is not installed): "
+            'pip install "facexformer[export]" (onnx, onnxscript, onnxruntime); --format torchscript needs nothing'
+        ) from None
     batch = torch.export.Dim("batch", min=1)
     program = torch.onnx.export(
         wrapper,

@@ -142,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_unique_names(paths)
         _check_output_folder(args.out)
         if not paths:
-            raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {' '.join(args.inputs)}")
+            deeper = not args.recursive and collect_images(args.inputs, recursive=True)
+            hint = f"; {len(deeper)} in sub-folders: add --recursive true" if deeper else ""
+            raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {' '.join(args.inputs)}{hint}")
     except (FileNotFoundError, ValueError) as err:
         report(PROG, str(err), err)
     tasks = [t for text in args.tasks for t in text.split(",") if t] if args.tasks else None
@@ -171,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overwrite=args.overwrite,
         checkpoint=str(args.checkpoint),
     )
-    print(f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed", file=sys.stderr)
+    done = f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed"
+    print(f"{done}; results in {args.out}/", file=sys.stderr)
     return 1 if run.failed else 0
 
 

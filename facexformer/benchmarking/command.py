@@ -21,6 +21,7 @@ import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 
 from facexformer.benchmarking.configs import load_config
+from facexformer.benchmarking.help import HelpBenchmark, benchmark_help
 from facexformer.benchmarking.infer import infer_throughput
 from facexformer.benchmarking.inference import inference_throughput
 from facexformer.benchmarking.rounds import median_seconds, print_table
@@ -308,6 +309,7 @@ MODES: dict[str, tuple[type, Callable[[Any], object], str]] = {
     "infer": (InferBenchmark, benchmark_infer, "infer end to end (files to JSON and overlays) vs the network alone"),
     "data": (DataBenchmark, benchmark_data, "data pipeline supply vs training consumption"),
     "landmarks": (LandmarksBenchmark, benchmark_landmarks, "landmark training images/s per head type"),
+    "help": (HelpBenchmark, benchmark_help, "seconds each command's --help takes, in a fresh interpreter"),
 }
 
 

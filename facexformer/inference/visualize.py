@@ -60,7 +60,8 @@ def draw_landmarks(
 ) -> Image.Image:
     """Dots at ``points`` (N, 2) pixels (x, y) of ``image``; ``indices`` writes each point's index beside it.
 
-    ``radius`` defaults to 1/150 of the shorter image side (at least 1 pixel). NaN points are skipped.
+    ``radius`` defaults to 1/90 of the points' extent (the face's size: dots stay apart on a small face), at
+    most 1/100 of the shorter image side. NaN points are skipped.
     """
     overlay = Overlay(_rgb(image))
     try:

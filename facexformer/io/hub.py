@@ -1,7 +1,9 @@
 """The Hugging Face Hub: downloading one file (cache first, one short error offline) and pushing a folder.
 
-Repos follow ``huggingface_hub``'s ``PyTorchModelHubMixin`` layout: ``config.json`` (constructor
-arguments) and ``model.safetensors`` (the state dict), plus a ``README.md`` model card.
+A saved model is a folder (or Hub repo) of ``config.json`` (constructor arguments), ``model.safetensors`` (the
+state dict) and a ``README.md`` model card (``facexformer.io.model_card``). The file names are those of
+``huggingface_hub``'s ``PyTorchModelHubMixin``, but ``FaceXFormer`` is not that mixin (its loading checks
+task class paths, token layouts and crops), so the card does not carry the mixin's tag.
 """
 
 from __future__ import annotations
@@ -59,6 +61,21 @@ def hub_download(
         return Path(hf_hub_download(repo_id, filename, local_files_only=True, **options))
     except Exception:  # noqa: BLE001 - any failure here means "not in the cache"
         raise CheckpointNotFoundError(_manual_download_hint(repo_id, filename, reason)) from None
+
+
+def hub_file_problem(repo_id: str, filename: str) -> str | None:
+    """Why ``filename`` of ``repo_id`` cannot be had now (offline or the Hub unreachable, and not in the local
+    cache), as ``hub_download``'s error would say it; None when it is cached or the Hub can be reached. Downloads
+    nothing: a check to run beside another error, so that a user learns of both at once."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, filename), str):
+        return None
+    if constants.HF_HUB_OFFLINE:
+        return _manual_download_hint(repo_id, filename, "offline mode (HF_HUB_OFFLINE=1)")
+    if not _endpoint_reachable(constants.ENDPOINT):
+        return _manual_download_hint(repo_id, filename, f"{constants.ENDPOINT} cannot be reached")
+    return None
 
 
 def _manual_download_hint(repo_id: str, filename: str, reason: str) -> str:

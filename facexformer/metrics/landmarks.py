@@ -43,7 +43,7 @@ never an error in the middle of a fit. ``CED`` returns a curve: log it as a tabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -242,8 +242,6 @@ class _LandmarkErrors(Metric):
         self.indices = indices
         self.add_state("errors", default=[], dist_reduce_fx="cat")
         self.add_state("degenerate", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        # float64 also for the empty placeholder torchmetrics gathers from a process that saw no batch.
-        self.set_dtype(torch.float64)
 
     def update(self, preds: Tensor, target: Tensor, box: Tensor | None = None, distance: Tensor | None = None) -> None:
         """Add a batch: ``preds``, ``target`` (B, N, 2) pixels; ``box`` (B, 4) (x0, y0, x1, y1) or None;
@@ -257,12 +255,12 @@ class _LandmarkErrors(Metric):
         self.degenerate += (~usable).sum().to(self.degenerate.dtype)
         self.errors.append(point_error[usable] / scale[usable])
 
-    def _apply(self, fn: Callable, exclude_state: Sequence[str] = "") -> torch.nn.Module:
-        # torchmetrics resets the dtype to float32 on every move (``.to(device)``); the errors stay float64, and
-        # so must the empty placeholder a process without updates contributes to the DDP gather
-        this = super()._apply(fn, exclude_state)
-        this._dtype = torch.float64
-        return this
+    @property
+    def dtype(self) -> torch.dtype:
+        """float64, always: the per-image errors are float64, and so must be the empty placeholder that
+        ``sync`` gathers from a process that saw no batch (torchmetrics builds it with ``self.dtype``, which it
+        would reset to float32 on every ``.to(device)``)."""
+        return torch.float64
 
     def per_image(self) -> Tensor:
         """All per-image NMEs seen so far (M,) float64, in update order (after a sync: all processes')."""

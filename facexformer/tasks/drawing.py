@@ -2,7 +2,8 @@
 
 Tasks add marks in any order; ``render`` paints them in layers, so a map never hides a point: label maps
 (blended with ``alpha``, one merged map per ``key``, the first face's labels on top), face boxes, lines,
-points, one caption line per face box (its tasks' words joined by spaces, above the box), and a legend
+points, one caption line per face box (its tasks' words joined by spaces, on a dark band above the box, kept
+inside the picture), and a legend
 panel on the right naming the label-map classes present. Coordinates are pixels of the picture, pixel
 centres at integers. Needs only Pillow and numpy.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -79,8 +81,8 @@ class Overlay:
     def points(
         self, points: np.ndarray, colour: Colour = (0, 255, 0), radius: float | None = None, indices: bool = False
     ) -> None:
-        """Dots at ``points`` (N, 2) (x, y), NaN rows skipped; ``radius`` defaults to 1/150 of the shorter
-        side (at least 1 pixel); ``indices`` writes each point's index beside it."""
+        """Dots at ``points`` (N, 2) (x, y), NaN rows skipped; ``radius`` defaults to 1/90 of the points' extent
+        (``dot_radius``: it scales with the face); ``indices`` writes each point's index beside it."""
         points = np.asarray(points, dtype=float)
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError(f"points must be (N, 2) (x, y) pixels, got {points.shape}")
@@ -90,24 +92,34 @@ class Overlay:
         """A word for the face in ``box``, written above it after the words added before."""
         self._captions.setdefault(tuple(float(v) for v in box), []).append(text)  # type: ignore[arg-type]
 
-    def render(self, legend: bool = True) -> Image.Image:
-        """The picture with every mark painted (see the module docstring)."""
+    def render(self, legend: bool = True, scale: int = 1) -> Image.Image:
+        """The picture with every mark painted (see the module docstring), ``scale`` times larger (label maps
+        and the photo resized, marks drawn at the new size: a small crop becomes large enough to judge)."""
         out = self._blend()
+        if scale != 1:
+            out = out.resize((out.width * scale, out.height * scale), Image.Resampling.BICUBIC)
         draw = ImageDraw.Draw(out)
         short = min(out.size)
+
+        def at(*xy: float) -> list[float]:  # pixel centres sit at integers in both pictures
+            return [(v + 0.5) * scale - 0.5 for v in xy]
+
         for box, colour in self._boxes:
-            draw.rectangle(box, outline=colour, width=max(1, round(short / 200)))
+            draw.rectangle(_ordered(at(*box)), outline=colour, width=max(1, round(short / 200)))
         for segment, colour, width in self._lines:
-            draw.line(segment, fill=colour, width=width if width is not None else max(1, round(short / 100)))
+            line_width = width * scale if width is not None else max(1, round(short / 100))
+            draw.line(at(*segment), fill=colour, width=line_width)
         for points, colour, radius, indices in self._points:
-            r = radius if radius is not None else max(1.0, short / 150)
+            r = radius * scale if radius is not None else dot_radius(points, short / 100) * scale
             for i, (x, y) in enumerate(points):
                 if np.isfinite(x) and np.isfinite(y):
-                    draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+                    cx, cy = at(x, y)
+                    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
                     if indices:
-                        draw.text((x + r + 1, y - r - 1), str(i), fill=colour)
-        for (x0, y0, _, _), words in self._captions.items():
-            draw.text((x0 + 2, max(0.0, y0 - 12)), " ".join(words), fill=CAPTION_COLOUR)
+                        draw.text((cx + r + 1, cy - r - 1), str(i), fill=colour)
+        font = caption_font(short)
+        for box, words in self._captions.items():
+            draw_caption(draw, " ".join(words), at(*box), font, out.size)
         entries = self._legend_entries()
         return add_legend(out, entries) if legend and entries else out
 
@@ -130,6 +142,35 @@ class Overlay:
                 name = layer.names[c] if c < len(layer.names) else f"class_{c}"
                 entries.append((name, palette_colour(c, layer.palette)))
         return entries
+
+
+def dot_radius(points: np.ndarray, largest: float) -> float:
+    """Default dot radius for ``points`` (N, 2): 1/90 of their extent (the face's size, for landmarks), so
+    that dots on a small face stay apart; at least 1 and at most ``largest`` pixels."""
+    finite = points[np.isfinite(points).all(axis=1)]
+    extent = float(np.ptp(finite, axis=0).max()) if len(finite) > 1 else 0.0
+    return float(np.clip(extent / 90, 1.0, max(largest, 1.0)))
+
+
+def caption_font(short: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """The caption font for a picture whose shorter side is ``short`` pixels (1/45 of it, 11 to 40 px)."""
+    return ImageFont.load_default(size=int(np.clip(short / 45, 11, 40)))
+
+
+def draw_caption(draw: ImageDraw.ImageDraw, text: str, box: Sequence[float], font: Any, size: tuple[int, int]) -> None:
+    """``text`` in yellow on a dark band above ``box`` (at the picture's top when there is no room above),
+    shifted left where it would leave the picture on the right."""
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    width, height, pad = right - left, bottom - top, 2
+    x = min(max(0.0, box[0]), max(0.0, size[0] - width - 2 * pad))
+    y = max(0.0, box[1] - height - 2 * pad)
+    draw.rectangle((x, y, x + width + 2 * pad, y + height + 2 * pad), fill=(0, 0, 0))
+    draw.text((x + pad - left, y + pad - top), text, fill=CAPTION_COLOUR, font=font)
+
+
+def _ordered(box: Sequence[float]) -> list[float]:
+    x0, y0, x1, y1 = box
+    return [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
 
 
 def add_legend(image: Image.Image, entries: Sequence[tuple[str, Colour]]) -> Image.Image:

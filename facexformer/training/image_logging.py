@@ -82,7 +82,8 @@ class LogValidationImages(L.Callback):
 
 @torch.no_grad()
 def overlay_grid(pl_module: Any, batch: dict[str, Any], num_images: int, alpha: float) -> torch.Tensor | None:
-    """(3, H', W') uint8 grid of the first ``num_images`` crops of ``batch`` with predictions drawn on them.
+    """(3, H', W') uint8 grid of the first ``num_images`` crops of ``batch`` with predictions drawn on them,
+    each enlarged to at least ``GRID_CELL`` pixels (marks drawn at that size, so a 64-pixel crop is judgeable).
 
     Drawn: the tasks whose labels live in the image (``keypoint_keys`` or ``mask_keys``), each through its
     ``draw`` hook on the crop (the crop is its own photo: ``to_photo`` with an identity ``FaceCrop``), labels
@@ -108,9 +109,18 @@ def overlay_grid(pl_module: Any, batch: dict[str, Any], num_images: int, alpha: 
             if label is not None:
                 task.draw(overlay, label, whole.box, reference=True)
             task.draw(overlay, values[task.name][i], whole.box)
-        picture = overlay.render(legend=False)
+        picture = overlay.render(legend=False, scale=grid_scale(int(width)))
         pictures.append(torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1))
     return make_grid(pictures, nrow=min(4, len(pictures)), padding=2)
+
+
+#: the side, in pixels, that each crop of the validation grid is enlarged to at least
+GRID_CELL = 224
+
+
+def grid_scale(size: int) -> int:
+    """The whole factor that enlarges a ``size``-pixel crop to at least ``GRID_CELL`` pixels (1 for large ones)."""
+    return max(1, -(-GRID_CELL // max(size, 1)))
 
 
 def per_image_errors(pl_module: Any) -> tuple[torch.Tensor, float, str] | None:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from facexformer import FaceXFormer
-from facexformer.apps.cli import main, resolve_config_names, shipped_configs
+from facexformer.apps.cli import CONFIG_SUMMARIES, main, resolve_config_names, shipped_configs
 from facexformer.apps.cli_parsing import UserError
 from tests.cli_args import TINY_MODEL
 
@@ -102,8 +102,35 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
+    lines = out.splitlines()
     for command in ("fit", "validate", "test", "predict", "infer", "export", "benchmark"):
-        assert f"    {command} " in out, out
+        line = next((line for line in lines if line.startswith(f"  {command} ")), None)
+        assert line is not None, out
+        description = line.split(maxsplit=1)[1]
+        assert description[0].isupper() and description.endswith("."), line  # a full sentence, not cut
+
+
+def test_help_lists_each_shipped_config_with_one_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    for name in shipped_configs():
+        line = next((line for line in lines if line.startswith(f"  {name} ")), None)
+        assert line is not None and len(line.split(maxsplit=1)[1]) > 20, (name, lines)
+    assert set(CONFIG_SUMMARIES) == set(shipped_configs()), "each shipped config has one summary line"
+
+
+def test_help_imports_neither_torch_nor_lightning():
+    code = "import sys; from facexformer.apps.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
+    code += "print(sorted(m for m in ('torch', 'lightning', 'numpy') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_a_bare_command_prints_the_help_and_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2 and "commands:" in capsys.readouterr().out
 
 
 def test_print_config_shows_each_task_with_its_options(capsys):

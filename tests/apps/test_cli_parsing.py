@@ -7,10 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from facexformer.apps.cli import main
-from facexformer.apps.cli_parsing import UserError, legacy_argv, shorten
+from facexformer.apps.cli_parsing import (
+    UserError,
+    argv_with_task_class_paths,
+    legacy_argv,
+    shorten,
+    suggestions,
+    with_task_class_paths,
+)
 from facexformer.apps.export import ExportOptions
 from facexformer.apps.infer import InferOptions
 
@@ -22,7 +30,16 @@ MISTAKES = [
     ("wrong task name", ["fit", "--config", "quickstart", "--model.tasks", "[landmark]"], "unknown task 'landmark'"),
     ("wrong config name", ["fit", "--config", "quickstrat"], "neither a file nor a shipped config"),
     ("misspelt option", ["fit", "--config", "quickstart", "--modell.dim", "3"], "--modell.dim"),
-    ("option prefix", ["fit", "--config", "quickstart", "--trainer.max_epoch", "2"], "--trainer.max_epoch"),
+    (
+        "option prefix",
+        ["fit", "--config", "quickstart", "--trainer.max_epoch", "2"],
+        "did you mean --trainer.max_epochs",
+    ),
+    (
+        "Lightning 1 option",
+        ["fit", "--config", "quickstart", "--trainer.gpus", "1"],
+        "use --trainer.accelerator gpu --trainer.devices N",
+    ),
     ("misspelt augment key", ["fit", "--config", "quickstart", "--data.augment", '{"flipp": 0.5}'], "'flipp'"),
     ("bad batch size", ["fit", "--config", "quickstart", "--data.batch_size", "0"], "batch_size must be at least 1"),
     ("unknown backbone", ["fit", "--config", "quickstart", "--model.backbone", "resnet_nope"], "resnet_nope"),
@@ -151,3 +168,51 @@ def test_shorten_keeps_the_option_and_the_specific_reason():
     )
     assert shorten(message) == "--model.tasks: unknown task 'x'; known: age"
     assert shorten("unrecognized arguments: --modell.dim 3") == "unrecognized arguments: --modell.dim 3"
+
+
+LANDMARKS = "facexformer.tasks.landmarks.Landmarks"
+
+
+def test_task_names_become_class_paths_on_the_command_line():
+    argv = ["fit", "--model.tasks", "[landmarks, {class_path: headpose}]", "--model.tasks+=age", "--x", "landmarks"]
+    out = argv_with_task_class_paths(argv)
+    assert yaml.safe_load(out[2]) == [LANDMARKS, {"class_path": "facexformer.tasks.headpose.HeadPose"}]
+    assert out[3] == "--model.tasks+=facexformer.tasks.age_gender_race.Age"
+    assert out[4:] == ["--x", "landmarks"]  # other options keep their values
+    unchanged = ["--model.tasks", "[Landmarks, a.b.C]"]  # class names and class paths are jsonargparse's
+    assert argv_with_task_class_paths(unchanged) == unchanged
+
+
+def test_task_names_become_class_paths_only_under_model_tasks():
+    config = {
+        "fit": {"model": {"tasks": ["landmarks", {"class_path": "parsing", "init_args": {"weight": 2}}]}},
+        "data": {"train": {"s": {"init_args": {"tasks": ["landmarks"]}}}},
+        "model": {"released_tokens": ["landmarks"]},
+    }
+    out = with_task_class_paths(config, "c.yaml")
+    assert out["fit"]["model"]["tasks"] == [
+        LANDMARKS,
+        {"class_path": "facexformer.tasks.parsing.Parsing", "init_args": {"weight": 2}},
+    ]
+    assert out["data"] == config["data"] and out["model"] == config["model"]
+    with pytest.raises(UserError, match="c.yaml: model.tasks: unknown task 'landmark'"):
+        with_task_class_paths({"model": {"tasks": ["landmark"]}}, "c.yaml")
+
+
+def test_no_private_jsonargparse_function_is_replaced():
+    import jsonargparse._typehints as typehints
+
+    assert typehints.resolve_class_path_by_name.__module__ == "jsonargparse._typehints"
+    source = (Path(__file__).parents[2] / "facexformer" / "apps" / "cli_parsing.py").read_text()
+    assert "jsonargparse._" not in source
+
+
+def test_likely_typos_get_a_suggestion():
+    known = ["--trainer.max_epochs", "--trainer.max_steps", "--trainer.devices", "--model.dim"]
+    message = "unrecognized arguments: --trainer.max_epoch 2 --modell.dim 3 --trainer.gpus 1 --zzz"
+    hints = suggestions(message, known)
+    assert "did you mean --trainer.max_epochs (instead of --trainer.max_epoch)?" in hints
+    assert "did you mean --model.dim (instead of --modell.dim)?" in hints
+    assert "--trainer.gpus is gone from Lightning; use --trainer.accelerator gpu --trainer.devices N" in hints
+    assert "zzz" not in hints
+    assert suggestions("--data.batch_size: must be at least 1", known) == ""

@@ -4,6 +4,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.data.synthetic.face_model import pose_rotation
@@ -137,3 +138,48 @@ def test_plot_ced_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ModuleNotFoundError, match="pip install matplotlib"):
         plot_ced([0.1])
+
+
+def _dot_pixels(picture: Image.Image, colour=(0, 255, 0)) -> int:
+    return int((np.asarray(picture) == colour).all(-1).sum())
+
+
+def test_landmark_dots_scale_with_the_face_not_the_photo():
+    """68 points on a 60-pixel face and on a 600-pixel face of the same 800-pixel photo: the dots of the small
+    face stay apart (radius about 1/90 of the face), those of the large one grow."""
+    photo = np.zeros((800, 800, 3), np.uint8)
+    unit = np.stack([np.cos(np.linspace(0, 2 * np.pi, 68, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, 68))], 1)
+    small = draw_landmarks(photo, 400 + 30 * unit)
+    large = draw_landmarks(photo, 400 + 300 * unit)
+    per_dot_small, per_dot_large = _dot_pixels(small) / 68, _dot_pixels(large) / 68
+    assert per_dot_small <= 9  # about one pixel across: 68 dots around a 60-pixel circle do not merge
+    assert per_dot_large > 5 * per_dot_small
+
+
+def test_captions_have_a_dark_band_and_stay_inside_the_picture():
+    from facexformer.tasks.drawing import CAPTION_COLOUR, Overlay
+
+    overlay = Overlay(Image.new("RGB", (200, 120), (255, 255, 255)))
+    box = (170.0, 60.0, 199.0, 110.0)  # near the right border
+    overlay.caption(box, "female")
+    overlay.caption(box, "white")
+    out = np.asarray(overlay.render())
+    yellow = (out == CAPTION_COLOUR).all(-1)
+    columns = np.flatnonzero(yellow.any(0))
+    assert columns.size and columns.max() < 199  # the text's right end is inside, not cut
+    assert columns.min() < 170  # shifted left to make room
+    rows = np.flatnonzero(yellow.any(1))
+    band = out[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+    assert not (band == 255).all(-1).any() and (band == 0).all(-1).any()  # dark band, no white photo behind letters
+    assert rows.max() < 60  # above the box
+
+
+def test_render_scale_enlarges_the_picture_and_keeps_marks_on_their_pixels():
+    from facexformer.tasks.drawing import Overlay
+
+    overlay = Overlay(Image.new("RGB", (32, 32)))
+    overlay.points(np.array([[8.0, 8.0]]), (0, 255, 0), radius=1)
+    out = np.asarray(overlay.render(scale=4))
+    assert out.shape == (128, 128, 3)
+    ys, xs = np.nonzero((out == (0, 255, 0)).all(-1))
+    assert abs(xs.mean() - (8.5 * 4 - 0.5)) < 1 and abs(ys.mean() - (8.5 * 4 - 0.5)) < 1

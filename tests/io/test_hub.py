@@ -143,3 +143,35 @@ def test_folders_follow_the_hub_mixin_layout_both_ways(tmp_path, tiny_kwargs):
     with torch.no_grad():
         torch.testing.assert_close(theirs(x), ours(x))
         torch.testing.assert_close(back(x), mixin(x))
+
+
+def test_the_model_card_metadata_parses_with_huggingface_hub_card_tools(tmp_path, tiny_kwargs):
+    from huggingface_hub import ModelCard, metadata_load
+
+    folder = FaceXFormer(tasks=["landmarks", "gender"], **tiny_kwargs).save_pretrained(tmp_path / "m")
+    card = ModelCard.load(folder / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "facexformer" and data["license"] == "other"
+    assert data["license_name"] and data["license_link"] == "LICENSE"
+    assert {"landmarks", "gender"} <= set(data["tags"]) and "pytorch_model_hub_mixin" not in data["tags"]
+    assert "base_model" not in data and "datasets" not in data  # a fresh model: none to state
+    assert "non-commercial" in card.text and "| training data | not recorded |" in card.text
+    assert metadata_load(folder / "README.md") == data
+
+
+def test_a_model_from_the_released_weights_names_base_model_datasets_and_its_evaluation(tiny_kwargs):
+    from huggingface_hub import ModelCard
+
+    from facexformer.io.model_card import RELEASED_MODEL, model_card
+
+    config = {"tasks": ["landmarks", "age"], "init_weights": RELEASED_MODEL, **tiny_kwargs}
+    metrics = {"test/common/landmarks/nme": 0.035, "test/age/mae": 4.5}
+    card = ModelCard(model_card(config, metrics))
+    data = card.data
+    assert data.base_model == RELEASED_MODEL
+    assert data.datasets == ["300W", "UTKFace", "FairFace"]
+    results = {(r.task_type, r.dataset_name, r.metric_type): r.metric_value for r in data.eval_results}
+    assert results == {("landmarks", "common", "nme"): 0.035, ("age", "300W", "mae"): 4.5}
+    assert "model-index" in card.content and "| test/age/mae | 4.5000 |" in card.text
+    own = ModelCard(model_card({"tasks": ["age"], **tiny_kwargs}, datasets=["my-faces"]))
+    assert own.data.datasets == ["my-faces"] and own.data.base_model is None

@@ -316,3 +316,19 @@ def test_degenerate_ground_truth_is_skipped_and_counted_not_fatal():
     assert metric.per_image().shape == (1,)
     assert float(degenerate.compute()) == 2
     assert math.isfinite(float(metric.compute()))
+
+
+def test_a_process_without_batches_gathers_a_float64_placeholder_after_a_move():
+    """torchmetrics builds the empty placeholder of a list state from the public ``Metric.dtype`` (which it
+    resets to float32 on ``.to()``); ``NME`` overrides ``dtype`` so the gather is float64 like the errors.
+    This fails if torchmetrics stops building the placeholder from ``dtype``."""
+    gathered: list[torch.dtype] = []
+
+    def gather(tensor: torch.Tensor, group: object = None) -> list[torch.Tensor]:
+        gathered.append(tensor.dtype)
+        return [tensor]
+
+    metric = NME().to("cpu")
+    metric.sync(dist_sync_fn=gather, distributed_available=lambda: True)
+    assert gathered and set(gathered) == {torch.float64}
+    assert metric.per_image().dtype == torch.float64

@@ -30,7 +30,7 @@ from facexformer.inference.predict import FacePrediction, predict
 from facexformer.inference.visualize import draw_overlay
 from facexformer.model.heads import TokenHead
 from facexformer.tasks import TASKS, Label, Landmarks, Task
-from facexformer.training.image_logging import overlay_grid
+from facexformer.training.image_logging import grid_scale, overlay_grid
 
 MAGENTA, ORANGE = (255, 0, 255), (255, 128, 0)
 
@@ -216,8 +216,10 @@ def test_the_overlay_draws_a_prediction_read_back_from_json():
 def test_the_validation_grid_draws_predictions_and_labels(trained):
     batch = {"image": torch.rand(2, 3, 64, 64), "eye_centres": torch.tensor([[[10.0, 50.0], [50.0, 50.0]]] * 2)}
     grid = overlay_grid(trained, batch, num_images=2, alpha=0.5)
-    first = grid[:, 2:66, 2:66].permute(1, 2, 0).numpy()
-    assert tuple(first[50, 10]) == ORANGE and tuple(first[50, 50]) == ORANGE
+    k = grid_scale(64)  # each crop enlarged k times; pixel centres stay on their pixels
+    first = grid[:, 2 : 2 + 64 * k, 2 : 2 + 64 * k].permute(1, 2, 0).numpy()
+    at = lambda v: round((v + 0.5) * k - 0.5)  # noqa: E731
+    assert tuple(first[at(50), at(10)]) == ORANGE and tuple(first[at(50), at(50)]) == ORANGE
     assert (first == MAGENTA).all(-1).any()
 
 

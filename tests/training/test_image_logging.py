@@ -48,10 +48,11 @@ def fit(model, loader, logger, every_n_epochs=1, max_epochs=1):
 def test_overlay_grid_draws_predictions(model, loader):
     batch = next(iter(loader))
     grid = overlay_grid(model.eval(), batch, num_images=2, alpha=0.5)
-    assert grid.dtype == torch.uint8 and grid.shape == (3, 64 + 4, 2 * 64 + 6)
-    first = grid[:, 2:66, 2:66].permute(1, 2, 0).numpy()
-    plain = (batch["image"][0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    assert not np.array_equal(first, plain)
+    # each 64-pixel crop enlarged 4x (to at least 224 px), marks drawn at that size
+    assert grid.dtype == torch.uint8 and grid.shape == (3, 256 + 4, 2 * 256 + 6)
+    first = grid[:, 2:258, 2:258].permute(1, 2, 0).numpy()
+    plain = np.asarray(Image.fromarray((batch["image"][0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()))
+    assert first.shape[:2] == (4 * plain.shape[0], 4 * plain.shape[1])
     assert ((first == (0, 255, 0)).all(-1)).any() and ((first == (255, 0, 0)).all(-1)).any()
     kwargs = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
     assert overlay_grid(FaceXFormer(tasks=["headpose"], **kwargs), batch, 2, 0.5) is None
@@ -65,7 +66,7 @@ def test_csv_logger_gets_pngs(model, loader, tmp_path):
     # epoch 0 only (every 2 epochs), not the sanity check
     assert images == ["val_ced_epoch000_step1.png", "val_overlays_epoch000_step1.png"]
     with Image.open(tmp_path / "run/version_0/images/val_overlays_epoch000_step1.png") as grid:
-        assert grid.size == (3 * 64 + 8, 64 + 4)  # the 3 crops of the first validation batch
+        assert grid.size == (3 * 256 + 8, 256 + 4)  # the 3 crops of the first validation batch, 4x enlarged
     with Image.open(tmp_path / "run/version_0/images/val_ced_epoch000_step1.png") as ced:
         assert ced.size == (400, 300)
 

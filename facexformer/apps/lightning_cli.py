@@ -1,0 +1,235 @@
+"""LightningCLI of the ``facexformer`` command (fit, validate, test, predict): ``--test_after_fit``, the config's
+crop linked to the model, and mistakes in the config reported as ``UserError``. Imported only when one of these
+commands runs (it imports Lightning and the model)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
+
+from facexformer.apps.cli_parsing import ShortErrors, TaskNames, UserError, describe, root_cause
+from facexformer.data.crop import CropFace
+from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.geometry.crop import CropSettings
+from facexformer.io.checkpoint import check_checkpoint_tasks, read_checkpoint
+from facexformer.io.errors import CheckpointError
+
+#: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
+CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
+
+
+#: progress-bar refresh (in batches) when stderr is not a terminal: the bar then updates at each epoch's end only,
+#: instead of writing a line per batch into a log file
+LOG_REFRESH_RATE = 10**9
+#: Lightning notices that tell this command's user nothing: an advert for a package, and the override of the
+#: callbacks the model gives again when the test runs after fit in the same process
+QUIET_NOTICES = (
+    "Tip: For seamless cloud logging",
+    "callbacks returned in `LightningModule.configure_callbacks` will override",
+)
+
+
+class LightningCommandParser(ShortErrors, TaskNames, LightningArgumentParser):
+    """LightningCLI's parser with short errors and task names."""
+
+
+class _DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in QUIET_NOTICES)
+
+
+def quiet_lightning_notices() -> None:
+    """Drop ``QUIET_NOTICES`` from Lightning's log and the deprecation warning Lightning's own tree code raises
+    under newer torch (``isinstance(treespec, LeafSpec)``: nothing a user can act on)."""
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropNotices) for f in log.filters):
+        log.addFilter(_DropNotices())
+    warnings.filterwarnings("ignore", message=r".*isinstance.treespec, LeafSpec.*")
+
+
+class SaveConfigInRunFolder(SaveConfigCallback):
+    """Lightning's ``config.yaml`` of the run, written into the run's own folder. With W&B (whose files
+    default to the working folder, where the next run would overwrite it) that is the W&B run's folder."""
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        wandb = next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
+        if wandb is None or self.already_saved:
+            super().setup(trainer, pl_module, stage)
+            return
+        if trainer.is_global_zero:
+            folder = Path(wandb.experiment.dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / self.config_filename
+            self.parser.save(self.config, target, skip_none=False, overwrite=self.overwrite, multifile=self.multifile)
+        self.already_saved = trainer.strategy.broadcast(True)
+
+
+def last_checkpoint(callbacks: list[Any]) -> Path | None:
+    """The newest ``last*.ckpt`` in the folders of ``callbacks``' ``ModelCheckpoint``s (what Lightning's
+    ``ckpt_path="last"`` resolves to), or None (none there, or a checkpoint folder not known before the run)."""
+    folders = [Path(cb.dirpath) for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.dirpath]
+    found = [path for folder in folders if folder.is_dir() for path in folder.glob("last*.ckpt")]
+    return max(found, key=lambda path: path.stat().st_mtime) if found else None
+
+
+def weights_problem(source: Any) -> str | None:
+    """Why ``init_weights`` ``source`` cannot be loaded now without downloading it (a missing file, or a Hub
+    id that is neither cached nor reachable), or None."""
+    from facexformer.io.hub import hub_file_problem, looks_like_hub_id
+    from facexformer.io.released import OFFICIAL_HUB_FILES
+    from facexformer.io.weights import CONFIG_NAME
+
+    if not isinstance(source, str) or Path(source).exists():
+        return None
+    if looks_like_hub_id(source):
+        return hub_file_problem(source, OFFICIAL_HUB_FILES.get(source, CONFIG_NAME))
+    return f"{source}: no such file or folder"
+
+
+def check_own_folder(init_weights: Any, callbacks: list[Any]) -> None:
+    """Refuse a run whose ``init_weights`` lies in the folder it writes its checkpoints into: it would overwrite
+    the weights it starts from, and ``--ckpt_path last`` of the run they came from would resume this one."""
+    if not isinstance(init_weights, str) or not Path(init_weights).exists():
+        return
+    source = Path(init_weights).resolve()
+    for cb in callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.dirpath and Path(cb.dirpath).resolve() in (source, *source.parents):
+            raise UserError(
+                f"--model.init_weights {init_weights} lies in this run's checkpoint folder {cb.dirpath}, which the "
+                "run would write into (and `--ckpt_path last` of the earlier run would then resume this one); copy "
+                "the weights out of that folder first, or give this run a config of its own (its ModelCheckpoint "
+                "dirpath and trainer.default_root_dir)"
+            )
+
+
+def crop_settings_of(data: MultiTaskDataModule) -> CropSettings | None:
+    """The geometry of the data module's ``crop`` (None: the data comes network-sized; the model keeps its
+    default crop)."""
+    crop: CropFace | None = data.crop
+    return crop.settings if crop is not None else None
+
+
+class FaceXFormerCLI(LightningCLI):
+    """LightningCLI with ``--test_after_fit`` (run the test set on the trained model right after ``fit``) and
+    mistakes in the config reported as ``UserError``."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        quiet_lightning_notices()
+        kwargs.setdefault("parser_class", LightningCommandParser)
+        kwargs.setdefault("save_config_callback", SaveConfigInRunFolder)
+        # no prefix matching: `--trainer.max_epoch 2` is refused, not silently read as `--trainer.max_epochs`
+        strict = {command: {"allow_abbrev": False} for command in self.subcommands()}
+        kwargs["parser_kwargs"] = {
+            "prog": "facexformer",
+            "allow_abbrev": False,
+            **strict,
+            **(kwargs.get("parser_kwargs") or {}),
+        }
+        try:
+            super().__init__(*args, **kwargs)
+        except AttributeError as err:
+            if "add_instantiator" not in str(err):
+                raise
+            raise UserError(  # Lightning <= 2.6 calls a method jsonargparse 5 no longer has
+                f"this Lightning ({version('lightning')}) cannot run its LightningCLI with jsonargparse "
+                f'{version("jsonargparse")}: pip install "jsonargparse[signatures]<5" (facexformer\'s own '
+                "parsing works with both), or a Lightning release that supports jsonargparse 5"
+            ) from err
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--test_after_fit", type=bool, default=False, help="run `test` after `fit`")
+        parser.add_argument(
+            "--tasks_from_checkpoint",
+            type=bool,
+            default=False,
+            help="with --ckpt_path, take the checkpoint's tasks instead of refusing one whose tasks differ",
+        )
+        parser.add_argument(
+            "--trust_checkpoint",
+            type=bool,
+            default=False,
+            help="let --ckpt_path's file run code: import class paths it names that no installed package declares",
+        )
+        # one crop: the data module's crop is the model's, saved with it for predict and infer
+        parser.link_arguments("data", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
+
+    def instantiate_classes(self) -> None:
+        """Build the model, data and trainer; an error there comes from the config (a missing dataset root,
+        an unknown task or backbone...) and is raised as ``UserError`` naming it."""
+        try:
+            super().instantiate_classes()
+        except Exception as err:
+            problems = [describe(err)]
+            subcommand = self.config.get("subcommand")
+            model = self.config[subcommand].get("model") if subcommand else None
+            weights = weights_problem(model.get("init_weights") if model else None)
+            if weights and weights not in problems[0]:  # both at once, not one after the other is fixed
+                problems.append(f"and --model.init_weights: {weights}")
+            raise UserError("\n".join(problems)) from err
+
+    def _parse_ckpt_path(self) -> None:
+        """Before LightningCLI reads ``--ckpt_path``'s hyperparameters: a missing file, or one that does not
+        load, is a ``UserError`` naming it; so is one naming a class path the allow-list refuses (unless
+        ``--trust_checkpoint``) and one trained for other tasks than the config's (LightningCLI would silently
+        replace the configured tasks by the checkpoint's) unless ``--tasks_from_checkpoint``."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        named_file = isinstance(ckpt_path, str) and ckpt_path not in CKPT_PATH_KEYWORDS and "://" not in ckpt_path
+        if named_file and not ckpt_path.startswith("registry") and not Path(ckpt_path).is_file():
+            raise UserError(
+                f"--ckpt_path {ckpt_path}: no such checkpoint file; give a .ckpt that fit wrote "
+                "(e.g. <log dir>/checkpoints/last.ckpt), or 'last' / 'best'"
+            )
+        try:
+            if named_file and Path(ckpt_path).is_file():  # its class paths pass the allow-list before Lightning's parse
+                settings = self.config[subcommand]
+                trusted = bool(settings.get("trust_checkpoint"))
+                if settings.get("tasks_from_checkpoint"):
+                    read_checkpoint(ckpt_path, trusted=trusted)
+                else:
+                    check_checkpoint_tasks(ckpt_path, settings.model.tasks, trusted=trusted)
+            super()._parse_ckpt_path()
+        except CheckpointError as err:
+            raise UserError(f"--ckpt_path: {err}") from err
+        except Exception as err:
+            cause = f"{type(root_cause(err)).__name__}: {describe(err)}"
+            raise UserError(f"--ckpt_path {ckpt_path}: cannot be read as a checkpoint ({cause})") from err
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        """Lightning's trainer; when stderr is not a terminal (a log file, CI), its progress bar updates at each
+        epoch's end only (``LOG_REFRESH_RATE``) instead of once per batch."""
+        trainer = super().instantiate_trainer(**kwargs)
+        if not sys.stderr.isatty():
+            for i, callback in enumerate(trainer.callbacks):
+                if type(callback) is TQDMProgressBar:
+                    trainer.callbacks[i] = TQDMProgressBar(refresh_rate=LOG_REFRESH_RATE)
+        return trainer
+
+    def before_fit(self) -> None:
+        """Refuse a run that would overwrite its own starting weights; say which file ``--ckpt_path last`` is."""
+        check_own_folder(self.model.hparams.get("init_weights"), self.trainer.callbacks)
+        if self.config_init.fit.get("ckpt_path") == "last":
+            path = last_checkpoint(self.trainer.callbacks)
+            if path is not None:
+                print(f"--ckpt_path last: resuming from {path}")
+                self.config_init.fit.ckpt_path = str(path)
+
+    def validate(self, **kwargs: Any) -> Any:
+        """``Trainer.validate`` without Lightning's metric table (the model prints its own)."""
+        return self.trainer.validate(**{**kwargs, "verbose": False})
+
+    def test(self, **kwargs: Any) -> Any:
+        """``Trainer.test`` without Lightning's metric table (the model prints its own)."""
+        return self.trainer.test(**{**kwargs, "verbose": False})
+
+    def after_fit(self) -> None:
+        if self.config.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"):
+            self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
