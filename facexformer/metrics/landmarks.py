@@ -43,17 +43,17 @@ never an error in the middle of a fit. ``CED`` returns a curve: log it as a tabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.integrate import simpson
 from torch import Tensor
-from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from facexformer.geometry.landmark_schemes import SCHEMES
+from facexformer.metrics.float64_states import Float64States
 
 NORMALIZATIONS = ("inter_ocular", "inter_pupil", "bbox", "diagonal", "none")
 IndexSide = int | Sequence[int]
@@ -222,7 +222,7 @@ def _require_matplotlib() -> None:
         ) from err
 
 
-class _LandmarkErrors(Metric):
+class _LandmarkErrors(Float64States):
     """Collects per-image NMEs; subclasses differ only in ``compute``."""
 
     is_differentiable = False
@@ -242,8 +242,6 @@ class _LandmarkErrors(Metric):
         self.indices = indices
         self.add_state("errors", default=[], dist_reduce_fx="cat")
         self.add_state("degenerate", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        # float64 also for the empty placeholder torchmetrics gathers from a process that saw no batch.
-        self.set_dtype(torch.float64)
 
     def update(self, preds: Tensor, target: Tensor, box: Tensor | None = None, distance: Tensor | None = None) -> None:
         """Add a batch: ``preds``, ``target`` (B, N, 2) pixels; ``box`` (B, 4) (x0, y0, x1, y1) or None;
@@ -256,13 +254,6 @@ class _LandmarkErrors(Metric):
         usable = scale > 0
         self.degenerate += (~usable).sum().to(self.degenerate.dtype)
         self.errors.append(point_error[usable] / scale[usable])
-
-    def _apply(self, fn: Callable, exclude_state: Sequence[str] = "") -> torch.nn.Module:
-        # torchmetrics resets the dtype to float32 on every move (``.to(device)``); the errors stay float64, and
-        # so must the empty placeholder a process without updates contributes to the DDP gather
-        this = super()._apply(fn, exclude_state)
-        this._dtype = torch.float64
-        return this
 
     def per_image(self) -> Tensor:
         """All per-image NMEs seen so far (M,) float64, in update order (after a sync: all processes')."""
