@@ -25,6 +25,7 @@ from facexformer.apps.cli_parsing import (
 )
 from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
+from facexformer.evaluation.paper_table import PaperTable
 from facexformer.geometry.crop import CropSettings
 from facexformer.io.checkpoint import check_checkpoint_tasks
 from facexformer.io.errors import CheckpointError
@@ -35,12 +36,14 @@ EXTRA_COMMANDS = {
     "infer": "Predict face tasks for image files and folders: one JSON (and overlay PNG) per image.",
     "export": "Export a model to ONNX or TorchScript for deployment without this package.",
     "benchmark": "Throughput tables (model, data, landmarks) with ratios measured in the same run.",
+    "evaluate": "Score a checkpoint on a benchmark as downloaded: one table in the papers' form, results.json.",
 }
 #: imported only when their command runs (the benchmarks sit above the command lines: they time their pipelines)
 EXTRA_MODULES = {
     "infer": "facexformer.apps.infer",
     "export": "facexformer.apps.export",
     "benchmark": "facexformer.benchmarking.command",
+    "evaluate": "facexformer.apps.evaluate",
 }
 #: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
@@ -105,6 +108,8 @@ class FaceXFormerCLI(LightningCLI):
         )
         # one crop: the data module's crop is the model's, saved with it for predict and infer
         parser.link_arguments("data", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
+        if "verbose" in parser.get_defaults():  # `test` prints PaperTable's table, not Lightning's per-loader ones
+            parser.set_defaults(verbose=False)
 
     def _add_subcommands(self, parser, **kwargs: Any) -> None:
         super()._add_subcommands(parser, **kwargs)
@@ -144,7 +149,7 @@ class FaceXFormerCLI(LightningCLI):
 
     def after_fit(self) -> None:
         if self.config.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"):
-            self.trainer.test(self.model, datamodule=self.datamodule)
+            self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
 
 
 def main(args: ArgsType = None) -> LightningCLI | None:
@@ -166,7 +171,7 @@ def main(args: ArgsType = None) -> LightningCLI | None:
             MultiTaskDataModule,
             args=resolved if args is not None else None,
             seed_everything_default=0,
-            trainer_defaults={"use_distributed_sampler": False},
+            trainer_defaults={"use_distributed_sampler": False, "callbacks": [PaperTable()]},
             save_config_kwargs={"overwrite": True},
         )
     except UserError as err:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, MetricCollection
 
 from facexformer.tasks import Task
 
@@ -32,26 +32,38 @@ EVALUATION_STAGES = ("val", "test")
 class EpochResult:
     """One synchronised scalar of an epoch: ``subset`` (the dataset name; ``""`` when pooled), ``task``,
     ``metric`` (the collection's key, e.g. ``nme``, ``mae_yaw``, ``f1_skin``), ``value`` as computed (fractions
-    for NME/F1/accuracy, degrees, years) and ``faces``: samples of that task scored on all processes."""
+    for NME/F1/accuracy, degrees, years), ``faces``: samples of that task scored on all processes, ``kind``: the
+    class of the metric that computed it and ``settings``: its protocol settings (``SETTINGS`` attributes it has,
+    as ``(name, value)`` pairs, e.g. ``(("normalization", "inter_ocular"), ("threshold", 0.08))``)."""
 
     subset: str
     task: str
     metric: str
     value: float
     faces: int
+    kind: str = ""
+    settings: tuple[tuple[str, Any], ...] = ()
+
+
+#: metric attributes that say which protocol a value follows (recorded in ``EpochResult.settings``)
+SETTINGS = ("normalization", "threshold", "rule", "min_precision", "ignore_background")
 
 
 class StageMetrics(nn.Module):
     """Metric collections of each stage (pooled or per named evaluation dataset) and evaluation loss means.
 
-    ``tasks``: the model's tasks (each builds its own ``MetricCollection``). After an evaluation epoch,
+    ``tasks``: the model's tasks (each builds its own ``MetricCollection``); ``protocols``: ``{task name: builder}``
+    replacing a task's own collection by a benchmark's (``builder(task)`` -> a ``MetricCollection`` the task's
+    ``update_metrics`` can feed, e.g. NME with both COFW normalisers). After an evaluation epoch,
     ``results[stage]`` holds its ``EpochResult`` rows and ``subsets[stage]`` the dataset names scored (``[""]``
     when pooled), empty ones included.
     """
 
-    def __init__(self, tasks: Sequence[Task]):
+    def __init__(
+        self, tasks: Sequence[Task], protocols: Mapping[str, Callable[[Task], MetricCollection]] | None = None
+    ):
         super().__init__()
-        self.tasks = list(tasks)
+        self.tasks, self.protocols = list(tasks), dict(protocols or {})
         # keyed by ``_key(prefix)``: a ModuleDict key may not be a Module attribute such as "train"
         self.by_prefix = nn.ModuleDict({_key(stage): self._build(stage) for stage in ("train", *EVALUATION_STAGES)})
         self.losses = nn.ModuleDict({_key(stage): self._build_losses() for stage in EVALUATION_STAGES})
@@ -61,7 +73,11 @@ class StageMetrics(nn.Module):
         self.subsets: dict[str, list[str]] = {}
 
     def _build(self, prefix: str) -> nn.ModuleDict:
-        return nn.ModuleDict({t.name: t.build_metrics().clone(prefix=f"{prefix}/{t.name}/") for t in self.tasks})
+        return nn.ModuleDict({t.name: self._collection(t).clone(prefix=f"{prefix}/{t.name}/") for t in self.tasks})
+
+    def _collection(self, task: Task) -> MetricCollection:
+        builder = self.protocols.get(task.name)
+        return builder(task) if builder is not None else task.build_metrics()
 
     def _build_losses(self) -> nn.ModuleDict:
         """``{"tasks": {task: MeanMetric}, "total": MeanMetric}``: sample-weighted means of the losses."""
@@ -145,14 +161,23 @@ class StageMetrics(nn.Module):
                 for key, value in _scalars(name, values):
                     logged[key] = value
                     if not isinstance(metric, MeanMetric):
-                        subset = prefix.partition("/")[2]
-                        metric_name = key.removeprefix(f"{name}/")
-                        results.append(EpochResult(subset, task, metric_name, float(value), int(scored)))
+                        key = key.removeprefix(f"{name}/")
+                        results.append(_result(prefix, task, key, float(value), int(scored), metric))
             metric.reset()
         self.faces = {}
         self.results[stage] = results
         self.subsets[stage] = list(self.names.get(stage) or [""])
         return logged
+
+
+def _result(prefix: str, task: str, key: str, value: float, faces: int, collection: Any) -> EpochResult:
+    """The ``EpochResult`` of ``key`` computed by ``collection``: its metric is the one of that name, or the
+    collection's only one (a metric returning a dict of values, e.g. ``mae_yaw`` of ``PoseMAE``)."""
+    members = dict(collection.items(keep_base=True))
+    metric = members.get(key) or (next(iter(members.values())) if len(members) == 1 else None)
+    settings = tuple((a, getattr(metric, a)) for a in SETTINGS if metric is not None and hasattr(metric, a))
+    kind = type(metric).__name__ if metric is not None else ""
+    return EpochResult(prefix.partition("/")[2], task, key, value, faces, kind, settings)
 
 
 def _key(prefix: str) -> str:

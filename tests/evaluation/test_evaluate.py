@@ -1,0 +1,144 @@
+"""``facexformer evaluate`` on generated data in each benchmark's download layout, against a computation written
+here: predictions from ``model.predict`` with the annotation boxes, scored by hand in original pixels."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facexformer import FaceXFormer
+from facexformer.apps.evaluate import main
+from tests.fake_data import aflw2000, biwi, cofw, w300
+
+TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
+
+
+def saved_model(folder: Path, tasks: list) -> tuple[FaceXFormer, str]:
+    model = FaceXFormer(tasks=tasks, **TINY).eval()
+    model.save_pretrained(folder)
+    return FaceXFormer.from_pretrained(folder), str(folder)
+
+
+def run(benchmark: str, root: Path, checkpoint: str, out: Path, *extra: str) -> dict[tuple[str, str], dict]:
+    code = main(["--benchmark", benchmark, "--root", str(root), "--checkpoint", checkpoint, "--out", str(out), *extra])
+    assert code == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert (out / "table.md").read_text().startswith("| subset | task | metric |")
+    return {(row["subset"], row["metric"]): row for row in rows}
+
+
+def tight_box(points: np.ndarray) -> np.ndarray:
+    return np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
+
+
+def read_pts(path: Path) -> np.ndarray:
+    lines = path.read_text().splitlines()[3:-1]
+    return np.array([[float(v) for v in line.split()] for line in lines]) - 1.0
+
+
+def nme(model: FaceXFormer, image: np.ndarray, target: np.ndarray, box: np.ndarray, left, right) -> float:
+    """One face's NME in original pixels: prediction inside ``box``, normalised by the distance between the
+    means of the ``left`` and ``right`` point groups of the ground truth."""
+    predicted = np.asarray(model.predict(image, boxes=box[None])[0].landmarks, dtype=np.float64)
+    error = np.linalg.norm(predicted - target, axis=1).mean()
+    return error / np.linalg.norm(target[left].mean(0) - target[right].mean(0))
+
+
+def test_300w_table_matches_nme_computed_by_hand(tmp_path, capsys):
+    root = w300.write(tmp_path / "300W")
+    model, checkpoint = saved_model(tmp_path / "model", ["landmarks"])
+    rows = run("300w", root, checkpoint, tmp_path / "out", "--batch_size", "2")
+    errors = {}
+    for folder in w300.FOLDERS:
+        for pts in sorted((root / folder).glob("*.pts")):
+            image = np.asarray(Image.open(next(p for p in pts.parent.glob(pts.stem + ".*") if p.suffix != ".pts")))
+            target = read_pts(pts)
+            errors.setdefault(folder, []).append(nme(model, image, target, tight_box(target), [36], [45]))
+    expected = {
+        "common": errors["helen/testset"] + errors["lfpw/testset"],
+        "challenge": errors["ibug"],
+        "full": errors["helen/testset"] + errors["lfpw/testset"] + errors["ibug"],
+    }
+    for subset, values in expected.items():
+        row = rows[(subset, "NME_io")]
+        assert row["value"] == pytest.approx(100 * np.mean(values), rel=1e-4), subset
+        assert (row["faces"], row["unit"], row["task"], row["benchmark"]) == (len(values), "%", "landmarks", "300w")
+        assert rows[(subset, "FR@0.08")]["value"] == pytest.approx(100 * np.mean(np.array(values) > 0.08))
+    assert [p["value"] for p in rows[("full", "NME_io")]["published"]] == [3.05]
+    table = capsys.readouterr().out
+    assert table.count("| subset | task | metric |") == 1 and "nan" not in table.lower()
+    assert {path.name for path in (tmp_path / "out" / "ced").iterdir()} >= {"common.csv", "challenge.csv", "full.csv"}
+
+
+def test_cofw_rows_for_both_normalisers(tmp_path):
+    root = cofw.write(tmp_path / "COFW")
+    model, checkpoint = saved_model(tmp_path / "model", [{"class_path": "landmarks", "init_args": {"num_points": 29}}])
+    rows = run("cofw", root, checkpoint, tmp_path / "out")
+    from facexformer.data.datasets import COFW
+
+    io, ip = [], []
+    for sample in COFW(root, "test"):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        target, box = sample["landmarks"].double().numpy(), sample["box"].double().numpy()
+        io.append(nme(model, image, target, box, [8], [9]))
+        ip.append(nme(model, image, target, box, [16], [17]))
+    assert rows[("test", "NME_io")]["value"] == pytest.approx(100 * np.mean(io), rel=1e-4)
+    assert rows[("test", "NME_ip")]["value"] == pytest.approx(100 * np.mean(ip), rel=1e-4)
+    assert rows[("test", "NME_io")]["faces"] == 3 and "inter_pupil" in rows[("test", "NME_ip")]["protocol"]
+
+
+def pose_rows(model, images, targets) -> dict[str, float]:
+    """MAE per angle (the paper's plain |pred - gt|) of predictions on whole images."""
+    predicted = []
+    for image in images:
+        pose = model.predict(image, boxes=np.array([[0, 0, image.shape[1], image.shape[0]]]))[0].headpose
+        predicted.append([pose["pitch"], pose["yaw"], pose["roll"]])
+    errors = np.abs(np.array(predicted) - np.asarray(targets)).mean(0)
+    return {"MAE_pitch": errors[0], "MAE_yaw": errors[1], "MAE_roll": errors[2], "MAE": errors.mean()}
+
+
+def test_biwi_mae_matches_by_hand(tmp_path):
+    root = biwi.write(tmp_path / "BIWI")
+    model, checkpoint = saved_model(tmp_path / "model", ["headpose"])
+    rows = run("biwi", root, checkpoint, tmp_path / "out")
+    data = np.load(root / "BIWI_noTrack.npz")
+    targets = data["pose"][:, [1, 0, 2]]  # [yaw, pitch, roll] -> (pitch, yaw, roll)
+    for metric, value in pose_rows(model, list(data["image"]), targets).items():
+        assert rows[("test", metric)]["value"] == pytest.approx(value, rel=1e-4, abs=1e-4), metric
+        assert rows[("test", metric)]["unit"] == "°"
+    assert rows[("test", "MAE")]["published"][0]["value"] == 3.52
+
+
+def test_aflw2000_leaves_out_faces_past_99_degrees(tmp_path):
+    root = aflw2000.write(tmp_path / "AFLW2000")
+    model, checkpoint = saved_model(tmp_path / "model", ["headpose"])
+    rows = run("aflw2000", root, checkpoint, tmp_path / "out")
+    kept = [i for i, angles in enumerate(aflw2000.ANGLES) if max(map(abs, angles)) <= 99]
+    images = [np.asarray(Image.open(root / f"image{i:05d}.jpg")) for i in kept]
+    boxes = []
+    import scipy.io
+
+    for i in kept:
+        boxes.append(tight_box(scipy.io.loadmat(root / f"image{i:05d}.mat")["pt2d"].T))
+    predicted = [model.predict(im, boxes=b[None])[0].headpose for im, b in zip(images, boxes, strict=True)]
+    targets = np.array([aflw2000.ANGLES[i] for i in kept])
+    errors = np.abs(np.array([[p["pitch"], p["yaw"], p["roll"]] for p in predicted]) - targets).mean(0)
+    assert rows[("test", "MAE_yaw")]["value"] == pytest.approx(errors[1], rel=1e-4, abs=1e-4)
+    assert rows[("test", "MAE")]["faces"] == len(kept) == 2
+
+
+def test_a_model_without_the_benchmarks_task_is_refused(tmp_path, capsys):
+    root = biwi.write(tmp_path / "BIWI")
+    _, checkpoint = saved_model(tmp_path / "model", ["gender"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--benchmark", "biwi", "--root", str(root), "--checkpoint", checkpoint])
+    assert exit_info.value.code == 2
+    assert "none of the tasks biwi scores" in capsys.readouterr().err
+
+
+def test_an_unknown_benchmark_is_refused_with_the_known_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--benchmark", "300vw", "--root", str(tmp_path), "--checkpoint", str(tmp_path)])
+    assert "300w" in capsys.readouterr().err
