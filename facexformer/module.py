@@ -386,12 +386,15 @@ class FaceXFormer(L.LightningModule):
             )
 
     # ----------------------------------------------------------------------------------------- training
-    def step(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> torch.Tensor:
+    def step(
+        self, batch: Batch, stage: str, dataloader_idx: int = 0, outputs: dict[str, Any] | None = None
+    ) -> torch.Tensor:
         """One training or evaluation step on a collated ``batch`` (``facexformer.batch``) -> weighted total loss.
 
         ``stage``: "train", "val" or "test"; ``dataloader_idx`` picks the dataset of a separately evaluated
         evaluation loader. Each task's loss and metrics see only the samples its ``task_mask`` marks; the losses
         are logged (train) or averaged over the epoch (val, test). Scalar, differentiable in training.
+        ``outputs``, when given, receives ``{task: (mask (B,) bool, raw output of the masked samples)}``.
         """
         prefix = self.stage_metrics.prefix(stage, dataloader_idx)
         if batch["image"].shape[0] == 0:  # a process with no evaluation batch takes part with an empty one
@@ -410,6 +413,8 @@ class FaceXFormer(L.LightningModule):
                 total = total + sum(p.sum() for p in self.net.heads[task.name].parameters()) * 0.0
                 continue
             output = self.net.run_head(task.name, queries[mask], image[mask])
+            if outputs is not None:
+                outputs[task.name] = (mask, output.detach())
             sub = select_samples(batch, mask)
             loss = task.loss(self.criteria[task.name], output, sub)
             total = total + task.weight * loss
@@ -431,8 +436,11 @@ class FaceXFormer(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self.step(batch, "val", dataloader_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.step(batch, "test", dataloader_idx)
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """-> ``{task: (mask, raw output)}`` of the batch (for callbacks that write the predictions)."""
+        outputs: dict[str, Any] = {}
+        self.step(batch, "test", dataloader_idx, outputs)
+        return outputs
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         outputs = self(self.normalize(batch["image"]))

@@ -4,9 +4,10 @@
 
 The benchmark's protocol (``facexformer.evaluation.benchmarks``) gives the subsets, the metrics and the published
 numbers; the model's own face crop (``crop_settings``) is applied around each face's annotation box. ``--out``
-gets ``results.json``, ``table.md`` and the CED curves of landmark benchmarks (``ced/<subset>.csv``/``.png``),
-each written atomically. ``--trainer.devices 2 --trainer.strategy ddp`` splits the faces over processes; the
-table is the same, and a process stuck in a collective fails after ``--trainer.timeout`` seconds.
+gets ``results.json``, ``table.md``, ``predictions.jsonl`` (every face's outputs in original-image pixels) and
+the CED curves of landmark benchmarks (``ced/<subset>.csv``/``.png``), each written atomically.
+``--trainer.devices 2 --trainer.strategy ddp`` splits the faces over processes; the table is the same, and a
+process stuck in a collective fails after ``--trainer.timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def evaluate(options: EvaluateOptions) -> list[Any]:
     from facexformer.data.datamodule import MultiTaskDataModule
     from facexformer.evaluation.benchmarks import BENCHMARKS
     from facexformer.evaluation.paper_table import PaperTable
+    from facexformer.evaluation.predictions import BenchmarkPredictions
     from facexformer.evaluation.table import write_results
     from facexformer.module import FaceXFormer
     from facexformer.training.callbacks import SaveCED
@@ -119,6 +121,7 @@ def evaluate(options: EvaluateOptions) -> list[Any]:
     callbacks: list[L.Callback] = [table]
     if options.out is not None:
         callbacks.append(SaveCED(str(options.out / "ced"), overwrite=True))
+        callbacks.append(BenchmarkPredictions(options.out / "predictions.jsonl", list(benchmark.subsets), options.root))
     trainer = L.Trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,

@@ -18,7 +18,7 @@ from facexformer.data.datamodule import SelectTasks
 from facexformer.tasks import Task
 
 #: the FaceXFormer paper the published numbers come from
-PAPER = "FaceXFormer, arXiv 2403.12960 v3"
+PAPER = "arXiv 2403.12960v3"
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,18 @@ def test_300w_table_matches_nme_computed_by_hand(tmp_path, capsys):
     table = capsys.readouterr().out
     assert table.count("| subset | task | metric |") == 1 and "nan" not in table.lower()
     assert {path.name for path in (tmp_path / "out" / "ced").iterdir()} >= {"common.csv", "challenge.csv", "full.csv"}
+    # predictions.jsonl: one line per face and subset, landmarks in original pixels; its NMEs give the table's
+    lines = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["subset"], r["index"]) for r in lines] == [
+        (subset, i) for subset, values in expected.items() for i in range(len(values))
+    ]
+    assert lines[0]["image"] == "helen/testset/face_0_0.pts"
+    common = []
+    for record in lines[:3]:
+        target = read_pts(root / record["image"])
+        distance = np.linalg.norm(target[36] - target[45])
+        common.append(np.linalg.norm(np.array(record["landmarks"]) - target, axis=1).mean() / distance)
+    assert rows[("common", "NME_io")]["value"] == pytest.approx(100 * np.mean(common), rel=1e-5)
 
 
 def test_cofw_rows_for_both_normalisers(tmp_path):

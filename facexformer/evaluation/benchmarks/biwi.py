@@ -4,7 +4,7 @@ from facexformer.data.datasets import BIWI
 from facexformer.evaluation.protocol import PAPER, Benchmark, Published, register
 from facexformer.evaluation.protocol_metrics import pose_metrics
 
-TABLE = f"{PAPER}, Table 5"
+TABLE = f"{PAPER} Table 5"
 
 register(
     Benchmark(

@@ -16,6 +16,6 @@ register(
         source="CelebA (Liu et al. 2015), list_eval_partition.txt split 2",
         layout=CelebA.layout,
         box="image",
-        published={("test", "accuracy"): (Published(91.83, "FaceXFormer", f"{PAPER}, Table 5"),)},
+        published={("test", "accuracy"): (Published(91.83, "FaceXFormer", f"{PAPER} Table 5"),)},
     )
 )

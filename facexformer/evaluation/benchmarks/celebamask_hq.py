@@ -4,7 +4,7 @@ from facexformer.data.datasets import CelebAMaskHQ
 from facexformer.evaluation.protocol import PAPER, Benchmark, Published, register
 from facexformer.evaluation.protocol_metrics import own_metrics
 
-TABLE = f"{PAPER}, Table 3"
+TABLE = f"{PAPER} Table 3"
 
 register(
     Benchmark(

@@ -4,7 +4,7 @@ from facexformer.data.datasets import COFW
 from facexformer.evaluation.protocol import PAPER, Benchmark, Published, register
 from facexformer.evaluation.protocol_metrics import own_metrics
 
-TABLE = f"{PAPER}, Table 4"
+TABLE = f"{PAPER} Table 4"
 
 register(
     Benchmark(

@@ -14,6 +14,6 @@ register(
         definition="Overall top-1 accuracy on the basic test images (not the mean per-class accuracy).",
         source="RAF-DB (Li et al. 2017), basic/EmoLabel/list_patition_label.txt",
         layout=RAFDB.layout,
-        published={("test", "accuracy"): (Published(88.24, "FaceXFormer", f"{PAPER}, Table 4"),)},
+        published={("test", "accuracy"): (Published(88.24, "FaceXFormer", f"{PAPER} Table 4"),)},
     )
 )

@@ -17,6 +17,6 @@ register(
         source="UTKFace (Zhang et al. 2017); CORAL (Cao et al. 2020) split files",
         layout=UTKFace.layout,
         box="image",
-        published={("test", "MAE_age"): (Published(4.17, "FaceXFormer", f"{PAPER}, Table 4"),)},
+        published={("test", "MAE_age"): (Published(4.17, "FaceXFormer", f"{PAPER} Table 4"),)},
     )
 )

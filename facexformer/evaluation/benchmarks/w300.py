@@ -4,7 +4,7 @@ from facexformer.data.datasets import W300
 from facexformer.evaluation.protocol import PAPER, Benchmark, Published, register
 from facexformer.evaluation.protocol_metrics import landmark_metrics
 
-TABLE = f"{PAPER}, Table 5"
+TABLE = f"{PAPER} Table 5"
 
 register(
     Benchmark(
