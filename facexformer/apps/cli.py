@@ -108,11 +108,11 @@ class FaceXFormerCLI(LightningCLI):
         )
         # one crop: the data module's crop is the model's, saved with it for predict and infer
         parser.link_arguments("data", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
-        if "verbose" in parser.get_defaults():  # `test` prints PaperTable's table, not Lightning's per-loader ones
-            parser.set_defaults(verbose=False)
 
     def _add_subcommands(self, parser, **kwargs: Any) -> None:
         super()._add_subcommands(parser, **kwargs)
+        # `test` prints PaperTable's one table, not Lightning's table per loader
+        parser._subcommands_action._name_parser_map["test"].set_defaults(verbose=False)
         for name, help in EXTRA_COMMANDS.items():  # listed by --help; main() runs them with their own parsers
             stand_in = LightningCommandParser(prog=f"facexformer {name}", description=help)
             parser._subcommands_action.add_subcommand(name, stand_in, help=help)

@@ -65,10 +65,9 @@ class BenchmarkPredictions(L.Callback):
             self.records.append((dataloader_idx, indices[row], {**record, **fields}))
 
     def _relative(self, source: str) -> str:
-        path = Path(source)
         try:
-            return str(path.resolve().relative_to(self.root)) if path.is_absolute() else source
-        except ValueError:
+            return str(Path(source).resolve().relative_to(self.root))
+        except ValueError:  # not under the root (or not a path): as the reader wrote it
             return source
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
