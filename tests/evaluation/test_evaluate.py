@@ -154,3 +154,86 @@ def test_an_unknown_benchmark_is_refused_with_the_known_ones(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--benchmark", "300vw", "--root", str(tmp_path), "--checkpoint", str(tmp_path)])
     assert "300w" in capsys.readouterr().err
+
+
+def test_wflw_subsets_and_empty_subsets(tmp_path, capsys):
+    from tests.fake_data import wflw
+
+    root = wflw.write(tmp_path / "WFLW")
+    model, checkpoint = saved_model(tmp_path / "model", [{"class_path": "landmarks", "init_args": {"num_points": 98}}])
+    rows = run("wflw", root, checkpoint, tmp_path / "out", "--batch_size", "2")
+    from facexformer.data.datasets import WFLW
+
+    errors = []
+    for sample in WFLW(root, "test"):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        target, box = sample["landmarks"].double().numpy(), sample["box"].double().numpy()
+        errors.append(nme(model, image, target, box, [60], [72]))
+    by_subset = {"test": [0, 1, 2], "pose": [0], "occlusion": [1], "blur": [1, 2]}
+    for subset, faces in by_subset.items():
+        expected = 100 * np.mean([errors[i] for i in faces])
+        assert rows[(subset, "NME_io")]["value"] == pytest.approx(expected, rel=1e-4), subset
+        assert rows[(subset, "FR@0.1")]["faces"] == len(faces)
+    for subset in ("expression", "illumination", "makeup"):
+        assert rows[(subset, "empty subset")]["faces"] == 0 and rows[(subset, "empty subset")]["value"] is None
+    assert "nan" not in capsys.readouterr().out.lower()
+
+
+def test_rafdb_accuracy_by_hand(tmp_path):
+    from facexformer.data.datasets import RAFDB
+    from tests.fake_data import rafdb
+
+    root = rafdb.write(tmp_path / "RAF")
+    model, checkpoint = saved_model(tmp_path / "model", ["expression"])
+    rows = run("rafdb", root, checkpoint, tmp_path / "out")
+    hits = []
+    for sample in RAFDB(root, "test"):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        predicted = model.predict(image, boxes=sample["box"].numpy()[None])[0].outputs["expression"]
+        hits.append(predicted.index == int(sample["expression"]))
+    assert rows[("test", "accuracy")]["value"] == pytest.approx(100 * np.mean(hits))
+    assert rows[("test", "accuracy")]["faces"] == 3 and rows[("test", "accuracy")]["published"][0]["value"] == 88.24
+
+
+def test_utkface_coral_age_mae_by_hand(tmp_path):
+    from tests.fake_data import utkface
+
+    root = utkface.write(tmp_path / "UTK")
+    model, checkpoint = saved_model(tmp_path / "model", ["age", "gender"])
+    rows = run("utkface", root, checkpoint, tmp_path / "out")
+    errors = []
+    for name in utkface.NAMES[:3]:  # the CORAL test file's faces (ages 21-60)
+        image = np.asarray(Image.open(root / "UTKFace" / name))
+        box = np.array([[0, 0, image.shape[1], image.shape[0]]])
+        errors.append(abs(model.predict(image, boxes=box)[0].outputs["age"].years - int(name.split("_")[0])))
+    assert rows[("test", "MAE_age")]["value"] == pytest.approx(np.mean(errors), rel=1e-4)
+    assert rows[("test", "MAE_age")]["unit"] == "years" and rows[("test", "MAE_age")]["faces"] == 3
+    assert {metric for _, metric in rows} == {"MAE_age"}  # gender: not in the CORAL protocol; no age-group row
+
+
+def recall_at_precision(probs: np.ndarray, occluded: np.ndarray, min_precision: float = 0.8) -> float:
+    """The highest recall over thresholds on P(occluded) whose precision is at least ``min_precision``."""
+    best = 0.0
+    for threshold in np.unique(probs):
+        chosen = probs >= threshold
+        precision = (chosen & occluded).sum() / chosen.sum()
+        if precision >= min_precision:
+            best = max(best, (chosen & occluded).sum() / occluded.sum())
+    return best
+
+
+def test_cofw_visibility_recall_by_hand(tmp_path):
+    from facexformer.data.datasets import COFW
+
+    root = cofw.write(tmp_path / "COFW")
+    model, checkpoint = saved_model(tmp_path / "model", ["visibility"])
+    rows = run("cofw_visibility", root, checkpoint, tmp_path / "out")
+    probs, occluded = [], []
+    for sample in COFW(root, "test"):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        predicted = model.predict(image, boxes=sample["box"].numpy()[None])[0].outputs["visibility"]
+        probs.append(np.asarray(predicted, dtype=np.float64))
+        occluded.append(sample["visibility"].numpy() > 0.5)
+    expected = recall_at_precision(np.concatenate(probs).ravel(), np.concatenate(occluded).ravel())
+    assert rows[("test", "recall@80%precision")]["value"] == pytest.approx(100 * expected, abs=1e-4)
+    assert rows[("test", "recall@80%precision")]["faces"] == 3
