@@ -46,8 +46,8 @@ class EvaluationBatches(Sampler[list[int]]):
     them while the others wait for it. ``collate_evaluation`` turns the empty batch into a batch of 0 images,
     which the model skips."""
 
-    def __init__(self, size: int, batch_size: int):
-        self.shard, self.batch_size = ShardSampler(size, batch_size), batch_size
+    def __init__(self, size: int, batch_size: int, num_replicas: int | None = None, rank: int | None = None):
+        self.shard, self.batch_size = ShardSampler(size, batch_size, num_replicas, rank), batch_size
 
     def __len__(self) -> int:
         return max(1, -(-len(self.shard) // self.batch_size))
