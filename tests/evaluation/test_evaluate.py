@@ -237,3 +237,21 @@ def test_cofw_visibility_recall_by_hand(tmp_path):
     expected = recall_at_precision(np.concatenate(probs).ravel(), np.concatenate(occluded).ravel())
     assert rows[("test", "recall@80%precision")]["value"] == pytest.approx(100 * expected, abs=1e-4)
     assert rows[("test", "recall@80%precision")]["faces"] == 3
+
+
+def test_aflw_box_normaliser_full_and_frontal(tmp_path):
+    from facexformer.data.datasets import AFLW19
+    from tests.fake_data import aflw
+
+    root = aflw.write(tmp_path / "AFLW")
+    model, checkpoint = saved_model(tmp_path / "model", [{"class_path": "landmarks", "init_args": {"num_points": 19}}])
+    rows = run("aflw", root, checkpoint, tmp_path / "out")
+    errors = []
+    for sample, (_, box_size) in zip(AFLW19(root, "test"), aflw.FACES, strict=True):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        predicted = model.predict(image, boxes=sample["box"].numpy()[None])[0].landmarks
+        target = sample["landmarks"].double().numpy()
+        errors.append(np.linalg.norm(np.asarray(predicted, dtype=np.float64) - target, axis=1).mean() / box_size)
+    assert rows[("full", "NME_box")]["value"] == pytest.approx(100 * np.mean(errors), rel=1e-4)
+    assert rows[("frontal", "NME_box")]["value"] == pytest.approx(100 * np.mean(errors[:2]), rel=1e-4)
+    assert rows[("frontal", "NME_box")]["faces"] == 2
