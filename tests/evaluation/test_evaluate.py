@@ -255,3 +255,19 @@ def test_aflw_box_normaliser_full_and_frontal(tmp_path):
     assert rows[("full", "NME_box")]["value"] == pytest.approx(100 * np.mean(errors), rel=1e-4)
     assert rows[("frontal", "NME_box")]["value"] == pytest.approx(100 * np.mean(errors[:2]), rel=1e-4)
     assert rows[("frontal", "NME_box")]["faces"] == 2
+
+
+def test_celeba_mean_attribute_accuracy_by_hand(tmp_path):
+    from facexformer.data.datasets import CelebA
+    from tests.fake_data import celeba
+
+    root = celeba.write(tmp_path / "CelebA")
+    model, checkpoint = saved_model(tmp_path / "model", ["attributes"])
+    rows = run("celeba", root, checkpoint, tmp_path / "out")
+    hits = []
+    for sample in CelebA(root, "test"):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        probs = model.predict(image, boxes=sample["box"].numpy()[None])[0].outputs["attributes"]
+        hits.append((np.array(list(probs.values())) >= 0.5) == (sample["attributes"].numpy() > 0.5))
+    assert rows[("test", "accuracy")]["value"] == pytest.approx(100 * np.mean(hits), abs=1e-4)
+    assert rows[("test", "accuracy")]["faces"] == 3 and rows[("test", "accuracy")]["published"][0]["value"] == 91.83
