@@ -271,3 +271,26 @@ def test_celeba_mean_attribute_accuracy_by_hand(tmp_path):
         hits.append((np.array(list(probs.values())) >= 0.5) == (sample["attributes"].numpy() > 0.5))
     assert rows[("test", "accuracy")]["value"] == pytest.approx(100 * np.mean(hits), abs=1e-4)
     assert rows[("test", "accuracy")]["faces"] == 3 and rows[("test", "accuracy")]["published"][0]["value"] == 91.83
+
+
+def test_fairface_accuracies_by_hand(tmp_path):
+    from facexformer.data.datasets import FairFace
+    from tests.fake_data import fairface
+
+    root = fairface.write(tmp_path / "FairFace")
+    model, checkpoint = saved_model(tmp_path / "model", ["age", "gender", "race"])
+    run("fairface", root, checkpoint, tmp_path / "out")
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    hits: dict[str, list[bool]] = {"age": [], "gender": [], "race": []}
+    for sample in FairFace(root, "val"):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        outputs = model.predict(image, boxes=sample["box"].numpy()[None])[0].outputs
+        hits["age"].append(outputs["age"].index == int(sample["age_group"]))
+        hits["gender"].append(outputs["gender"].index == int(sample["gender"]))
+        hits["race"].append(outputs["race"].index == int(sample["race"]))
+    by_task = {row["task"]: row for row in rows}
+    assert set(by_task) == {"age", "gender", "race"} and len(rows) == 3  # no age MAE: FairFace has no years
+    assert by_task["age"]["metric"] == "group_accuracy"
+    for task, values in hits.items():
+        assert by_task[task]["value"] == pytest.approx(100 * np.mean(values)), task
+        assert by_task[task]["faces"] == 3
