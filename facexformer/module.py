@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
-from torchmetrics import MeanMetric
 
 from facexformer.batch import Batch, select_samples
 from facexformer.data.datamodule import MultiTaskDataModule
@@ -28,6 +27,7 @@ from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
 from facexformer.training.finetuning import FreezeAllBut, set_trainable
 from facexformer.training.nonfinite_loss import StopOnNonFiniteLoss
 from facexformer.training.skipped_samples import ReportSkippedSamples
+from facexformer.training.stage_metrics import StageMetrics
 from facexformer.training.task_coverage import WarnUntrainedTasks
 
 
@@ -161,28 +161,20 @@ class FaceXFormer(L.LightningModule):
         self.criteria = nn.ModuleDict({t.name: t.build_loss() for t in self.tasks})
 
     def configure_metrics(self) -> None:
-        """Per-stage metric collections, logged as ``{stage}/{task}/{metric}``; with datasets evaluated
-        separately (``MultiTaskDataModule(evaluate_separately=True)``), ``{stage}/{dataset}/{task}/{metric}``.
-
-        Evaluation losses are averaged by ``MeanMetric``s (``{prefix}/{task}/loss`` and ``{prefix}/loss``), so
-        that, like the metrics, they are synchronised once per epoch on every process.
-        """
-        for stage in ("train", "val", "test"):
-            setattr(self, f"{stage}_metrics", self._build_metrics(stage))
-        self.dataset_metrics = nn.ModuleDict()
-        self.eval_losses = nn.ModuleDict({stage: self._build_losses() for stage in ("val", "test")})
-        self._eval_names: dict[str, list[str]] = {}
+        """Per-stage (and per evaluated dataset) metric collections and evaluation loss means, logged as
+        ``{stage}/{task}/{metric}`` or ``{stage}/{dataset}/{task}/{metric}`` (``training.stage_metrics``)."""
+        self.stage_metrics = StageMetrics(self.tasks)
         self._eval_names_from_datamodule = False
-        self._warned_empty: set[str] = set()
 
-    def _build_metrics(self, prefix: str) -> nn.ModuleDict:
-        return nn.ModuleDict({t.name: t.build_metrics().clone(prefix=f"{prefix}/{t.name}/") for t in self.tasks})
+    @property
+    def train_metrics(self) -> nn.ModuleDict:
+        """``{task: MetricCollection}`` of training."""
+        return self.stage_metrics.metrics("train")
 
-    def _build_losses(self) -> nn.ModuleDict:
-        """``{"tasks": {task: MeanMetric}, "total": MeanMetric}``: sample-weighted means of the losses."""
-        # "disable": a non-finite loss makes the mean NaN instead of being dropped
-        tasks = nn.ModuleDict({t.name: MeanMetric(nan_strategy="disable") for t in self.tasks})
-        return nn.ModuleDict({"tasks": tasks, "total": MeanMetric(nan_strategy="disable")})
+    @property
+    def val_metrics(self) -> nn.ModuleDict:
+        """``{task: MetricCollection}`` of pooled validation."""
+        return self.stage_metrics.metrics("val")
 
     def setup(self, stage: str) -> None:
         """The hand-over with a ``MultiTaskDataModule``, the one place the two meet: it gets this model's tasks
@@ -204,32 +196,13 @@ class FaceXFormer(L.LightningModule):
 
         Every metric collection is created now, so that under DDP all processes hold, synchronise and log the same
         ones in the same order: call it on every process, before the stage runs."""
-        unknown = set(names) - {"val", "test"}
-        if unknown:
-            raise ValueError(f"set_evaluation_names: stages are 'val' and 'test', got {sorted(unknown)}")
+        self.stage_metrics.set_names(names, self.device)
         self._eval_names_from_datamodule = False
-        for split in ("val", "test"):
-            self._eval_names[split] = list(names.get(split) or ())
-            for name in self._eval_names[split]:
-                key = f"{split}__{name}"
-                if key not in self.dataset_metrics:
-                    self.dataset_metrics[key] = self._build_metrics(f"{split}/{name}").to(self.device)
-                    self.eval_losses[key] = self._build_losses().to(self.device)
 
-    def _log_prefix(self, stage: str, dataloader_idx: int) -> str:
-        """``stage``, or ``stage/dataset`` when the datamodule evaluates its datasets separately."""
-        names = self._eval_names.get(stage)
-        if names and dataloader_idx >= len(names):
-            raise ValueError(
-                f"{stage} loader {dataloader_idx}: only {len(names)} {stage} loaders are named ({names}); give "
-                "every loader a name with set_evaluation_names, or none to pool them"
-            )
-        return f"{stage}/{names[dataloader_idx]}" if names else stage
-
-    def _metrics(self, prefix: str) -> nn.ModuleDict:
-        if "/" not in prefix:
-            return getattr(self, f"{prefix}_metrics")
-        return self.dataset_metrics[prefix.replace("/", "__")]
+    def metric_collections(self, stage: str) -> dict[str, nn.ModuleDict]:
+        """``{log prefix: {task: MetricCollection}}`` of ``stage``: one per separately evaluated dataset (see
+        ``setup``), else the pooled one."""
+        return self.stage_metrics.collections(stage)
 
     def configure_callbacks(self) -> list[L.Callback]:
         """What every fit gets: untrained-task warnings, skipped-sample reports, the non-finite-loss stop (unless
@@ -418,19 +391,24 @@ class FaceXFormer(L.LightningModule):
             )
 
     # ----------------------------------------------------------------------------------------- training
-    def step(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> torch.Tensor:
+    def step(
+        self, batch: Batch, stage: str, dataloader_idx: int = 0, outputs: dict[str, Any] | None = None
+    ) -> torch.Tensor:
         """One training or evaluation step on a collated ``batch`` (``facexformer.batch``) -> weighted total loss.
 
         ``stage``: "train", "val" or "test"; ``dataloader_idx`` picks the dataset of a separately evaluated
         evaluation loader. Each task's loss and metrics see only the samples its ``task_mask`` marks; the losses
         are logged (train) or averaged over the epoch (val, test). Scalar, differentiable in training.
+        ``outputs``, when given, receives ``{task: (mask (B,) bool, raw output of the masked samples)}``.
         """
-        prefix = self._log_prefix(stage, dataloader_idx)
+        prefix = self.stage_metrics.prefix(stage, dataloader_idx)
+        if batch["image"].shape[0] == 0:  # a process with no evaluation batch takes part with an empty one
+            return batch["image"].new_zeros((), dtype=torch.float32)
         images = self.normalize(batch["image"])
         queries, image = self.net.decode(images)
         masks: dict[str, torch.Tensor] = batch.get("task_mask", {})
-        metrics = self._metrics(prefix)
-        losses = self.eval_losses[prefix.replace("/", "__")] if stage != "train" else None
+        metrics = self.stage_metrics.metrics(prefix)
+        losses = self.stage_metrics.loss_means(prefix) if stage != "train" else None
         total = images.new_zeros(())
         batch_size = images.shape[0]
         for task in self.tasks:
@@ -440,6 +418,8 @@ class FaceXFormer(L.LightningModule):
                 total = total + sum(p.sum() for p in self.net.heads[task.name].parameters()) * 0.0
                 continue
             output = self.net.run_head(task.name, queries[mask], image[mask])
+            if outputs is not None:
+                outputs[task.name] = (mask, output.detach())
             sub = select_samples(batch, mask)
             loss = task.loss(self.criteria[task.name], output, sub)
             total = total + task.weight * loss
@@ -447,6 +427,7 @@ class FaceXFormer(L.LightningModule):
                 self.log(f"{prefix}/{task.name}/loss", loss, batch_size=int(mask.sum()), add_dataloader_idx=False)
             else:
                 losses["tasks"][task.name].update(loss.detach(), int(mask.sum()))
+                self.stage_metrics.count(prefix, task.name, int(mask.sum()))
             task.update_metrics(metrics[task.name], output, sub, **task.criterion_kwargs(self.criteria[task.name]))
         if losses is None:
             self.log(f"{prefix}/loss", total, batch_size=batch_size, prog_bar=True, add_dataloader_idx=False)
@@ -460,8 +441,11 @@ class FaceXFormer(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self.step(batch, "val", dataloader_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.step(batch, "test", dataloader_idx)
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """-> ``{task: (mask, raw output)}`` of the batch (for callbacks that write the predictions)."""
+        outputs: dict[str, Any] = {}
+        self.step(batch, "test", dataloader_idx, outputs)
+        return outputs
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         outputs = self(self.normalize(batch["image"]))
@@ -469,63 +453,16 @@ class FaceXFormer(L.LightningModule):
         decoded = {name: self.task(name).decode(out, size) for name, out in outputs.items()}
         return {"source": batch.get("source"), "outputs": outputs, **decoded}
 
-    def metric_collections(self, stage: str) -> dict[str, nn.ModuleDict]:
-        """``{log prefix: {task: MetricCollection}}`` of ``stage``: one per separately evaluated dataset (see
-        ``setup``), else the pooled one."""
-        names = self._eval_names.get(stage)
-        if not names:
-            return {stage: getattr(self, f"{stage}_metrics")}
-        return {f"{stage}/{name}": self.dataset_metrics[f"{stage}__{name}"] for name in names}
-
     def _log_epoch_metrics(self, stage: str) -> None:
-        """Compute and log every collection of ``stage`` (and the evaluation losses), then reset them.
-
-        Every process takes the same steps in the same order, whatever data it saw, so DDP collectives match:
-        one all-reduce of the update counts, then each collection that some process updated is computed
-        (synchronised); one that no process updated is logged as NaN, with a warning, without computing.
-        """
-        entries: list[tuple[str, Any]] = []
-        for prefix, group in self.metric_collections(stage).items():
-            entries += [(f"{prefix}/{task}", collection) for task, collection in group.items()]
-            if stage != "train":
-                losses = self.eval_losses[prefix.replace("/", "__")]
-                entries += [(f"{prefix}/{task}/loss", mean) for task, mean in losses["tasks"].items()]
-                entries.append((f"{prefix}/loss", losses["total"]))
-        counts = torch.tensor([_update_count(metric) for _, metric in entries], device=self.device)
-        if self._trainer is not None:
-            counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
-        for (name, metric), count in zip(entries, counts.tolist(), strict=True):
-            if count == 0:
-                self._log_empty(name, metric)
-            else:
-                with warnings.catch_warnings():
-                    # this process may have seen no sample; the synchronised value covers the others'
-                    warnings.filterwarnings("ignore", "The ``compute`` method of metric", UserWarning)
-                    values = metric.compute()
-                for key, value in values.items() if isinstance(values, dict) else [(name, values)]:
-                    if isinstance(value, dict):
-                        for sub, v in value.items():
-                            self._log_scalar(f"{key}/{sub}", v)
-                    else:
-                        self._log_scalar(key, value)
-            metric.reset()
-
-    def _log_empty(self, name: str, metric: Any) -> None:
-        """Log NaN for the metrics (or loss) ``name`` that no process saw a sample of this epoch."""
-        if isinstance(metric, MeanMetric):
-            keys = [name]
-        else:
-            keys = list(metric.keys(keep_base=False))
-            if name not in self._warned_empty:
-                self._warned_empty.add(name)
-                rank_zero_warn(f"{name}: no sample of this task on any process this epoch; its metrics are NaN")
-        for key in keys:
-            self._log_scalar(key, torch.tensor(float("nan"), device=self.device))
-
-    def _log_scalar(self, key: str, value: Any) -> None:
-        if isinstance(value, torch.Tensor) and value.numel() != 1:
-            return
-        self.log(key, value, sync_dist=False)
+        """Compute, log and reset every collection of ``stage`` (``StageMetrics.compute``: the same collective
+        steps on every process). The values are synchronised already, so Lightning's advice to sync them is
+        silenced for these keys."""
+        reduce = None
+        if self._trainer is not None and self.trainer.world_size > 1:
+            reduce = partial(self.trainer.strategy.reduce, reduce_op="sum")
+        warnings.filterwarnings("ignore", rf"It is recommended to use `self.log\('{stage}/", UserWarning)
+        for key, value in self.stage_metrics.compute(stage, self.device, reduce).items():
+            self.log(key, value, sync_dist=False)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics("train")
@@ -566,10 +503,3 @@ def _crop_config(crop: CropSettings | Mapping[str, Any] | None, image_size: int)
     config = dataclasses.asdict(crop)
     config["margin"] = list(crop.margin) if isinstance(crop.margin, Sequence) else crop.margin
     return config
-
-
-def _update_count(metric: Any) -> int:
-    """How many times ``metric`` (a Metric or MetricCollection) was updated since its last reset."""
-    if isinstance(metric, MeanMetric):
-        return metric.update_count
-    return max((m.update_count for m in metric.values()), default=0)

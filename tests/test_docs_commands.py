@@ -123,7 +123,9 @@ SKIPPED: dict[str, Skip] = {
         "the paper's recipe: the eight real datasets under data/ and GPUs (8 by default, 4 with DDP here)"
     ),
     r"facexformer fit --config finetune_landmarks_head": Skip(f"{RELEASED}, and 300W under data/"),
-    r"facexformer (infer|export) .*--checkpoint (/path/to/model\.pt|kartiknarayan/facexformer) .*": Skip(RELEASED),
+    r"facexformer (infer|export|evaluate) .*--checkpoint (/path/to/model\.pt|kartiknarayan/facexformer) .*": Skip(
+        RELEASED
+    ),
     r"#!/bin/bash\n.*": Skip("a SLURM job script: a cluster of 2 nodes with 4 GPUs each, and the real datasets"),
     r"facexformer benchmark (model|train|infer)( .*)?": Skip(
         "Swin-B at 224 px: minutes per table on a CPU, and the numbers mean something only on an idle machine; "

@@ -30,12 +30,14 @@ EXTRA_COMMANDS = {
     "infer": "Predict face tasks for image files and folders: one JSON (and one overlay PNG) per image.",
     "export": "Export a model to ONNX or TorchScript, to run it without this package.",
     "benchmark": "Print throughput tables (model, data, landmarks, help) with ratios measured in the same run.",
+    "evaluate": "Score a checkpoint on a benchmark as downloaded: one table in the papers' form, results.json.",
 }
 #: imported only when their command runs (the benchmarks sit above the command lines: they time their pipelines)
 EXTRA_MODULES = {
     "infer": "facexformer.apps.infer",
     "export": "facexformer.apps.export",
     "benchmark": "facexformer.benchmarking.command",
+    "evaluate": "facexformer.apps.evaluate",
 }
 #: shipped config name -> what it does, in one line (tests/apps/test_cli.py checks that every config has one)
 CONFIG_SUMMARIES = {
@@ -128,6 +130,7 @@ def run_lightning_cli(args: list[str] | None) -> Any:
     """Run LightningCLI with this project's model, data module and defaults (``args`` None: ``sys.argv``)."""
     from facexformer.apps.lightning_cli import FaceXFormerCLI
     from facexformer.data.datamodule import MultiTaskDataModule
+    from facexformer.evaluation.paper_table import PaperTable
     from facexformer.module import FaceXFormer
 
     return FaceXFormerCLI(
@@ -135,7 +138,7 @@ def run_lightning_cli(args: list[str] | None) -> Any:
         MultiTaskDataModule,
         args=args,
         seed_everything_default=0,
-        trainer_defaults={"use_distributed_sampler": False},
+        trainer_defaults={"use_distributed_sampler": False, "callbacks": [PaperTable()]},
         save_config_kwargs={"overwrite": True},
     )
 

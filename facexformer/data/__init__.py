@@ -3,7 +3,7 @@
 from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
-from facexformer.data.datamodule import MultiTaskDataModule, SelectTasks
+from facexformer.data.datamodule import EvaluationBatches, MultiTaskDataModule, SelectTasks
 from facexformer.data.hf import HFDataset
 from facexformer.data.sampler import BalancedTaskSampler, ShardSampler
 from facexformer.data.splits import HeldOut, random_split_with_mirrors
@@ -13,6 +13,7 @@ __all__ = [
     "AugmentOptions",
     "BalancedTaskSampler",
     "CropFace",
+    "EvaluationBatches",
     "FaceAugment",
     "HFDataset",
     "HeldOut",

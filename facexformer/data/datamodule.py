@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
@@ -35,6 +35,36 @@ def record_image_size(sample: dict) -> dict:
     """``sample`` with ``image_size``: int64 (2,) = (width, height) of its image, taken before any crop."""
     height, width = sample["image"].shape[-2:]
     return {**sample, "image_size": torch.tensor([width, height])}
+
+
+class EvaluationBatches(Sampler[list[int]]):
+    """This process's evaluation batches (``ShardSampler``'s: batches ``rank, rank + world, ...`` of
+    ``range(size)`` cut into ``batch_size``), or one empty batch when it has none.
+
+    A process without a batch of an evaluation dataset (fewer batches than processes, or an empty dataset) then
+    still runs the evaluation loop and its epoch end, where the metrics are synchronised, instead of skipping
+    them while the others wait for it. ``collate_evaluation`` turns the empty batch into a batch of 0 images,
+    which the model skips."""
+
+    def __init__(self, size: int, batch_size: int, num_replicas: int | None = None, rank: int | None = None):
+        self.shard, self.batch_size = ShardSampler(size, batch_size, num_replicas, rank), batch_size
+
+    def __len__(self) -> int:
+        return max(1, -(-len(self.shard) // self.batch_size))
+
+    def __iter__(self):
+        indices = list(self.shard)  # whole batches but the dataset's last: chunks are the shard's batches
+        if not indices:
+            yield []
+        for start in range(0, len(indices), self.batch_size):
+            yield indices[start : start + self.batch_size]
+
+
+def collate_evaluation(samples: list[dict]) -> dict[str, Any]:
+    """``collate_multitask``, and for no sample a batch of 0 images (uint8 (0, 3, 0, 0)) with no task."""
+    if not samples:
+        return {"image": torch.zeros(0, 3, 0, 0, dtype=torch.uint8), "task_mask": {}, "source": []}
+    return collate_multitask(samples)
 
 
 class SelectTasks(Dataset):
@@ -81,7 +111,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         num_workers, seed: DataLoader workers and the sampler's seed.
 
     Validation, test and prediction loaders are plain sequential ones (every sample once, in order; under DDP
-    each process takes every ``world_size``-th sample, none repeated). Prediction samples also carry
+    each process takes every ``world_size``-th batch, none repeated; a process left without a validation or test
+    batch gets one empty batch, so it takes part in the epoch end: ``EvaluationBatches``). Prediction samples also carry
     ``image_size`` (width, height of the image before the crop) for writing predictions in original pixels.
 
     Trainers must be built with ``use_distributed_sampler=False`` (the samplers shard for DDP themselves);
@@ -184,8 +215,12 @@ class MultiTaskDataModule(L.LightningDataModule):
                 sampler.resume_at(*self._resume)
                 self._resume = None
             return DataLoader(dataset, batch_sampler=sampler, **common)
-        shard = ShardSampler(len(dataset), self.batch_size)  # under DDP, this rank's share of whole batches
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=shard, **common)
+        if stage == "predict":  # under DDP, this rank's share of whole batches
+            return DataLoader(
+                dataset, batch_size=self.batch_size, sampler=ShardSampler(len(dataset), self.batch_size), **common
+            )
+        common["collate_fn"] = collate_evaluation
+        return DataLoader(dataset, batch_sampler=EvaluationBatches(len(dataset), self.batch_size), **common)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

@@ -1,1 +1,1 @@
-"""Protocols that run a trained FaceXFormer on a benchmark (face verification)."""
+"""Running a trained FaceXFormer on benchmarks: the registered protocols, the papers' table, face verification."""

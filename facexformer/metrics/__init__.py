@@ -2,6 +2,7 @@
 visibility and face verification."""
 
 from facexformer.metrics.age import AgeMAE
+from facexformer.metrics.float64_states import Float64States
 from facexformer.metrics.landmarks import (
     AUC,
     CED,
@@ -26,6 +27,7 @@ __all__ = [
     "AgeMAE",
     "DegenerateTargets",
     "FailureRate",
+    "Float64States",
     "NonFinitePredictions",
     "ParsingF1",
     "PoseMAE",

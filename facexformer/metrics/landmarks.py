@@ -50,10 +50,10 @@ import numpy as np
 import torch
 from scipy.integrate import simpson
 from torch import Tensor
-from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from facexformer.geometry.landmark_schemes import SCHEMES
+from facexformer.metrics.float64_states import Float64States
 
 NORMALIZATIONS = ("inter_ocular", "inter_pupil", "bbox", "diagonal", "none")
 IndexSide = int | Sequence[int]
@@ -222,7 +222,7 @@ def _require_matplotlib() -> None:
         ) from err
 
 
-class _LandmarkErrors(Metric):
+class _LandmarkErrors(Float64States):
     """Collects per-image NMEs; subclasses differ only in ``compute``."""
 
     is_differentiable = False
@@ -254,13 +254,6 @@ class _LandmarkErrors(Metric):
         usable = scale > 0
         self.degenerate += (~usable).sum().to(self.degenerate.dtype)
         self.errors.append(point_error[usable] / scale[usable])
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """float64, always: the per-image errors are float64, and so must be the empty placeholder that
-        ``sync`` gathers from a process that saw no batch (torchmetrics builds it with ``self.dtype``, which it
-        would reset to float32 on every ``.to(device)``)."""
-        return torch.float64
 
     def per_image(self) -> Tensor:
         """All per-image NMEs seen so far (M,) float64, in update order (after a sync: all processes')."""

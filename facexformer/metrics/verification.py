@@ -17,8 +17,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
+
+from facexformer.metrics.float64_states import Float64States
 
 
 def _is_empty(state: list[Tensor] | Tensor) -> bool:
@@ -53,7 +54,7 @@ def kfold_accuracy(distance: Tensor, same: Tensor, folds: int = 10) -> Tensor:
     return torch.stack(accuracies)
 
 
-class VerificationAccuracy(Metric):
+class VerificationAccuracy(Float64States):
     """10-fold verification accuracy; ``compute()`` -> {"accuracy", "accuracy_std"} (fractions in [0, 1]).
 
     ``update(embeddings1 (B, D), embeddings2 (B, D), issame (B,) bool, index (B,) int64 or None)``.
@@ -84,16 +85,17 @@ class VerificationAccuracy(Metric):
             raise ValueError(f"VerificationAccuracy: issame and index must be ({batch},)")
         difference = F.normalize(embeddings1.double(), dim=1) - F.normalize(embeddings2.double(), dim=1)
         self.distance.append(difference.pow(2).sum(dim=1))
-        self.same.append(issame.bool())
+        # float64 (exact for 0/1 and indices below 2**53): see facexformer.metrics.float64_states
+        self.same.append(issame.double())
         if index is not None:
-            self.index.append(index.long())
+            self.index.append(index.double())
 
     def _pairs(self) -> tuple[Tensor, Tensor]:
         distance = dim_zero_cat(self.distance)
-        same = dim_zero_cat(self.same)
+        same = dim_zero_cat(self.same).bool()
         if _is_empty(self.index):
             return distance, same
-        index = dim_zero_cat(self.index)
+        index = dim_zero_cat(self.index).long()
         if index.numel() != distance.numel():
             raise ValueError("VerificationAccuracy: give `index` in every update or in none")
         order = torch.argsort(index, stable=True)

@@ -4,7 +4,7 @@ Convention (inferred from RCPR practice; the paper does not spell it out): occlu
 points of all images are pooled; the threshold on P(occluded) is swept and the metric is the highest recall
 among the operating points whose precision is at least ``min_precision`` (0 when none reaches it).
 Wraps torchmetrics' exact ``BinaryRecallAtFixedPrecision(thresholds=None)``, whose score lists are gathered
-across processes.
+across processes (the 0/1 targets stored as float32, the dtype of the empty list a process without samples sends).
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class RecallAtPrecision(BinaryRecallAtFixedPrecision):
             raise ValueError(f"RecallAtPrecision: preds {tuple(preds.shape)} != target {tuple(target.shape)}")
         probs = preds.sigmoid() if self.from_logits else preds
         super().update(probs.flatten().float(), target.flatten().long())
+        # kept as float32 like the scores: a process that saw no sample contributes an empty float32 placeholder
+        # (the metric's dtype) to the DDP gather, and gloo refuses to gather int64 with float32
+        self.target[-1] = self.target[-1].float()
 
     def compute_with_threshold(self) -> tuple[Tensor, Tensor]:
         """(recall, threshold on P(occluded)); both NaN before any update."""

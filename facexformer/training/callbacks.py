@@ -16,7 +16,7 @@ from facexformer.batch import select_samples
 from facexformer.data.collate import collate_multitask
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.io.atomic import write_atomically
-from facexformer.metrics.landmarks import ced_curve
+from facexformer.metrics.landmarks import NME, ced_curve
 from facexformer.training.image_logging import ced_picture, log_image, write_png
 from facexformer.training.run_files import free_folder, run_directory
 
@@ -150,7 +150,7 @@ class SaveCED(L.Callback):
             return
         threshold = pl_module.task(self.task).threshold
         for prefix, group in pl_module.metric_collections("test").items():
-            nme = group[self.task]["nme"]
+            nme = next(m for m in group[self.task].values() if isinstance(m, NME))  # the first NME of the protocol
             if not updated_on_any_process(trainer, nme.update_count):
                 continue
             errors = nme.gathered_per_image()

@@ -60,7 +60,7 @@ class LogValidationImages(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if batch_idx == 0 and dataloader_idx == 0 and self._due(trainer):
+        if batch_idx == 0 and dataloader_idx == 0 and len(batch["image"]) and self._due(trainer):
             grid = overlay_grid(pl_module, batch, self.num_images, self.alpha)
             if grid is not None:
                 log_image(trainer, "val/overlays", grid)

@@ -146,12 +146,14 @@ def test_each_dataset_can_carry_its_own_crop_and_channel_order():
         MultiTaskDataModule(val=val, crops={"missing": None})
 
 
-def test_evaluation_and_prediction_loaders_use_plain_samplers():
-    """Lightning re-instantiates a custom batch sampler in its predict loop: only training may use one."""
+def test_prediction_loaders_use_plain_samplers():
+    """Lightning re-instantiates a custom batch sampler in its predict loop: prediction may not use one.
+    Evaluation loaders use ``EvaluationBatches`` (one empty batch for a process without a batch)."""
     faces = {"a": SyntheticFaces(5, 32, seed=3)}
     dm = MultiTaskDataModule(train=faces, val=faces, test=faces, predict=faces, batch_size=2)
-    for loader in (dm.val_dataloader(), dm.test_dataloader(), dm.predict_dataloader()):
-        assert type(loader.batch_sampler) is BatchSampler and isinstance(loader.sampler, ShardSampler)
+    predict = dm.predict_dataloader()
+    assert type(predict.batch_sampler) is BatchSampler and isinstance(predict.sampler, ShardSampler)
+    for loader in (dm.val_dataloader(), dm.test_dataloader(), predict):
         assert [len(b["source"]) for b in loader] == [2, 2, 1]
     assert type(dm.train_dataloader().batch_sampler) is BalancedTaskSampler
 
@@ -228,3 +230,16 @@ def test_a_reader_outside_the_package_plugs_in_from_python_and_by_class_path(tmp
     assert cli.trainer.global_step == 2 and isinstance(cli.datamodule.datasets["train"]["csv"], GenderCsv)
     assert type(cli.model.net.backbone).__name__ == "TwoScales"
     assert "test/gender/accuracy" in cli.trainer.callback_metrics
+
+
+def test_a_process_without_an_evaluation_batch_gets_one_empty_batch():
+    from facexformer.data.datamodule import EvaluationBatches, collate_evaluation
+
+    # 3 faces in batches of 2 over 3 processes: ranks 0 and 1 get a batch each, rank 2 none
+    shards = [list(EvaluationBatches(3, 2, num_replicas=3, rank=rank)) for rank in range(3)]
+    assert shards == [[[0, 1]], [[2]], [[]]]
+    assert [len(EvaluationBatches(3, 2, num_replicas=3, rank=rank)) for rank in range(3)] == [1, 1, 1]
+    assert list(EvaluationBatches(5, 2, num_replicas=2, rank=0)) == [[0, 1], [4]]
+    assert list(EvaluationBatches(0, 4)) == [[]]
+    empty = collate_evaluation([])
+    assert empty["image"].shape == (0, 3, 0, 0) and empty["task_mask"] == {}

@@ -30,7 +30,7 @@ def test_rotation_matrices_are_converted_to_angles():
 
 def test_wrap_aware_difference():
     preds, target = torch.tensor([[179.0, -170.0, 0.0]]), torch.tensor([[-179.0, 170.0, 0.0]])
-    plain, wrapped = PoseMAE(), PoseMAE(wrap=True)
+    plain, wrapped = PoseMAE(), PoseMAE(rule="wrap")
     plain.update(preds, target)
     wrapped.update(preds, target)
     assert plain.compute()["mae_pitch"].item() == pytest.approx(358.0)
@@ -42,3 +42,21 @@ def test_empty_state_is_nan_and_bad_shapes_raise():
     assert all(math.isnan(value.item()) for value in PoseMAE().compute().values())
     with pytest.raises(ValueError, match=r"\(B, 3\) degrees"):
         PoseMAE().update(torch.zeros(2, 2), torch.zeros(2, 2))
+
+
+def test_6drepnet_rule_forgives_a_half_turn_and_the_plain_rule_does_not():
+    # 6DRepNet test.py: min over d, d +- 360, d +- 180
+    target = torch.tensor([[10.0, 20.0, 30.0], [0.0, 0.0, 0.0]])
+    preds = torch.tensor([[190.0, 21.0, 30.0], [-178.0, 2.0, 359.0]])
+    plain, repnet = PoseMAE(), PoseMAE(rule="6drepnet")
+    plain.update(preds, target)
+    repnet.update(preds, target)
+    assert plain.compute()["mae_pitch"].item() == pytest.approx((180 + 178) / 2)
+    assert repnet.compute()["mae_pitch"].item() == pytest.approx((0 + 2) / 2)
+    assert repnet.compute()["mae_roll"].item() == pytest.approx((0 + 1) / 2)
+    assert repnet.compute()["mae_yaw"].item() == pytest.approx((1 + 2) / 2)
+
+
+def test_an_unknown_rule_is_refused():
+    with pytest.raises(ValueError, match="rule"):
+        PoseMAE(rule="circle")

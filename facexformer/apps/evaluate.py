@@ -1,0 +1,154 @@
+"""``facexformer evaluate``: score a checkpoint on a benchmark as downloaded and print the papers' table.
+
+    facexformer evaluate --benchmark 300w --root data/300W --checkpoint kartiknarayan/facexformer --out results
+
+The benchmark's protocol (``facexformer.evaluation.benchmarks``) gives the subsets, the metrics and the published
+numbers; the model's own face crop (``crop_settings``) is applied around each face's annotation box. ``--out``
+gets ``results.json``, ``table.md``, ``predictions.jsonl`` (every face's outputs in original-image pixels) and
+the CED curves of landmark benchmarks (``ced/<subset>.csv``/``.png``), each written atomically.
+``--trainer.devices 2 --trainer.strategy ddp`` splits the faces over processes; the table is the same, and a
+process stuck in a collective fails after ``--trainer.timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from jsonargparse.typing import PositiveInt
+
+PROG = "facexformer evaluate"
+DESCRIPTION = "Score a checkpoint on a benchmark as downloaded: one table in the papers' form, and results.json."
+
+
+@dataclasses.dataclass
+class TrainerOptions:
+    """Lightning Trainer settings of the evaluation.
+
+    Args:
+        accelerator: cpu, gpu, auto ...
+        devices: processes (devices) to split the faces over
+        strategy: auto, ddp (CPU processes use gloo)
+        precision: 32-true, bf16-mixed ...
+        timeout: seconds a process waits in a collective before the run fails
+    """
+
+    accelerator: str = "auto"
+    devices: PositiveInt = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    timeout: PositiveInt = 300
+
+
+@dataclasses.dataclass
+class EvaluateOptions:
+    """Options of ``facexformer evaluate``.
+
+    Args:
+        benchmark: the protocol (300w, wflw, cofw, aflw, aflw2000, biwi, celebamask_hq, lapa, celeba, utkface,
+            fairface, rafdb, cofw_visibility)
+        root: the benchmark's folder as downloaded
+        checkpoint: save_pretrained folder, .ckpt from fit, released model.pt or Hub id
+        out: folder for results.json, table.md and the CED curves (none written when not given)
+        batch_size: faces per batch and process
+        num_workers: DataLoader workers per process
+        trainer: Lightning Trainer settings
+    """
+
+    benchmark: str
+    root: Path
+    checkpoint: str
+    out: Path | None = None
+    batch_size: PositiveInt = 32
+    num_workers: int = 0
+    trainer: TrainerOptions = dataclasses.field(default_factory=TrainerOptions)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> EvaluateOptions:
+    """``facexformer evaluate`` arguments (``sys.argv[1:]`` by default) as ``EvaluateOptions``."""
+    from facexformer.apps.cli_parsing import parse_options
+
+    options = parse_options(EvaluateOptions, sys.argv[1:] if argv is None else argv, PROG, DESCRIPTION)
+    if isinstance(options.trainer, dict):
+        options.trainer = TrainerOptions(**options.trainer)
+    return options
+
+
+def evaluate(options: EvaluateOptions) -> list[Any]:
+    """Run the benchmark; returns the table's rows (``facexformer.evaluation.table.TableRow``), printed and
+    written to ``options.out`` by the first process."""
+    import lightning as L
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from facexformer.data.crop import CropFace
+    from facexformer.data.datamodule import MultiTaskDataModule
+    from facexformer.evaluation.benchmarks import BENCHMARKS
+    from facexformer.evaluation.paper_table import PaperTable
+    from facexformer.evaluation.predictions import BenchmarkPredictions
+    from facexformer.evaluation.table import write_results
+    from facexformer.module import FaceXFormer
+    from facexformer.training.callbacks import SaveCED
+    from facexformer.training.stage_metrics import StageMetrics
+
+    if options.benchmark not in BENCHMARKS:
+        raise KeyError(f"--benchmark {options.benchmark}: unknown; known: {', '.join(sorted(BENCHMARKS))}")
+    benchmark = BENCHMARKS[options.benchmark]
+    model = FaceXFormer.from_pretrained(options.checkpoint)
+    carried = [name for name in benchmark.metrics if name in model.task_names]
+    if not carried:
+        raise ValueError(
+            f"--checkpoint {options.checkpoint}: the model has none of the tasks {benchmark.name} scores "
+            f"({', '.join(benchmark.metrics)}); it has {', '.join(model.task_names)}"
+        )
+    model.stage_metrics = StageMetrics(model.tasks, {name: benchmark.metrics[name] for name in carried})
+    crop = CropFace(**dataclasses.asdict(model.crop_settings), box=benchmark.box)
+    data = MultiTaskDataModule(
+        test=benchmark.datasets(options.root),
+        batch_size=options.batch_size,
+        crop=crop,
+        evaluate_separately=True,
+        num_workers=options.num_workers,
+    )
+    settings = options.trainer
+    strategy: Any = settings.strategy
+    if strategy == "ddp":
+        strategy = DDPStrategy(timeout=timedelta(seconds=settings.timeout))
+    table = PaperTable(benchmark.name, options.checkpoint)
+    callbacks: list[L.Callback] = [table]
+    if options.out is not None:
+        callbacks.append(SaveCED(str(options.out / "ced"), overwrite=True))
+        callbacks.append(BenchmarkPredictions(options.out / "predictions.jsonl", list(benchmark.subsets), options.root))
+    trainer = L.Trainer(
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        strategy=strategy,
+        precision=settings.precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        callbacks=callbacks,
+    )
+    trainer.test(model, data, verbose=False)
+    if trainer.is_global_zero and options.out is not None:
+        write_results(table.rows, options.out)
+    return table.rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``facexformer evaluate``; 0 when the table is printed. A mistake (an unknown benchmark, a
+    missing dataset file, an unloadable checkpoint, a model without the benchmark's tasks) exits with status 2
+    and a one-line message."""
+    from facexformer.apps.cli_parsing import describe, report
+    from facexformer.io.errors import CheckpointError
+
+    options = parse_args(argv)
+    try:
+        evaluate(options)
+    except (FileNotFoundError, KeyError, ValueError, CheckpointError) as err:
+        report(PROG, describe(err), err)
+    return 0
