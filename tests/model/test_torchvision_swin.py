@@ -56,7 +56,8 @@ def test_torchvision_choice_loads_through_torchvision(monkeypatch):
     images = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         worst = max(
-            (a - b).abs().max().item() for a, b in zip(backbone(images), _torchvision_features(reference, images))
+            (a - b).abs().max().item()
+            for a, b in zip(backbone(images), _torchvision_features(reference, images), strict=True)
         )
     assert worst <= 1e-5
 
