@@ -125,6 +125,9 @@ def test_study_released_scores_the_same_test_images(study_root, monkeypatch):
     monkeypatch.chdir(study_root)
     FaceXFormer(backbone="test_convnext", image_size=64, dim=32, decoder_mlp_dim=64).save_pretrained("weights")
     precision = ["--trainer.precision", CPU_PRECISION["study_300w_released"]]
-    cli = main(["test", "--config", "study_300w_released", *TINY_MODEL, *precision, "--model.init_weights", "weights"])
+    limit = ["--trainer.limit_test_batches", "2"]
+    cli = main(
+        ["test", "--config", "study_300w_released", *TINY_MODEL, *precision, *limit, "--model.init_weights", "weights"]
+    )
     assert len(cli.datamodule.datasets["test"]["w300_study"]) == 1008
     assert torch.isfinite(cli.trainer.callback_metrics["test/landmarks/nme"])

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from facexformer.apps.cli import main
+from facexformer.data.augment import FaceAugment
 from tests.data.datasets import (
     test_celeba,
     test_celebamask_hq,
@@ -26,12 +27,13 @@ def paper_data(tmp_path, monkeypatch):
     test_celebamask_hq.make_root(data / "CelebAMask-HQ", size=16)
     write_300w(data / "300W", dict.fromkeys(FULL_COUNTS, 4))
     for folder, flipped in (("AFW", "AFW_Flip"), ("HELEN", "HELEN_Flip")):
-        for photo in range(5):
+        for photo in range(25):  # 200 samples: 2% held out is one whole photo (2 poses, 2 mirrors)
             for pose in range(2):
                 name = f"{folder}_{photo}_{pose}"
                 points = np.array([[4.0, 30.0, 17.0], [5.0, 9.0, 30.0]])
                 test_headpose.write_pair(data / "300W_LP" / folder, name, [5.0, 10.0, 2.0], points)
                 test_headpose.write_pair(data / "300W_LP" / flipped, name, [5.0, -10.0, -2.0], points)
+    (data / "BIWI").mkdir()
     test_headpose.make_biwi(data / "BIWI" / "BIWI_noTrack.npz", [[10.0, 5.0, 1.0], [-5.0, 2.0, 0.0]])
     test_celeba.make_root(data / "celeba")
     utk = test_utkface.make_root(data / "UTKFace", test_utkface.NAMES)
@@ -72,7 +74,7 @@ def test_paper_recipe_runs_as_written(paper_data):
         "rafdb",
         "affectnet",
     }
-    augment = cli.datamodule._augment
+    augment = FaceAugment.from_options(cli.model.tasks, cli.datamodule.augment_options)
     assert augment.override_tasks == ["headpose", "attributes", "age", "gender", "race", "expression", "visibility"]
     metrics = cli.trainer.callback_metrics
     for key in ("test/landmarks/nme", "test/headpose/mae", "test/parsing/f1", "test/expression/accuracy"):
