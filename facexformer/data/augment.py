@@ -141,17 +141,17 @@ class FaceAugment(nn.Module):
         super().__init__()
         self.tasks = list(tasks)
         base = AugmentOptions(
-            flip,
-            rotate,
-            translate,
-            tuple(scale),
-            affine,
-            resize,
-            tuple(resize_scale),
-            gamma,
-            blur,
-            grayscale,
-            erase,
+            flip=flip,
+            rotate=rotate,
+            translate=translate,
+            scale=tuple(scale),
+            affine=affine,
+            resize=resize,
+            resize_scale=tuple(resize_scale),
+            gamma=gamma,
+            blur=blur,
+            grayscale=grayscale,
+            erase=erase,
             tasks={name: dict(fields) for name, fields in (per_task or {}).items()},
         )
         self.flip_p, self.rotate, self.translate, self.scale, self.affine_p = flip, rotate, translate, scale, affine
