@@ -22,6 +22,7 @@ from facexformer.io.checkpoint import read_checkpoint, task_configs
 from facexformer.io.errors import CheckpointError
 from facexformer.io.model_card import task_name
 from facexformer.model.backbone import BackboneSpec, build_backbone
+from facexformer.model.init import init_scratch_layers
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
 from facexformer.training.finetuning import FreezeAllBut, set_trainable
@@ -40,7 +41,11 @@ class FaceXFormer(L.LightningModule):
             their released order.
         backbone: any timm model name with ``features_only`` support, or ``{"class_path": "pkg.mod.Class",
             "init_args": {...}}`` naming any ``nn.Module`` that satisfies ``facexformer.model.backbone.Backbone``.
-        backbone_pretrained: load timm's ImageNet weights (needs the Hub or its cache).
+        backbone_pretrained: how the backbone starts: False (random), True (timm's pre-trained weights for the
+            name; needs the Hub or its cache) or ``"torchvision:IMAGENET1K_V1"`` (torchvision's ImageNet-1k Swin
+            weights, the released model's start; ``facexformer.model.torchvision_swin``).
+        scratch_init: ``"default"`` (PyTorch's per-layer init) or ``"xavier_uniform"``: the fusion, decoder,
+            tokens and heads, which no pre-trained weights cover, drawn Xavier-uniform (``facexformer.model.init``).
         backbone_weights: a local weights file for the timm backbone (implies pretrained).
         image_size: input side in pixels.
         dim, decoder_depth, decoder_mlp_dim, decoder_heads: width of the face/task tokens, number of two-way
@@ -72,8 +77,9 @@ class FaceXFormer(L.LightningModule):
         self,
         tasks: Sequence[Task] | None = None,
         backbone: BackboneSpec = "swin_base_patch4_window7_224",
-        backbone_pretrained: bool = False,
+        backbone_pretrained: bool | str = False,
         backbone_weights: str | None = None,
+        scratch_init: str = "default",
         image_size: int = 224,
         dim: int = 256,
         decoder_depth: int = 2,
@@ -105,11 +111,14 @@ class FaceXFormer(L.LightningModule):
             if unknown or len(set(released_tokens)) != len(released_tokens):
                 raise ValueError(f"released_tokens {released_tokens}: names must be distinct registered tasks")
         # where the starting weights came from is not saved: a checkpoint already holds the weights
-        self.save_hyperparameters(ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights"])
+        self.save_hyperparameters(
+            ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights", "scratch_init"]
+        )
         self.hparams["tasks"] = [t.to_config() for t in self.tasks]
         self.hparams["crop"] = _crop_config(crop, image_size)
         self._backbone_pretrained, self._backbone_weights = backbone_pretrained, backbone_weights
         self.configure_models()
+        init_scratch_layers(self.net, scratch_init)
         self._set_normalization(pixel_mean, pixel_std)
         self.configure_losses()
         self.configure_metrics()

@@ -123,6 +123,10 @@ SKIPPED: dict[str, Skip] = {
         "the paper's recipe: the eight real datasets under data/ and GPUs (8 by default, 4 with DDP here)"
     ),
     r"facexformer fit --config finetune_landmarks_head": Skip(f"{RELEASED}, and 300W under data/"),
+    r"facexformer (fit|test) --config (study_300w_\w+|landmarks_\w+)( .*)?": Skip(
+        "300W (or WFLW) under data/, Swin-B at 224 px (a GPU), and the released checkpoint or torchvision's weights"
+    ),
+    r"curl -L -o \S+ https://download\.pytorch\.org/\S+": Skip("downloads torchvision's weights (network)"),
     r"facexformer (infer|export|evaluate) .*--checkpoint (/path/to/model\.pt|kartiknarayan/facexformer) .*": Skip(
         RELEASED
     ),

@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from facexformer import FaceXFormer
 from facexformer.apps.cli import main
@@ -80,3 +81,53 @@ def test_official_evaluation_writes_ced_per_subset(data_root):
             assert f"test/{subset}/landmarks/{metric}" in metrics
     curves = sorted(p.name for p in Path(cli.trainer.log_dir, "ced").glob("*.csv"))
     assert curves == ["challenge.csv", "common.csv", "full.csv"]
+
+
+#: the configs' 16-mixed has no CPU autocast; the nearest that runs on a CPU: bf16-mixed, except for the heatmap
+#: head, whose antialiased resize has no bfloat16 CPU kernel in torch (32-true)
+CPU_PRECISION = {"study_300w_wing": "bf16-mixed", "study_300w_star": "32-true", "study_300w_released": "bf16-mixed"}
+
+
+@pytest.fixture(scope="module")
+def study_root(tmp_path_factory):
+    """data/300W with every folder of the download at its real size (the study's 7,674 images need them all)."""
+    from tests.w300_files import write_300w
+
+    root = tmp_path_factory.mktemp("study")
+    write_300w(root / "data" / "300W")
+    return root
+
+
+def _limits(train: int) -> list[str]:
+    limits = ["--trainer.limit_val_batches", "2", "--trainer.limit_test_batches", "2"]
+    return ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", str(train), *limits]
+
+
+@pytest.mark.parametrize("name", ["study_300w_wing", "study_300w_star"])
+def test_study_recipes_train_on_the_mirrored_split(name, study_root, monkeypatch):
+    monkeypatch.chdir(study_root)
+    precision = ["--trainer.precision", CPU_PRECISION[name]]
+    cli = main(["fit", "--config", name, *TINY_MODEL, *precision, "--model.backbone_pretrained", "false", *_limits(3)])
+    datamodule, trainer = cli.datamodule, cli.trainer
+    assert {stage: len(next(iter(datamodule.datasets[stage].values()))) for stage in ("train", "val", "test")} == {
+        "train": 6000,
+        "val": 666,
+        "test": 1008,
+    }
+    assert trainer.global_step == 3 and trainer.precision == CPU_PRECISION[name]
+    best = trainer.checkpoint_callback  # chose by the validation NME (on the 666)
+    assert best.monitor == "val/landmarks/nme" and torch.isfinite(best.best_model_score)
+    assert torch.isfinite(trainer.callback_metrics["test/landmarks/nme"])  # on the 1,008
+    assert cli.model.hparams.lr == 1e-4 and list(cli.model.hparams.milestones) == [6, 10]
+
+
+def test_study_released_scores_the_same_test_images(study_root, monkeypatch):
+    monkeypatch.chdir(study_root)
+    FaceXFormer(backbone="test_convnext", image_size=64, dim=32, decoder_mlp_dim=64).save_pretrained("weights")
+    precision = ["--trainer.precision", CPU_PRECISION["study_300w_released"]]
+    limit = ["--trainer.limit_test_batches", "2"]
+    cli = main(
+        ["test", "--config", "study_300w_released", *TINY_MODEL, *precision, *limit, "--model.init_weights", "weights"]
+    )
+    assert len(cli.datamodule.datasets["test"]["w300_study"]) == 1008
+    assert torch.isfinite(cli.trainer.callback_metrics["test/landmarks/nme"])

@@ -36,6 +36,12 @@ def test_validation_never_uses_a_test_split(path):
             assert train_args["part"] == "train", (path.name, name)
             for key in ("fraction", "seed", "group_pattern"):
                 assert train_args.get(key) == args.get(key), (path.name, name, key)
+        elif spec["class_path"].endswith("RandomSplit"):  # a part of one seeded split that the test part is not
+            assert args["part"] == "val", (path.name, name)
+            others = [s["init_args"] for stage in ("train", "test") for s in (data.get(stage) or {}).values()]
+            assert {o["part"] for o in others} == {"train", "test"}, (path.name, name)
+            for key in ("dataset", "sizes", "seed", "keep_mirrors_together"):
+                assert all(o.get(key) == args.get(key) for o in others), (path.name, name, key)
         else:
             assert args.get("split") not in TEST_SPLITS, (path.name, name, args.get("split"))
 
@@ -97,3 +103,107 @@ def test_a_killed_run_leaves_last_ckpt_after_its_first_epoch(path, tmp_path):
         )
         trainer.fit(BoringModel())
         assert seen == [(0, False), (1, True)], path.name
+
+
+def _header(path: Path) -> str:
+    """The config's leading comment block, one line."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _specs(data: dict, stage: str) -> list[dict]:
+    return list((data.get(stage) or {}).values())
+
+
+def _check_split(config: dict, match) -> None:
+    sizes = dict(zip(("train", "val", "test"), (int(_number(g)) for g in match.groups()), strict=True))
+    data = config["data"]
+    stages = [stage for stage in ("train", "val", "test") if data.get(stage)]
+    assert stages
+    for stage in stages:
+        for spec in _specs(data, stage):
+            assert spec["class_path"].endswith("RandomSplit"), stage
+            assert spec["init_args"]["sizes"] == sizes and spec["init_args"]["part"] == stage
+    pools = [spec["init_args"]["dataset"] for stage in stages for spec in _specs(data, stage)]
+    seeds = {spec["init_args"]["seed"] for stage in stages for spec in _specs(data, stage)}
+    assert all(pool == pools[0] for pool in pools) and len(seeds) == 1  # one pool, one seed: disjoint parts
+
+
+def _check_held_out(config: dict, match) -> None:
+    held = [
+        s for stage in ("train", "val") for s in _specs(config["data"], stage) if s["class_path"].endswith("HeldOut")
+    ]
+    assert held and all(s["init_args"]["fraction"] == _number(match[1]) / 100 for s in held)
+
+
+def _crop_sizes(config: dict) -> set[int]:
+    data = config["data"]
+    crops = [data["crop"], *(data.get("crops") or {}).values()]
+    return {c["init_args"]["size"] for c in crops if c}
+
+
+#: header phrase -> what the config's values must then be (trainer, model, data sections as written)
+CLAIMS = {
+    r"\b(\d+) epochs": lambda c, m: c["trainer"]["max_epochs"] == int(m[1]),
+    r"\bbatch (\d+)": lambda c, m: c["data"]["batch_size"] == int(m[1]),
+    r"\bat epochs (\d+) and (\d+)": lambda c, m: c["model"]["milestones"] == [int(m[1]), int(m[2])],
+    r"\blr (\d[\d.e-]*\d)": lambda c, m: c["model"]["lr"] == _number(m[1]),
+    r"\bweight decay (\d[\d.e-]*\d)": lambda c, m: c["model"]["weight_decay"] == _number(m[1]),
+    r"\bprecision ([\w-]+)": lambda c, m: c["trainer"].get("precision", "32-true") == m[1],
+    r"\b(\d+) GPUs": lambda c, m: c["trainer"]["devices"] == int(m[1]),
+    r"\b(\d+) px": lambda c, m: c["model"].get("image_size", 224) == int(m[1]) and _crop_sizes(c) == {int(m[1])},
+    r"([\d,]+) train / ([\d,]+) validation / ([\d,]+) test": lambda c, m: _check_split(c, m) is None,
+    r"\bseeded (\d+)% held out": lambda c, m: _check_held_out(c, m) is None,
+    r"\bXavier-uniform": lambda c, m: c["model"]["scratch_init"] == "xavier_uniform",
+    r"torchvision's ImageNet-1k swin_b weights": lambda c, m: (
+        c["model"]["backbone"] == "swin_base_patch4_window7_224"
+        and c["model"]["backbone_pretrained"] == "torchvision:IMAGENET1K_V1"
+    ),
+    r"backbone timm's (\w+) weights": lambda c, m: (
+        c["model"]["backbone"] == m[1] and c["model"]["backbone_pretrained"] is True
+    ),
+}
+#: the training recipes must state these in their header, so that the claims cannot silently go
+RECIPES = {p.stem for p in CONFIGS if p.stem.startswith(("study_300w_wing", "study_300w_star", "landmarks_", "paper_"))}
+REQUIRED = (r"\b(\d+) epochs", r"\bbatch (\d+)", r"\bat epochs (\d+) and (\d+)", r"\bprecision ([\w-]+)")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_header_claims_match_the_values(path):
+    import re
+
+    header, config = _header(path), yaml.safe_load(path.read_text())
+    found = {pattern: list(re.finditer(pattern, header)) for pattern in CLAIMS}
+    for pattern, matches in found.items():
+        for match in matches:
+            assert CLAIMS[pattern](config, match), f"{path.name}: header says {match[0]!r}, the values differ"
+    if path.stem in RECIPES:
+        missing = [pattern for pattern in REQUIRED if not found[pattern]]
+        assert not missing, f"{path.name}: the header does not state {missing}"
+
+
+def test_header_claims_catch_a_changed_value(tmp_path):
+    """The check is live: a study config with another epoch count, split or precision fails it."""
+    source = next(p for p in CONFIGS if p.stem == "study_300w_wing").read_text()
+    for old, new in (
+        ("max_epochs: 12", "max_epochs: 60"),
+        (
+            "val: 666, test: 1008}\n        seed: 0\n        keep_mirrors_together: false\n  test",
+            "val: 665, test: 1009}\n        seed: 0\n        keep_mirrors_together: false\n  test",
+        ),
+        ("precision: 16-mixed", "precision: 32-true"),
+        ("milestones: [6, 10]", "milestones: [6, 9]"),
+    ):
+        assert old in source
+        changed = tmp_path / "study_300w_wing.yaml"
+        changed.write_text(source.replace(old, new, 1))
+        with pytest.raises(AssertionError):
+            test_header_claims_match_the_values(changed)

@@ -44,9 +44,12 @@ CONFIG_SUMMARIES = {
     "quickstart": "every task on built-in synthetic faces, a small backbone, on the CPU in minutes; then the test set",
     "finetune_landmarks_head": "fine-tune only the released model's landmark head on 300W (all else frozen)",
     "eval_official_300w": "test the released checkpoint on 300W common, challenge and full (NME, FR, AUC, CED)",
-    "landmarks_300w_star": "landmarks only on 300W: heatmap head, STAR loss",
-    "landmarks_300w_wing": "landmarks only on 300W: the released regression head, Wing loss",
+    "landmarks_300w_star": "landmarks only on 300W (official split): heatmap head, STAR loss, this library's schedule",
+    "landmarks_300w_wing": "landmarks only on 300W (official split): the released regression head, Wing loss, this library's schedule",
     "landmarks_wflw_star": "landmarks only on WFLW (98 points): heatmap head, STAR loss, the six test subsets",
+    "study_300w_wing": "the 300W study's (x, y) regression + Wing loss on its mirrored 6,000/666/1,008 split",
+    "study_300w_star": "the 300W study's heatmaps + STAR loss on its mirrored 6,000/666/1,008 split",
+    "study_300w_released": "the released weights scored on the 300W study's 1,008 test images",
     "paper_multitask": "the paper's multi-task recipe on the real datasets (8 GPUs, Swin-B, 12 epochs)",
 }
 

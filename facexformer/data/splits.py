@@ -1,8 +1,9 @@
-"""Seeded random splits that keep an image and its mirrored copy together.
+"""Seeded random splits, with or without keeping an image and its mirrored copy together.
 
 The seed study split 7,674 images (300W train + full, 3,837, each with a mirrored copy) at random into
-6000 / 666 / 1008. Such splits are not the benchmarks' official splits: numbers measured on them are not
-comparable with published ones, and every call of ``random_split_with_mirrors`` says so in a warning.
+6000 / 666 / 1008; ``RandomSplit`` gives one part of such a split as a dataset. Such splits are not the
+benchmarks' official splits: numbers measured on them are not comparable with published ones, and every call
+of ``random_split_with_mirrors`` says so in a warning.
 
 ``HeldOut`` is the recipes' validation split: a seeded part of a training set, so that checkpoints are chosen
 without looking at the test set.
@@ -13,10 +14,12 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch.utils.data import Dataset
+
+from facexformer.data.datasets.w300 import MIRROR_SUFFIX
 
 
 def _target_sizes(fractions: Sequence[int] | Sequence[float], total: int) -> list[int]:
@@ -85,6 +88,61 @@ def _grouped_split(
             current += 1
         parts[current].extend(groups[keys[position]])
     return tuple(sorted(part) for part in parts)
+
+
+class RandomSplit(Dataset):
+    """One part of a seeded random split of ``dataset`` into parts of fixed sizes (the seed study's 300W split).
+
+    Args:
+        dataset: a dataset with ``names`` (one stable name per sample, e.g. ``W300.names``), which the split
+            sorts, so it does not depend on file-system order.
+        part: the name of the part to keep, one of ``sizes``.
+        sizes: ``{part: number of samples}``, in dealing order, summing to ``len(dataset)``.
+        seed: the split's seed (its own generator: the global seed, the process and the number of processes
+            do not change it).
+        keep_mirrors_together: False (the study's way: each of the 7,674 images is drawn on its own, so a face
+            and its mirror may land in different parts) or True (a face and its mirror, ``name`` and
+            ``name#mirror``, always in the same part).
+
+    The split is ``random_split_with_mirrors``, which warns that it is not an official benchmark split.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        part: str,
+        sizes: Mapping[str, int],
+        seed: int = 0,
+        keep_mirrors_together: bool = False,
+    ):
+        if part not in sizes:
+            raise ValueError(f"RandomSplit: part {part!r} is not one of the sizes' parts {list(sizes)}")
+        names = getattr(dataset, "names", None)
+        if names is None:
+            kind = type(dataset).__name__
+            raise TypeError(f"RandomSplit needs a dataset with 'names' (one per sample); {kind} has none")
+        names = list(names)
+        if len(set(names)) != len(names):
+            raise ValueError("RandomSplit: the dataset's names are not unique")
+        if sum(sizes.values()) != len(names):
+            raise ValueError(
+                f"RandomSplit: sizes {dict(sizes)} sum to {sum(sizes.values())}, but the dataset has {len(names)} "
+                "samples (the seed study's 7,674 = 2 x (3,148 300W train + 689 full) images; is the download whole?)"
+            )
+        mirror_of = _mirror_of if keep_mirrors_together else _ungrouped
+        parts = random_split_with_mirrors(names, list(sizes.values()), seed, mirror_of=mirror_of)
+        self.dataset, self.part = dataset, part
+        self.indices = parts[list(sizes).index(part)]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset[self.indices[index]]
+
+
+def _mirror_of(name: str) -> str | None:
+    return name.removesuffix(MIRROR_SUFFIX) if name.endswith(MIRROR_SUFFIX) else None
 
 
 class HeldOut(Dataset):

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from facexformer.model.torchvision_swin import torchvision_to_timm_key
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task
 
 OFFICIAL_KEY = "state_dict_backbone"
@@ -37,25 +38,17 @@ RELEASED_CONFIG: dict[str, Any] = {
     "pixel_std": list(IMAGENET_STD),
 }
 
-# released key pattern -> our key (backbone = timm swin features_only; merges move to the next stage)
-_BACKBONE_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
-    (re.compile(r"^backbone\.0\.0\.0\.(.*)$"), lambda m: f"backbone.body.patch_embed.proj.{m[1]}"),
-    (re.compile(r"^backbone\.0\.0\.2\.(.*)$"), lambda m: f"backbone.body.patch_embed.norm.{m[1]}"),
-    (
-        re.compile(r"^backbone\.0\.([1357])\.(\d+)\.(.*)$"),
-        lambda m: (
-            f"backbone.body.layers_{(int(m[1]) - 1) // 2}.blocks.{m[2]}."
-            + m[3].replace("mlp.0.", "mlp.fc1.").replace("mlp.3.", "mlp.fc2.")
-        ),
-    ),
-    (re.compile(r"^backbone\.0\.([246])\.(.*)$"), lambda m: f"backbone.body.layers_{int(m[1]) // 2}.downsample.{m[2]}"),
+# released key pattern -> our key; the backbone (``backbone.0`` = torchvision Swin ``features``) goes through
+# torchvision_to_timm_key, the mapping torchvision's ImageNet weights use too
+_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^linear_c\.(\d+)\.proj\.(.*)$"), lambda m: f"fusion.proj.{m[1]}.{m[2]}"),
     (re.compile(r"^linear_fuse\.weight$"), lambda m: "fusion.fuse.weight"),
     (re.compile(r"^pe_layer\.positional_encoding_gaussian_matrix$"), lambda m: "position.gaussian_matrix"),
     (re.compile(r"^face_decoder\.transformer\.(.*)$"), lambda m: f"decoder.{m[1]}"),
 ]
-# released keys with no counterpart: Swin's recomputed index buffers and the unused final norm
-_DROPPED = re.compile(r"(relative_position_index$|^backbone\.1\.)")
+_BACKBONE = "backbone.0."
+# released keys with no counterpart: the backbone's unused final norm (the rest are torchvision_to_timm_key's)
+_DROPPED = re.compile(r"^backbone\.1\.")
 
 
 def convert_official_state_dict(state: dict[str, torch.Tensor], tasks: Sequence[Task]) -> dict[str, torch.Tensor]:
@@ -63,7 +56,7 @@ def convert_official_state_dict(state: dict[str, torch.Tensor], tasks: Sequence[
 
     Released tasks that are not configured are dropped; a key that no rule knows raises ``KeyError``.
     """
-    rules = list(_BACKBONE_RULES)
+    rules = list(_RULES)
     for task in tasks:
         for official, ours in task.official_prefixes.items():
             rules.append((re.compile("^" + re.escape(official) + "(.*)$"), lambda m, ours=ours: ours + m[1]))
@@ -71,6 +64,11 @@ def convert_official_state_dict(state: dict[str, torch.Tensor], tasks: Sequence[
     converted: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if _DROPPED.search(key):
+            continue
+        if key.startswith(_BACKBONE):
+            body_key = torchvision_to_timm_key("features." + key.removeprefix(_BACKBONE))
+            if body_key is not None:
+                converted["backbone.body." + body_key] = value
             continue
         for pattern, rename in rules:
             match = pattern.match(key)

@@ -12,6 +12,8 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
+from facexformer.model.torchvision_swin import TORCHVISION_PREFIX, load_torchvision_swin
+
 _OFFLINE_HINT = (
     "could not load ImageNet weights for timm model {name!r}: {err}\n"
     "This machine cannot download them. Either build the backbone with pretrained=False (the default; use this "
@@ -36,14 +38,16 @@ class Backbone(Protocol):
 
 
 BackboneSpec = str | Mapping[str, Any]
+#: how a timm backbone starts: False (random), True (timm's weights for the tag) or ``"torchvision:<WEIGHTS>"``
+Pretrained = bool | str
 
 
 def build_backbone(
-    spec: BackboneSpec, pretrained: bool = False, image_size: int = 224, weights_file: str | Path | None = None
+    spec: BackboneSpec, pretrained: Pretrained = False, image_size: int = 224, weights_file: str | Path | None = None
 ) -> nn.Module:
     """A backbone from a timm model name (``TimmBackbone``) or ``{"class_path": "pkg.mod.Class", "init_args":
-    {...}}``, any ``nn.Module`` class that satisfies ``Backbone``. ``pretrained``/``weights_file`` are timm's;
-    a class-path backbone loads its own weights through its ``init_args``."""
+    {...}}``, any ``nn.Module`` class that satisfies ``Backbone``. ``pretrained``/``weights_file`` apply to timm
+    names (see ``TimmBackbone``); a class-path backbone loads its own weights through its ``init_args``."""
     if isinstance(spec, str):
         return TimmBackbone(spec, pretrained, image_size, weights_file=weights_file)
     if not isinstance(spec, Mapping) or not isinstance(spec.get("class_path"), str):
@@ -81,25 +85,35 @@ class TimmBackbone(nn.Module):
     ``num_scales`` feature levels are used (e.g. strides 4, 8, 16, 32). ``channels`` lists their widths;
     ``mean`` and ``std`` are the RGB normalisation (inputs in [0, 1]) the timm model declares in its
     ``pretrained_cfg`` (ImageNet's for most, others for e.g. CLIP or Inception weights).
+
+    ``pretrained``: False (random init), True (timm's pre-trained weights of ``name``: for
+    ``swin_base_patch4_window7_224``, ImageNet-22k fine-tuned on 1k) or ``"torchvision:<WEIGHTS>"``: torchvision's
+    weights of the same Swin v1 (``"torchvision:IMAGENET1K_V1"`` is what the released FaceXFormer started from),
+    mapped by ``facexformer.model.torchvision_swin``. ``weights_file``: a local timm weights file (implies True).
     """
 
     def __init__(
         self,
         name: str = "swin_base_patch4_window7_224",
-        pretrained: bool = False,
+        pretrained: Pretrained = False,
         image_size: int = 224,
         num_scales: int = 4,
         weights_file: str | Path | None = None,
     ):
         super().__init__()
         kwargs: dict = {"features_only": True, "out_indices": tuple(range(-num_scales, 0))}
+        torchvision_weights = _torchvision_weights(pretrained, weights_file)
+        if torchvision_weights is not None:
+            pretrained = False
         if weights_file is not None:
             if not Path(weights_file).is_file():
                 raise FileNotFoundError(f"backbone weights_file {weights_file} does not exist")
             kwargs["pretrained_cfg_overlay"] = {"file": str(weights_file)}
             pretrained = True
         self.name = name
-        self.body = self._create(name, pretrained, image_size, kwargs)
+        self.body = self._create(name, bool(pretrained), image_size, kwargs)
+        if torchvision_weights is not None:
+            load_torchvision_swin(self.body, name, torchvision_weights)
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.reductions: list[int] = list(self.body.feature_info.reduction())
         self.channels_last = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
@@ -127,3 +141,17 @@ class TimmBackbone(nn.Module):
         if self.channels_last:
             features = [f.permute(0, 3, 1, 2) for f in features]
         return features
+
+
+def _torchvision_weights(pretrained: Pretrained, weights_file: str | Path | None) -> str | None:
+    """``"IMAGENET1K_V1"`` for ``pretrained="torchvision:IMAGENET1K_V1"``; None for a bool."""
+    if isinstance(pretrained, bool):
+        return None
+    if not isinstance(pretrained, str) or not pretrained.startswith(TORCHVISION_PREFIX):
+        raise ValueError(
+            f"backbone_pretrained must be true, false or 'torchvision:<WEIGHTS>' (e.g. 'torchvision:IMAGENET1K_V1'), "
+            f"got {pretrained!r}"
+        )
+    if weights_file is not None:
+        raise ValueError(f"backbone_pretrained {pretrained!r} and backbone_weights {weights_file} exclude each other")
+    return pretrained.removeprefix(TORCHVISION_PREFIX)

@@ -113,3 +113,62 @@ def test_augment_options_refuse_misspelt_keys_and_bad_values():
     augment = FaceAugment.from_options(TASKS, AugmentOptions(flip=0.0, rotate=5.0))
     assert (augment.flip_p, augment.rotate, augment.scale) == (0.0, 5.0, AugmentOptions().scale)
     assert MultiTaskDataModule(augment={"erase": 0.0}).augment_options == AugmentOptions(erase=0.0)
+
+
+def test_resized_crop_moves_keypoints_with_the_pixels():
+    batch = make_batch(3)
+    image = torch.zeros_like(batch["image"])
+    points = torch.tensor([[30.0, 34.0], [36.0, 28.0], [31.0, 31.0]])
+    for i, (x, y) in enumerate(points.long()):
+        image[i, :, y, x] = 1.0
+    batch["image"] = image
+    batch["landmarks"][:, 0] = points
+    augment = only(resize=1.0, resize_scale=(0.6, 0.8))
+    matrices = augment.affine_matrices(make_batch(3), 64)
+    zoom = matrices[:, 0, 0]
+    assert ((zoom >= 1 / 0.8 - 1e-5) & (zoom <= 1 / 0.6 + 1e-5)).all() and torch.equal(zoom, matrices[:, 1, 1])
+    out = augment(batch, seed=3)
+    for i in range(3):
+        y, x = divmod(int(out["image"][i, 0].flatten().argmax()), 64)
+        assert abs(out["landmarks"][i, 0, 0] - x) <= 1.0 and abs(out["landmarks"][i, 0, 1] - y) <= 1.0
+
+
+def test_resized_crop_stays_inside_the_image():
+    augment = only(resize=1.0, resize_scale=(0.5, 0.5))
+    matrices = augment.affine_matrices(make_batch(8), 64)
+    corners = torch.tensor([[0.0, 0.0, 1.0], [63.0, 63.0, 1.0]])
+    # the source square that lands on the output's corners lies inside the source image
+    inverse = torch.linalg.inv(torch.cat([matrices, torch.tensor([[[0.0, 0.0, 1.0]]]).expand(8, 1, 3)], 1))
+    source = corners @ inverse.transpose(1, 2)
+    assert (source[..., :2] >= -1e-4).all() and (source[..., :2] <= 63 + 1e-4).all()
+    torch.testing.assert_close(source[:, 1, :2] - source[:, 0, :2], torch.full((8, 2), 31.5))
+
+
+def test_per_task_settings_apply_to_that_task_only():
+    batch = make_batch(4)
+    masks = batch["task_mask"]
+    for name in masks:
+        masks[name] = torch.zeros(4, dtype=torch.bool)
+    masks["headpose"] = torch.tensor([True, True, False, False])
+    masks["landmarks"] = torch.tensor([False, False, True, True])
+    image = batch["image"].clone()
+    augment = only(flip=1.0, per_task={"headpose": {"flip": 0.0, "grayscale": 1.0}})
+    assert augment.option_choice(batch).tolist() == [1, 1, 0, 0]
+    out = augment(batch, seed=0)
+    torch.testing.assert_close(out["image"][2:], image[2:].flip(-1))  # base: mirrored, colour kept
+    grey = out["image"][:2]
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and not torch.allclose(grey, image[:2])  # override: grey, unmirrored
+    assert not torch.allclose(image[:2, 0], image[:2, 1])
+
+
+def test_per_task_settings_are_checked():
+    with pytest.raises(TypeError, match=r"augment.tasks.headpose: unknown field\(s\) \['flipp'\]"):
+        AugmentOptions(tasks={"headpose": {"flipp": 0.0}})
+    with pytest.raises(ValueError, match=r"augment.tasks.headpose: augment.flip is a probability"):
+        AugmentOptions(tasks={"headpose": {"flip": 2.0}})
+    with pytest.raises(ValueError, match="augment.resize_scale"):
+        AugmentOptions(resize_scale=(0.8, 1.2))
+    options = MultiTaskDataModule(augment={"resize": 0.3, "tasks": {"visibility": {"affine": 0.0}}}).augment_options
+    assert options.for_task("visibility").affine == 0.0 and options.for_task("landmarks").affine == options.affine
+    augment = FaceAugment.from_options(TASKS, options)
+    assert [o.resize for o in augment.options] == [0.3, 0.3] and augment.override_tasks == ["visibility"]

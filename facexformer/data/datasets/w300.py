@@ -16,6 +16,7 @@ from facexformer.data.datasets.base import (
     load_image,
     parse_records,
 )
+from facexformer.geometry.landmark_schemes import scheme_for
 
 LAYOUT = """\
 <root>/
@@ -33,10 +34,13 @@ SPLIT_FOLDERS: dict[str, tuple[str, ...]] = {
     "common": ("helen/testset", "lfpw/testset"),
     "challenge": ("ibug",),
     "full": ("helen/testset", "lfpw/testset", "ibug"),
+    "train+full": ("afw", "helen/trainset", "lfpw/trainset", "helen/testset", "lfpw/testset", "ibug"),
     "test": ("300W/01_Indoor", "300W/02_Outdoor"),
 }
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
+#: the suffix of a mirrored sample's name (``W300(mirror=True).names``)
+MIRROR_SUFFIX = "#mirror"
 
 
 def read_pts(path: Path, num_points: int | None = None) -> torch.Tensor:
@@ -90,10 +94,17 @@ class W300(FaceDataset):
 
     Splits: ``train`` (3148: afw + helen/trainset + lfpw/trainset), ``common`` (554: helen/testset +
     lfpw/testset), ``challenge`` (135: ibug), ``full`` (689: common + challenge), ``test`` (600: the private
-    indoor + outdoor set). Each image is the file with the ``.pts`` file's stem and a .png/.jpg suffix.
+    indoor + outdoor set), ``train+full`` (3837: train and full together, the seed study's pool). Each image is
+    the file with the ``.pts`` file's stem and a .png/.jpg suffix.
 
     Coordinates: ``.pts`` files are 1-based (MATLAB); ``landmarks`` = file values - 1, float32 (68, 2) pixels,
     0-based, pixel centres at integer coordinates. ``box`` is the tight box around the landmarks.
+
+    ``mirror``: each face also as its mirror image, right after it (2N samples: 2i the face, 2i + 1 its mirror):
+    the image flipped left-right, x -> W - 1 - x, and the points renumbered so that point i is still the
+    same part of the face (the 68-point flip permutation); its ``source`` ends in ``#mirror``. ``train+full``
+    with ``mirror`` gives the seed study's 7,674 images. ``names``: each sample's path relative to ``root``
+    (``helen/trainset/100032540_1.pts``, mirrors with ``#mirror``), what seeded splits sort and group by.
     """
 
     name = "300W"
@@ -107,8 +118,10 @@ class W300(FaceDataset):
         split: str,
         transform: Transform | None = None,
         skip_invalid: bool = False,
+        mirror: bool = False,
     ):
         super().__init__(root, split, transform, skip_invalid)
+        self.mirror = mirror
         files: list[Path] = []
         for folder in SPLIT_FOLDERS[split]:
             directory = self.require(self.root / folder)
@@ -124,12 +137,29 @@ class W300(FaceDataset):
     def _parse(self, pts: Path) -> tuple[Path, Path, torch.Tensor]:
         return pts, _image_beside(pts), read_pts(pts, self.num_points) - 1.0
 
+    def __len__(self) -> int:
+        return len(self.records) * (2 if self.mirror else 1)
+
+    @property
+    def names(self) -> list[str]:
+        """Each sample's ``.pts`` path relative to ``root`` (POSIX), ``#mirror`` appended for mirrors."""
+        names = [pts.relative_to(self.root).as_posix() for pts, _, _ in self.records]
+        if not self.mirror:
+            return names
+        return [name + suffix for name in names for suffix in ("", MIRROR_SUFFIX)]
+
     def load(self, index: int) -> Sample:
-        pts, image_path, landmarks = self.records[index]
+        mirrored = self.mirror and index % 2 == 1
+        pts, image_path, landmarks = self.records[index // 2 if self.mirror else index]
+        image, landmarks = load_image(image_path), landmarks.clone()
+        if mirrored:
+            image = image.flip(-1)
+            landmarks = landmarks[list(scheme_for(self.num_points).flip_index)]
+            landmarks[:, 0] = image.shape[-1] - 1 - landmarks[:, 0]
         return {
-            "image": load_image(image_path),
+            "image": image,
             "box": box_from_points(landmarks),
-            "landmarks": landmarks.clone(),
+            "landmarks": landmarks,
             "tasks": ("landmarks",),
-            "source": str(pts),
+            "source": str(pts) + (MIRROR_SUFFIX if mirrored else ""),
         }

@@ -101,3 +101,32 @@ def test_missing_image_and_wrong_count(fake_300w: Path):
     pts.write_text(pts.read_text().replace("n_points:  68", "n_points:  67"))
     with pytest.raises(DatasetFormatError, match="n_points is 67, expected 68"):
         read_pts(pts, 68)
+
+
+def test_mirror_gives_each_face_and_its_mirror_image(fake_300w: Path):
+    from facexformer.geometry.landmark_schemes import scheme_for
+
+    plain = W300(fake_300w, "full")
+    mirrored = W300(fake_300w, "full", mirror=True)
+    assert len(mirrored) == 2 * len(plain) == 6
+    assert mirrored.names == ["helen/testset/h2.pts", "helen/testset/h2.pts#mirror", "lfpw/testset/l2.pts"] + [
+        "lfpw/testset/l2.pts#mirror",
+        "ibug/i1.pts",
+        "ibug/i1.pts#mirror",
+    ]
+    for i in range(len(plain)):
+        face, mirror = mirrored[2 * i], mirrored[2 * i + 1]
+        assert torch.equal(face["image"], plain[i]["image"]) and torch.equal(face["landmarks"], plain[i]["landmarks"])
+        assert torch.equal(mirror["image"], face["image"].flip(-1))
+        width = face["image"].shape[-1]
+        expected = face["landmarks"][list(scheme_for(68).flip_index)]
+        expected[:, 0] = width - 1 - expected[:, 0]
+        torch.testing.assert_close(mirror["landmarks"], expected)
+        torch.testing.assert_close(mirror["box"], torch.cat([expected.min(0).values, expected.max(0).values]))
+        assert mirror["source"] == face["source"] + "#mirror"
+
+
+def test_train_plus_full_is_the_study_pool(fake_300w: Path):
+    pool = W300(fake_300w, "train+full")
+    assert sorted(pool.names) == sorted(W300(fake_300w, "train").names + W300(fake_300w, "full").names)
+    assert len(W300(fake_300w, "train+full", mirror=True)) == 2 * len(pool) == 14
