@@ -62,9 +62,10 @@ class HeatmapHead(nn.Module):
         size = self.heatmap_size
         if size is not None and features.shape[-2:] != (size, size):
             shrink = size < features.shape[-1]
+            # in float32: the antialiased resize has no bfloat16 CPU kernel (bf16 models and bf16-mixed training)
             features = F.interpolate(
-                features, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
-            )
+                features.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
+            ).to(features.dtype)
         coarse = self.maps.project(tokens, features)
         refined = self.hourglass(self.refine_in(torch.cat([coarse, features, _coordinates(features)], dim=1)))
         logits = coarse + self.refine_out(refined)

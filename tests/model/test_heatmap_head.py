@@ -23,6 +23,23 @@ def test_upscale_sets_the_native_map_size(upscale):
     assert head(torch.randn(2, 19, 16), torch.randn(2, 16, 5, 5)).shape == (2, 19, 5 * upscale, 5 * upscale)
 
 
+@pytest.mark.parametrize("mode", ["bf16 weights", "bf16-mixed"])
+def test_shrinking_to_the_heatmap_size_runs_in_bfloat16(mode):
+    """The antialiased resize has no bfloat16 CPU kernel: the head resizes in float32 (the 300W STAR study
+    config trains in bf16-mixed on a CPU)."""
+    torch.manual_seed(0)
+    head = HeatmapHead(16, 5, heatmap_size=12)
+    tokens, image = torch.randn(2, 5, 16), torch.randn(2, 16, 5, 5)
+    expected = head(tokens, image)
+    if mode == "bf16 weights":
+        maps = head.to(torch.bfloat16)(tokens.bfloat16(), image.bfloat16())
+    else:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            maps = head(tokens, image)
+    assert maps.shape == (2, 5, 12, 12)
+    torch.testing.assert_close(maps.float(), expected, atol=2e-2, rtol=0)
+
+
 def test_fresh_head_outputs_the_hypernetwork_maps_and_raw_maps_stay_raw():
     torch.manual_seed(0)
     head = HeatmapHead(16, 5, activation="none")
