@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from safetensors.torch import save_file
 from torch import nn
 
-from facexformer.io.atomic import write_folder_atomically
+from facexformer.io.atomic import restore_interrupted_folder, write_folder_atomically
 from facexformer.io.checkpoint import (
     CARD_NAME,
     CONFIG_NAME,
@@ -76,7 +76,10 @@ def load_pretrained(
     local_files_only: bool = False,
     **overrides: Any,
 ) -> ModelT:
-    """A model of class ``cls`` with the weights of ``source`` (anything ``read_checkpoint`` reads), in eval mode."""
+    """A model of class ``cls`` with the weights of ``source`` (anything ``read_checkpoint`` reads), in eval mode.
+    A ``save_pretrained`` folder that a kill left set aside (see ``facexformer.io.atomic``) is put back first."""
+    if isinstance(source, str | Path) and restore_interrupted_folder(source):
+        rank_zero_warn(f"{source}: restored the folder an interrupted save_pretrained had set aside")
     checkpoint = read_checkpoint(
         source,
         trusted=trusted,
