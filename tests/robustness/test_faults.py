@@ -9,8 +9,12 @@ a write that raises ``PermissionError`` (EACCES), and a full disk by one that ra
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -21,7 +25,9 @@ import pytest
 import torch
 from PIL import Image
 
+from facexformer.apps import export, infer
 from facexformer.data.synthetic import SyntheticFaces
+from facexformer.io import atomic
 from facexformer.module import FaceXFormer
 from tests.workflows.steps import user_environment
 
@@ -73,3 +79,162 @@ def test_kill_9_of_infer_ends_its_dataloader_workers(checkpoint: str, photos: Pa
         for worker in workers:
             if worker.is_running():
                 worker.kill()
+
+
+# ----------------------------------------------------------------- items 6 and 7: full disk, read-only, long names
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A folder on a 256 KiB tmpfs filled to the last byte (a real full disk); skipped where mounting is not
+    allowed (the monkeypatched cases below run everywhere)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}): full disk is monkeypatched below")
+    try:
+        filler = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while os.write(filler, b"\0" * 512):
+                pass
+        os.close(filler)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def outputs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != "filler")
+
+
+def test_infer_on_a_full_disk_reports_each_photo_and_leaves_nothing(checkpoint, photos, full_disk, capsys) -> None:
+    """Verdict: per-file error. Each photo is an error naming the reason, the summary counts them, exit 1, and
+    neither a JSON, an overlay nor a temporary file is left."""
+    code = infer.main([str(photos), "--checkpoint", checkpoint, "--out", str(full_disk), "--detector", "none"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("No space left on device") == 3 and "0 written, 0 skipped, 3 failed" in err
+    assert outputs(full_disk) == []
+
+
+def test_export_on_a_full_disk_is_one_line_and_leaves_no_partial_file(checkpoint, full_disk, capsys) -> None:
+    """Verdict: clear error (was: a C++ stack and a partial file)."""
+    target = full_disk / "model.pt"
+    assert export.main(["--checkpoint", checkpoint, "--format", "torchscript", "--out", str(target)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"facexformer export: error: cannot write {target}"), err
+    assert outputs(full_disk) == []
+
+
+def test_export_when_the_disk_fills_midway_leaves_no_partial_file(checkpoint, tmp_path, monkeypatch, capsys):
+    """Verdict: clear error. The monkeypatched full disk: the write stops with ENOSPC after half the file."""
+
+    def half_then_full(self, data):
+        with open(self, "wb") as file:
+            file.write(bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_full)
+    target = tmp_path / "model.pt"
+    assert export.main(["--checkpoint", checkpoint, "--format", "torchscript", "--out", str(target)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"facexformer export: error: cannot write {target}: No space left on device "
+        "(is the disk full or the folder read-only?)"
+    ]
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(errno.ENOSPC, "No space left on device"), PermissionError(errno.EACCES, "Permission denied")],
+    ids=["full-disk", "read-only-folder"],
+)
+def test_infer_whose_writes_fail_reports_each_photo(checkpoint, photos, tmp_path, monkeypatch, capsys, error):
+    """Verdict: per-file error. The monkeypatched full disk / read-only folder (root ignores chmod, so the folder
+    cannot be made read-only for these tests): every temporary file fails to open."""
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    out = tmp_path / "out"
+    code = infer.main([str(photos), "--checkpoint", checkpoint, "--out", str(out), "--detector", "none"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count(error.strerror) == 3 and "0 written, 0 skipped, 3 failed" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_legal_254_character_photo_name(checkpoint, tmp_path, photos, capsys) -> None:
+    """Verdict: exact without overlays (``NAME.json`` is 255 characters), per-file error with them
+    (``NAME.overlay.png`` would be 262, over the 255-byte limit), nothing partial either way."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long = folder / ("n" * 250 + ".png")
+    shutil.copy(photos / "face_0.png", long)
+    shutil.copy(photos / "face_1.png", folder / "short.png")
+    out = tmp_path / "out"
+    code = infer.main([str(folder), "--checkpoint", checkpoint, "--out", str(out), "--detector", "none"])
+    err = capsys.readouterr().err
+    assert code == 1 and "File name too long" in err and "1 written, 0 skipped, 1 failed" in err
+    assert outputs(out) == ["short.json", "short.overlay.png"]
+    code = infer.main([str(long), "--checkpoint", checkpoint, "--out", str(out), "--detector", "none", "--no-overlay"])
+    assert code == 0 and (out / ("n" * 250 + ".json")).is_file()
+
+
+def test_infer_and_export_files_get_the_umask_permissions(checkpoint, photos, tmp_path) -> None:
+    """Verdict: exact. Under umask 022, files are 0644 (were 0600, the temporary file's mode)."""
+    old = os.umask(0o022)
+    try:
+        assert infer.main([str(photos / "face_0.png"), "--checkpoint", checkpoint, "--out", str(tmp_path / "o")]) == 0
+        assert (
+            export.main(["--checkpoint", checkpoint, "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
+        )
+    finally:
+        os.umask(old)
+    written = [tmp_path / "o/face_0.json", tmp_path / "o/face_0.overlay.png", tmp_path / "m.pt"]
+    assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in written] == ["0o644"] * 3
+
+
+# -------------------------------------------------------------------------- item 5: leftovers and interrupted saves
+def test_infer_removes_and_names_the_temporary_files_a_killed_run_left(checkpoint, photos, tmp_path, capsys) -> None:
+    """Verdict: nothing left. A kill during a write leaves ``.NAME.json.<random>.tmp``; the next run removes it
+    and says so (other hidden files stay)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".face_0.json.ab12cd34.tmp").write_text('{"faces": [')
+    (out / ".face_0.overlay.png.zz99yy88.tmp").write_bytes(b"\x89PNG" + b"\0" * 1000)
+    (out / ".keep").write_text("the user's")
+    assert infer.main([str(photos / "face_0.png"), "--checkpoint", checkpoint, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "removed .face_0.json.ab12cd34.tmp, an unfinished file a killed run left" in err
+    assert outputs(out) == [".keep", "face_0.json", "face_0.overlay.png"]
+
+
+def test_a_save_pretrained_killed_between_its_renames_is_recovered_by_from_pretrained(tmp_path) -> None:
+    """Verdict: recovered. Without an atomic exchange, ``save_pretrained(overwrite=True)`` renames the old folder
+    aside, then the new one into place; a kill in between leaves the folder missing and the previous model at
+    ``.NAME.<random>.tmp.old`` (tests/io/test_atomic.py kills a real process there). ``from_pretrained`` (and the
+    next ``save_pretrained``) puts it back, saying so."""
+    torch.manual_seed(1)
+    model = FaceXFormer(tasks=["gender"], **TINY)
+    folder = model.save_pretrained(tmp_path / "model")
+    os.replace(folder, tmp_path / ".model.k1ll3d00.tmp.old")
+    with pytest.warns(UserWarning, match="restored the folder an interrupted save_pretrained had set aside"):
+        restored = FaceXFormer.from_pretrained(folder)
+    expected = model.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in restored.state_dict().items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+# ------------------------------------------------------------------------- item 8: what infer does not read, counted
+def test_infer_counts_gif_files_and_dangling_links_in_its_summary(checkpoint, photos, tmp_path, capsys) -> None:
+    """Verdict: counted skip (they were ignored without a word)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photos / "face_0.png", folder / "face.png")
+    Image.new("RGB", (8, 8)).save(folder / "anim.gif")
+    (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (folder / "notes.txt").write_text("not a picture: not counted")
+    assert infer.main([str(folder), "--checkpoint", checkpoint, "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "1 written, 0 skipped, 0 failed; not read: 1 .gif file (anim.gif), 1 dangling link (gone.png)" in err
