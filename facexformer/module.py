@@ -25,6 +25,7 @@ from facexformer.io.model_card import task_name
 from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
+from facexformer.tasks.label_check import check_batch_labels
 from facexformer.training.finetuning import FreezeAllBut, set_trainable
 from facexformer.training.nonfinite_loss import StopOnNonFiniteLoss
 from facexformer.training.skipped_samples import ReportSkippedSamples
@@ -421,6 +422,7 @@ class FaceXFormer(L.LightningModule):
         are logged (train) or averaged over the epoch (val, test). Scalar, differentiable in training.
         """
         prefix = self._log_prefix(stage, dataloader_idx)
+        check_batch_labels(batch, self.tasks, training=stage == "train")  # names a bad label's task and sample
         images = self.normalize(batch["image"])
         queries, image = self.net.decode(images)
         masks: dict[str, torch.Tensor] = batch.get("task_mask", {})
