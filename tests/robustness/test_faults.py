@@ -20,15 +20,18 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import psutil
 import pytest
 import torch
 from PIL import Image
 
 from facexformer.apps import export, infer
+from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.io import atomic
 from facexformer.module import FaceXFormer
+from facexformer.training.checkpointing import ResumableCheckpoint
 from tests.workflows.steps import user_environment
 
 TINY = {"backbone": "test_convnext", "image_size": 64, "dim": 32, "decoder_mlp_dim": 64}
@@ -238,3 +241,58 @@ def test_infer_counts_gif_files_and_dangling_links_in_its_summary(checkpoint, ph
     assert infer.main([str(folder), "--checkpoint", checkpoint, "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert "1 written, 0 skipped, 0 failed; not read: 1 .gif file (anim.gif), 1 dangling link (gone.png)" in err
+
+
+# ------------------------------------------------------------- item 3: resume after an interrupted fit, in process
+class Interrupted(Exception):
+    """Raised to stop a fit the way a kill does (the in-process stand-in for SIGKILL)."""
+
+
+class StopAtStep(L.Callback):
+    """Abort the fit (an exception: no epoch end, no final checkpoint) when training step ``step`` starts."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise Interrupted
+
+
+def _fit_tiny(folder: Path, stop: int | None = None, ckpt_path: str | None = None) -> L.Trainer:
+    """2 epochs of 3 batches, one DataLoader worker, ``last.ckpt`` every 2 steps and at epoch ends (the
+    quickstart's checkpoint callback, scaled down): saves at steps 2, 3 (epoch end), 4 and 6 (epoch end)."""
+    torch.manual_seed(0)
+    model = FaceXFormer(tasks=["landmarks", "gender"], **TINY)
+    faces = SyntheticFaces(12, 64, seed=1, tasks=["landmarks", "gender"], cache=True)
+    data = MultiTaskDataModule(train={"s": faces}, batch_size=4, batches_per_epoch=3, num_workers=1, seed=3)
+    checkpoint = ResumableCheckpoint(dirpath=folder, save_last=True, last_every_n_train_steps=2, save_top_k=1)
+    callbacks = [checkpoint] + ([StopAtStep(stop)] if stop is not None else [])
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        default_root_dir=folder.parent,
+    )
+    trainer.fit(model, data, ckpt_path=ckpt_path)
+    return trainer
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [pytest.param(3, marks=pytest.mark.slow, id="after-epoch-end-save"), pytest.param(5, id="mid-epoch-1-worker")],
+)
+def test_an_interrupted_fit_resumed_from_last_equals_the_whole_fit(tmp_path: Path, stop: int) -> None:
+    """Verdict: exact. Stopped at step 3 it resumes from the epoch end at step 3 (the whole next epoch used to be
+    skipped); at step 5 from step 4, in epoch 1 with a DataLoader worker (epoch 0's order used to be replayed)."""
+    whole = _fit_tiny(tmp_path / "whole")
+    with contextlib.suppress(Interrupted):
+        _fit_tiny(tmp_path / "stopped", stop=stop)
+    resumed = _fit_tiny(tmp_path / "stopped", ckpt_path="last")
+    assert resumed.global_step == whole.global_step == 6
+    expected = whole.lightning_module.state_dict()
+    different = [k for k, v in resumed.lightning_module.state_dict().items() if not torch.equal(v, expected[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
