@@ -28,7 +28,7 @@ import torch
 from jsonargparse.typing import PositiveInt
 from torch import nn
 
-from facexformer.io.atomic import write_atomically
+from facexformer.io.atomic import remove_leftovers, write_atomically
 
 PROG = "facexformer export"
 DESCRIPTION = "Export a model to TorchScript or ONNX (input: normalised crops; outputs: raw heads)."
@@ -107,7 +107,9 @@ class ExportWriteError(OSError):
 
 
 def _write(path: Path, write: Any, overwrite: bool) -> None:
-    """``write_atomically``, with the C++ writers' errors (a full disk) turned into one ``ExportWriteError``."""
+    """``write_atomically``, with the C++ writers' errors (a full disk) turned into one ``ExportWriteError``;
+    temporary copies of ``path`` a killed export left are removed first."""
+    remove_leftovers(path.parent, lambda name: name == path.name)
     try:
         write_atomically(path, write, overwrite)
     except FileExistsError:
