@@ -35,3 +35,9 @@ def _watch(parent_pid: int, interval: float) -> None:
     while os.getppid() == parent_pid:
         time.sleep(interval)
     os._exit(1)
+
+
+def end_with_parent_worker_init(parent_pid: int, worker_id: int) -> None:
+    """A DataLoader ``worker_init_fn`` (bind ``parent_pid`` with ``functools.partial(..., os.getpid())``) that
+    makes each worker end with the process that started it."""
+    end_with_parent(parent_pid)

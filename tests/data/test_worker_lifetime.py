@@ -41,3 +41,19 @@ def test_a_worker_ends_with_its_killed_parent() -> None:
         parent.kill()
         if child.is_running():
             child.kill()
+
+
+def test_the_datamodule_workers_end_with_their_parent_too() -> None:
+    """The training and evaluation loaders' workers call ``end_with_parent`` (a killed fit leaves none)."""
+    import os
+
+    from facexformer.data.datamodule import MultiTaskDataModule
+    from facexformer.data.synthetic import SyntheticFaces
+
+    faces = {"s": SyntheticFaces(8, 64, seed=1, tasks=["gender"])}
+    data = MultiTaskDataModule(train=faces, val=faces, batch_size=4, batches_per_epoch=1, num_workers=1)
+    for loader in (data.train_dataloader(), data.val_dataloader()):
+        assert loader.worker_init_fn.func is worker_lifetime.end_with_parent_worker_init
+        assert loader.worker_init_fn.args == (os.getpid(),)
+    batch = next(iter(data.train_dataloader()))
+    assert batch["image"].shape == (4, 3, 64, 64)
