@@ -7,7 +7,8 @@ The run is the quickstart shrunk (tiny backbone, 12 batches of 4 per epoch, 3 ep
 ``last.ckpt`` is written at steps 10, 12 (epoch end), 20, 24 (epoch end), 30 and 36. A kill at step 15 resumes
 from the epoch end at 12 (the case that used to skip the whole next epoch); one at step 23 resumes in the
 middle of epoch 1 from step 20 (with workers, the case that used to replay epoch 0's order); one at step 5
-resumes from nothing.
+resumes from nothing. All are slow (three fits each); tests/robustness/test_faults.py has an in-process variant
+in the default run.
 """
 
 from __future__ import annotations
@@ -57,12 +58,6 @@ def kill_and_resume(tmp_path: Path, workers: int, kill_step: int) -> None:
     assert expected["state_dict"].keys() == got["state_dict"].keys()
     different = [k for k, v in expected["state_dict"].items() if not torch.equal(v, got["state_dict"][k])]
     assert not different, f"{len(different)}/{len(expected['state_dict'])} tensors differ, e.g. {different[:3]}"
-
-
-@pytest.mark.slow
-def test_a_kill_after_an_epoch_end_checkpoint_resumes_the_next_epoch_exactly(tmp_path: Path) -> None:
-    """The issue's case: the quickstart (1 worker) killed in epoch 1, before its first step-10 save."""
-    kill_and_resume(tmp_path, workers=1, kill_step=15)
 
 
 @pytest.mark.slow
