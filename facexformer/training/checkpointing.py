@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -40,7 +41,9 @@ class BesideTargetCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__}.save_checkpoint takes no storage_options, got {storage_options}")
-        write_atomically(path, lambda tmp: torch.save(checkpoint, tmp), overwrite=True)
+        serialized = io.BytesIO()  # as Lightning does: torch's C++ file writer aborts the process on a full disk
+        torch.save(checkpoint, serialized)
+        write_atomically(path, lambda tmp: tmp.write_bytes(serialized.getbuffer()), overwrite=True)
 
     def load_checkpoint(self, path: _PATH, *args: Any, **kwargs: Any) -> Any:
         path = Path(path)

@@ -32,7 +32,7 @@ from facexformer.data.synthetic import SyntheticFaces
 from facexformer.io import atomic
 from facexformer.io.errors import CheckpointError
 from facexformer.module import FaceXFormer
-from facexformer.training.checkpointing import ResumableCheckpoint
+from facexformer.training.checkpointing import BesideTargetCheckpointIO, ResumableCheckpoint
 from tests.training.test_checkpointing import fit as boring_fit
 from tests.workflows.steps import user_environment
 
@@ -320,3 +320,11 @@ def test_a_damaged_last_ckpt_with_nothing_intact_is_one_clear_error(tmp_path: Pa
     (folder / "last.ckpt").write_bytes(b"")
     with pytest.raises(CheckpointError, match=r"last.ckpt is damaged .* no intact checkpoint to resume from"):
         boring_fit(folder, ckpt_path=str(folder / "last.ckpt"), save_top_k=0)
+
+
+def test_a_checkpoint_on_a_full_disk_is_an_error_and_leaves_no_truncated_file(full_disk: Path) -> None:
+    """Verdict: clear error, nothing partial (Lightning's writer left a truncated ``last.ckpt`` where the
+    temporary folder was on another filesystem; torch's own file writer aborts the process on a full disk)."""
+    with pytest.raises(OSError, match="No space left"):
+        BesideTargetCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(100_000)}}, full_disk / "last.ckpt")
+    assert outputs(full_disk) == []
