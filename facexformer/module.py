@@ -25,6 +25,7 @@ from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.init import init_scratch_layers
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
+from facexformer.tasks.label_check import check_batch_labels
 from facexformer.training.finetuning import FreezeAllBut, set_trainable
 from facexformer.training.nonfinite_loss import StopOnNonFiniteLoss
 from facexformer.training.skipped_samples import ReportSkippedSamples
@@ -413,6 +414,7 @@ class FaceXFormer(L.LightningModule):
         prefix = self.stage_metrics.prefix(stage, dataloader_idx)
         if batch["image"].shape[0] == 0:  # a process with no evaluation batch takes part with an empty one
             return batch["image"].new_zeros((), dtype=torch.float32)
+        check_batch_labels(batch, self.tasks, training=stage == "train")  # names a bad label's task and sample
         images = self.normalize(batch["image"])
         queries, image = self.net.decode(images)
         masks: dict[str, torch.Tensor] = batch.get("task_mask", {})

@@ -15,6 +15,7 @@ never replace an existing file without ``--overwrite``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import sys
 import warnings
@@ -27,7 +28,7 @@ import torch
 from jsonargparse.typing import PositiveInt
 from torch import nn
 
-from facexformer.io.atomic import write_atomically
+from facexformer.io.atomic import remove_leftovers, write_atomically
 
 PROG = "facexformer export"
 DESCRIPTION = "Export a model to TorchScript or ONNX (input: normalised crops; outputs: raw heads)."
@@ -92,18 +93,36 @@ def export_model(
             # shape checks become constants: the traced graph keeps the traced image size (documented)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             traced = torch.jit.trace(wrapper, example, check_trace=False)
-        extra = {METADATA_NAME: metadata}
-        write_atomically(path, lambda tmp: torch.jit.save(traced, str(tmp), extra), overwrite)
+        serialized = io.BytesIO()  # torch's C++ file writer aborts the process on a full disk: write from Python
+        torch.jit.save(traced, serialized, {METADATA_NAME: metadata})
+        _write(path, lambda tmp: tmp.write_bytes(serialized.getbuffer()), overwrite)
     else:
-        write_atomically(path, lambda tmp: _onnx(wrapper, example, tmp, tasks, opset, metadata), overwrite)
+        program = _onnx_program(wrapper, example, tasks, opset)
+        _write(path, lambda tmp: _save_onnx(program, tmp, metadata), overwrite)
     return path
 
 
-def _onnx(
-    wrapper: nn.Module, example: torch.Tensor, target: Path, tasks: list[str], opset: int | None, meta: str
-) -> None:
+class ExportWriteError(OSError):
+    """The exported file could not be written (a full disk, a read-only folder...); nothing was left behind."""
+
+
+def _write(path: Path, write: Any, overwrite: bool) -> None:
+    """``write_atomically``, with the C++ writers' errors (a full disk) turned into one ``ExportWriteError``;
+    temporary copies of ``path`` a killed export left are removed first."""
+    remove_leftovers(path.parent, lambda name: name == path.name)
     try:
-        import onnx
+        write_atomically(path, write, overwrite)
+    except FileExistsError:
+        raise
+    except (OSError, RuntimeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+        raise ExportWriteError(f"cannot write {path}: {reason} (is the disk full or the folder read-only?)") from err
+
+
+def _onnx_program(wrapper: nn.Module, example: torch.Tensor, tasks: list[str], opset: int | None) -> Any:
+    """The ``torch.onnx`` program of ``wrapper`` (dynamic batch size), ready to be saved."""
+    try:
+        import onnx  # noqa: F401 - needed by the exporter and by _save_onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as err:
         raise ModuleNotFoundError(
@@ -111,7 +130,7 @@ def _onnx(
             'pip install "facexformer[export]" (onnx, onnxscript, onnxruntime); --format torchscript needs nothing'
         ) from None
     batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(
+    return torch.onnx.export(
         wrapper,
         (example,),
         input_names=["images"],
@@ -120,6 +139,11 @@ def _onnx(
         dynamic_shapes={"images": {0: batch}},
         dynamo=True,
     )
+
+
+def _save_onnx(program: Any, target: Path, meta: str) -> None:
+    import onnx
+
     program.save(str(target))
     proto = onnx.load(str(target))
     entry = proto.metadata_props.add()
@@ -170,7 +194,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ExportOptions:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``facexformer export``; returns 0 when the file is written. A mistake (an unloadable
     checkpoint, an unknown task, an existing output without ``--overwrite``, a missing ONNX package) exits
-    with status 2 and a one-line message."""
+    with status 2 and a one-line message; a file that cannot be written (a full disk) returns 1, with one line."""
     from facexformer.apps.cli_parsing import describe, report
 
     args = parse_args(argv)
@@ -183,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(PROG, f"cannot load a model from {args.checkpoint}: {describe(err)}", err)
     try:
         path = export_model(model, args.out, args.format, tasks, args.image_size, args.opset, args.overwrite)
+    except ExportWriteError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
     except (FileExistsError, FileNotFoundError, KeyError, ValueError, ModuleNotFoundError) as err:
         report(PROG, describe(err), err)
     print(f"wrote {path} ({args.format}; outputs in this order: {', '.join(tasks or model.task_names)})")

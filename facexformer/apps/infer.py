@@ -14,6 +14,7 @@ written on a background thread (``facexformer.inference.pipeline``).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ from tqdm import tqdm
 from facexformer.inference.pipeline import BackgroundWriter, pipelined_predict
 from facexformer.inference.predict import FacePrediction
 from facexformer.inference.visualize import draw_overlay
-from facexformer.io.atomic import write_atomically, write_json
+from facexformer.io.atomic import remove_leftovers, write_atomically, write_json
 
 PROG = "facexformer infer"
 DESCRIPTION = "Predict face tasks for images; write one JSON (and one overlay PNG) per image."
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: picture formats a folder may hold that ``infer`` does not read: counted and named in the summary
+UNREAD_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jp2", ".ico", ".ppm", ".pgm", ".svg")
 
 
 @dataclass
@@ -105,6 +108,32 @@ def collect_images(inputs: Sequence[str], recursive: bool = False) -> list[Path]
     return found
 
 
+def unread_in_folders(inputs: Sequence[str], recursive: bool = False) -> dict[str, list[Path]]:
+    """What the scanned folders hold that ``collect_images`` leaves out and a user may have meant as a photo:
+    ``{"dangling link": [...], ".gif file": [...], ...}`` (pictures of the ``UNREAD_SUFFIXES`` formats and links
+    whose target is missing)."""
+    unread: dict[str, list[Path]] = {}
+    for text in inputs:
+        path = Path(text)
+        if not path.is_dir():
+            continue
+        for entry in sorted(path.rglob("*") if recursive else path.iterdir()):
+            if entry.is_symlink() and not entry.exists():
+                unread.setdefault("dangling link", []).append(entry)
+            elif entry.is_file() and entry.suffix.lower() in UNREAD_SUFFIXES:
+                unread.setdefault(f"{entry.suffix.lower()} file", []).append(entry)
+    return unread
+
+
+def describe_unread(unread: dict[str, list[Path]]) -> str:
+    """``"not read: 2 .gif files (a.gif, b.gif), 1 dangling link (c.png)"``; ``""`` when nothing was left out."""
+    parts = []
+    for kind, paths in unread.items():
+        names = ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+        parts.append(f"{len(paths)} {kind}{'s' if len(paths) > 1 else ''} ({names})")
+    return f"not read: {', '.join(parts)}" if parts else ""
+
+
 def _check_unique_names(paths: Sequence[Path]) -> None:
     seen: dict[str, Path] = {}
     for path in paths:
@@ -173,8 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         overwrite=args.overwrite,
         checkpoint=str(args.checkpoint),
     )
-    done = f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed"
-    print(f"{done}; results in {args.out}/", file=sys.stderr)
+    unread = describe_unread(unread_in_folders(args.inputs, args.recursive))
+    summary = f"{run.written} written, {run.skipped} skipped, {len(run.failed)} failed; results in {args.out}/"
+    print(f"{summary}; {unread}" if unread else summary, file=sys.stderr)
     return 1 if run.failed else 0
 
 
@@ -197,6 +227,8 @@ def infer_files(
     (``written``, ``skipped``, ``failed`` paths); problems are reported on stderr.
     """
     run = InferRun(model, Path(out), list(tasks) if tasks else None, overlay, overwrite, checkpoint)
+    for leftover in remove_leftovers(out, lambda name: name.endswith((".json", ".overlay.png"))):
+        run.say(f"removed {leftover.name}, an unfinished file a killed run left")
     todo = [path for path in paths if not run.skip(Path(path))]
     bar = tqdm(total=len(todo), unit="image", file=sys.stderr, disable=True if len(todo) < 2 else None)
     writer = BackgroundWriter()
@@ -234,7 +266,18 @@ class InferRun:
         return False
 
     def write(self, path: Path, image: np.ndarray, faces: list[FacePrediction]) -> None:
-        out = self.out
+        """Write ``path``'s overlay (with ``overlay``) and JSON; a write that fails (a full disk, a read-only
+        folder, a name too long) is that photo's error, and leaves neither of its files."""
+        overlay = self.out / f"{path.stem}.overlay.png"
+        try:
+            self._write(path, image, faces, overlay)
+        except OSError as err:
+            if self.overlay:
+                with contextlib.suppress(OSError):  # a name too long cannot be removed either
+                    overlay.unlink(missing_ok=True)
+            self.fail(path, f"cannot write its results to {self.out}: {err.strerror or err}")
+
+    def _write(self, path: Path, image: np.ndarray, faces: list[FacePrediction], overlay: Path) -> None:
         for face in faces:
             face.image_index = 0
         if self.overlay:
@@ -243,7 +286,7 @@ class InferRun:
             def save(tmp: Path) -> None:
                 picture.save(tmp, format="PNG", compress_level=1)  # 3x faster than the default 6, 5% larger
 
-            write_atomically(out / f"{path.stem}.overlay.png", save, overwrite=True)
+            write_atomically(overlay, save, overwrite=True)
         record = {
             "source": str(path),
             "image_size": [int(image.shape[1]), int(image.shape[0])],
@@ -251,7 +294,7 @@ class InferRun:
             "tasks": self.tasks or [t.name for t in self.model.tasks],
             "faces": [face.to_dict() for face in faces],
         }
-        write_json(out / f"{path.stem}.json", record, overwrite=True, indent=None)
+        write_json(self.out / f"{path.stem}.json", record, overwrite=True, indent=None)
         self.written += 1
 
     def fail(self, path: Path, err: Exception | str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +15,7 @@ from facexformer.data.augment import AugmentOptions, FaceAugment
 from facexformer.data.collate import collate_multitask
 from facexformer.data.crop import CropFace
 from facexformer.data.sampler import BalancedTaskSampler, ShardSampler
+from facexformer.data.worker_lifetime import end_with_parent_worker_init
 from facexformer.tasks import TASKS, Task
 
 STAGES = ("train", "val", "test", "predict")
@@ -204,6 +207,7 @@ class MultiTaskDataModule(L.LightningDataModule):
             "collate_fn": collate_multitask,
             "num_workers": self.num_workers,
             "persistent_workers": self.num_workers > 0,
+            "worker_init_fn": functools.partial(end_with_parent_worker_init, os.getpid()),  # a killed fit leaves none
         }
         if stage == "train":
             sizes = [len(d) for d in dataset.datasets]

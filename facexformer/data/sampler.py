@@ -234,11 +234,17 @@ class BalancedTaskSampler(Sampler[list[int]]):
         self.sampler.set_epoch(epoch)
 
     def resume_at(self, epoch: int, batches_done: int) -> None:
-        """Training: the next pass over ``epoch`` starts after its first ``batches_done`` batches (those a run
-        killed mid-epoch had already trained on); later epochs are whole. ``len`` stays the full epoch, as
-        Lightning counts the restored batches itself."""
+        """Training: continue a run whose checkpoint was saved after ``batches_done`` batches of ``epoch``.
+
+        The sampler moves to that epoch at once (Lightning builds the resumed loader's iterator, and its workers
+        prefetch from it, before it calls :meth:`set_epoch`) and its next pass skips the batches already trained
+        on; a finished epoch (``batches_done == len(self)``) resumes at the start of the next one. Later epochs
+        are whole. ``len`` stays the full epoch, as Lightning counts the restored batches itself."""
         if not 0 <= batches_done <= self.num_batches:
             raise ValueError(f"BalancedTaskSampler: cannot resume after {batches_done} of {self.num_batches} batches")
+        if batches_done == self.num_batches:
+            epoch, batches_done = epoch + 1, 0
+        self.set_epoch(epoch)
         self._resume = (epoch, batches_done) if self.shuffle and batches_done else None
 
     def __len__(self) -> int:

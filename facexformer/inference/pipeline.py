@@ -12,6 +12,7 @@ returns for the same photos and batch size: faces are batched across photos in t
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from facexformer.data.worker_lifetime import end_with_parent
 from facexformer.geometry.crop import CropSettings, Margin
 from facexformer.inference.detect import Detector, find_faces, resolve_detector
 from facexformer.inference.optimize import optimize_for_inference
@@ -120,12 +122,13 @@ def prepared_photos(
         collate_fn=_single,
         num_workers=workers,
         prefetch_factor=prefetch,
-        worker_init_fn=_background_worker,
+        worker_init_fn=functools.partial(_background_worker, parent_pid=os.getpid()),
     )
     yield from loader
 
 
-def _background_worker(worker_id: int) -> None:
+def _background_worker(worker_id: int, parent_pid: int) -> None:
+    end_with_parent(parent_pid)  # a killed infer leaves no worker behind
     torch.set_num_threads(1)  # the workers decode and detect; the cores' threads belong to the network
     if hasattr(os, "nice"):
         os.nice(BACKGROUND_NICENESS)

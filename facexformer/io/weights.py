@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from safetensors.torch import save_file
 from torch import nn
 
-from facexformer.io.atomic import write_folder_atomically
+from facexformer.io.atomic import restore_interrupted_folder, write_folder_atomically
 from facexformer.io.checkpoint import (
     CARD_NAME,
     CONFIG_NAME,
@@ -79,7 +79,10 @@ def load_pretrained(
     """A model of class ``cls`` with the weights of ``source`` (anything ``read_checkpoint`` reads), in eval mode.
 
     Tensors of another dtype than the model's are refused (``check_weights``), and so are NaN/inf values unless
-    ``allow_nonfinite`` (then a warning names the tensors)."""
+    ``allow_nonfinite`` (then a warning names the tensors). A ``save_pretrained`` folder that a kill left set aside
+    (see ``facexformer.io.atomic``) is put back first."""
+    if isinstance(source, str | Path) and restore_interrupted_folder(source):
+        rank_zero_warn(f"{source}: restored the folder an interrupted save_pretrained had set aside")
     checkpoint = read_checkpoint(
         source,
         trusted=trusted,

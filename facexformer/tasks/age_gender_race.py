@@ -54,7 +54,7 @@ class Age(ClassificationTask):
     """
 
     name = "age"
-    labels = (Label("age", "scalar"), Label("age_group", "class", derive=age_group_of))
+    labels = (Label("age", "scalar", nan_missing=True), Label("age_group", "class", derive=age_group_of))
     class_names = ("0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
     official_prefixes = {
         "face_decoder.age_token.": "tokens.age.",

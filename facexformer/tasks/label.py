@@ -53,6 +53,11 @@ class Label:
         values: the only values allowed (``(0, 1)`` for binary flags); None allows any.
         derive: where a source may leave the label out because it follows from others: a function from the
             sample's other labels to this one (the age bin from the age in years).
+        classes: for ``class`` and ``mask`` labels, the task attribute holding the number of classes (ids must
+            lie in ``0 .. classes - 1``); default ``"num_classes"`` where the task has it.
+        nan_missing: whether NaN marks a missing value the task's loss and metrics leave out (default: for
+            ``keypoints`` only); elsewhere NaN in a sample of the task is refused in training and left out with
+            a warning in evaluation (``facexformer.tasks.label_check``).
     """
 
     key: str
@@ -62,6 +67,8 @@ class Label:
     fill: float | None = None
     values: tuple[float, ...] | None = None
     derive: Callable[[Mapping[str, torch.Tensor]], torch.Tensor] | None = None
+    classes: str = "num_classes"
+    nan_missing: bool | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -81,6 +88,8 @@ class Label:
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dtype", dtype)
         object.__setattr__(self, "fill", fill)
+        nan_missing = self.kind == "keypoints" if self.nan_missing is None else self.nan_missing
+        object.__setattr__(self, "nan_missing", nan_missing)
 
     def agrees_with(self, other: Label) -> bool:
         """Whether ``other`` has the same kind, dtype and fill value (so one batch key can serve both)."""

@@ -32,7 +32,7 @@ class Recognition(Task):
 
     name = "recognition"
     scores_with_criterion = True  # identity accuracy: the nearest class centre of the ArcFace loss
-    labels = (Label("identity", "class"),)
+    labels = (Label("identity", "class", classes="num_identities"),)
 
     def __init__(
         self,

@@ -275,3 +275,35 @@ def test_shard_sampler_gives_whole_batches_once_and_may_leave_a_rank_empty() -> 
     assert [len(ShardSampler(7, 2, 3, r)) for r in range(3)] == [3, 2, 2]
     assert list(ShardSampler(1, 2, num_replicas=2, rank=1)) == [] and len(ShardSampler(1, 2, 2, 1)) == 0
     assert list(ShardSampler(4, 3)) == [0, 1, 2, 3]
+
+
+def _epoch(sampler: BalancedTaskSampler, epoch: int) -> list[list[int]]:
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+@pytest.mark.parametrize(("epoch", "done"), [(0, 2), (1, 1), (2, 5)])
+def test_resumed_iterator_built_before_set_epoch_has_the_resumed_epochs_order(epoch: int, done: int) -> None:
+    """Lightning builds the resumed loader's iterator (DataLoader workers prefetch from it at once) before it
+    calls ``set_epoch``: the order must already be that of the resumed epoch, without the trained batches."""
+    full = _epoch(BalancedTaskSampler(SIZES, 8, PROPORTIONS, num_batches=6, seed=3), epoch)
+    resumed = BalancedTaskSampler(SIZES, 8, PROPORTIONS, num_batches=6, seed=3)
+    resumed.resume_at(epoch, done)
+    batches = iter(resumed)
+    first = next(batches)  # drawn now, as a worker's prefetch does
+    resumed.set_epoch(epoch)
+    assert [first, *batches] == full[done:]
+
+
+def test_resume_after_a_finished_epoch_starts_the_next_one_whole() -> None:
+    """A checkpoint written at an epoch's end holds all its batches: the resumed run trains the next epoch whole
+    (it used to skip all of it when the iterator was built before ``set_epoch``)."""
+    reference = BalancedTaskSampler(SIZES, 8, PROPORTIONS, num_batches=6, seed=3)
+    next_epoch = _epoch(reference, 1)
+    resumed = BalancedTaskSampler(SIZES, 8, PROPORTIONS, num_batches=6, seed=3)
+    resumed.resume_at(0, 6)
+    assert resumed.epoch == 1
+    batches = list(resumed)
+    resumed.set_epoch(1)
+    assert batches == next_epoch
+    assert _epoch(resumed, 2) == _epoch(reference, 2)
