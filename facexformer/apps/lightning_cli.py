@@ -222,6 +222,14 @@ class FaceXFormerCLI(LightningCLI):
                 print(f"--ckpt_path last: resuming from {path}")
                 self.config_init.fit.ckpt_path = str(path)
 
+    def fit(self, **kwargs: Any) -> Any:
+        """``Trainer.fit``; a checkpoint it cannot resume from (a damaged ``last.ckpt`` with no intact one beside
+        it) is a ``UserError``: one line naming the file, no traceback."""
+        try:
+            return self.trainer.fit(**kwargs)
+        except CheckpointError as err:
+            raise UserError(f"--ckpt_path: {err}") from err
+
     def validate(self, **kwargs: Any) -> Any:
         """``Trainer.validate`` without Lightning's metric table (the model prints its own)."""
         return self.trainer.validate(**{**kwargs, "verbose": False})

@@ -322,6 +322,21 @@ def test_a_damaged_last_ckpt_with_nothing_intact_is_one_clear_error(tmp_path: Pa
         boring_fit(folder, ckpt_path=str(folder / "last.ckpt"), save_top_k=0)
 
 
+def test_the_command_line_reports_a_checkpoint_it_cannot_resume_from_in_one_line() -> None:
+    """Verdict: clear error; ``facexformer fit`` turns the ``CheckpointError`` into a ``UserError``, which the
+    console entry point prints as one line (exit code 2) instead of a traceback."""
+    from types import SimpleNamespace
+
+    from facexformer.apps.cli_parsing import UserError
+    from facexformer.apps.lightning_cli import FaceXFormerCLI
+
+    def fit(**kwargs):
+        raise CheckpointError("runs/x/checkpoints/last.ckpt is damaged and there is no intact checkpoint")
+
+    with pytest.raises(UserError, match=r"^--ckpt_path: runs/x/checkpoints/last.ckpt is damaged"):
+        FaceXFormerCLI.fit(SimpleNamespace(trainer=SimpleNamespace(fit=fit)), ckpt_path="last")
+
+
 def test_a_checkpoint_on_a_full_disk_is_an_error_and_leaves_no_truncated_file(full_disk: Path) -> None:
     """Verdict: clear error, nothing partial (Lightning's writer left a truncated ``last.ckpt`` where the
     temporary folder was on another filesystem; torch's own file writer aborts the process on a full disk)."""
