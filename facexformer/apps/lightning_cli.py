@@ -21,6 +21,7 @@ from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.geometry.crop import CropSettings
 from facexformer.io.checkpoint import check_checkpoint_tasks, read_checkpoint
 from facexformer.io.errors import CheckpointError
+from facexformer.training.callbacks import PrintNextStep
 
 #: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
@@ -216,6 +217,10 @@ class FaceXFormerCLI(LightningCLI):
     def before_fit(self) -> None:
         """Refuse a run that would overwrite its own starting weights; say which file ``--ckpt_path last`` is."""
         check_own_folder(self.model.hparams.get("init_weights"), self.trainer.callbacks)
+        test_follows = bool(self.config.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"))
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, PrintNextStep):  # the hint is printed once, after the test when one follows
+                callback.after_test = test_follows
         if self.config_init.fit.get("ckpt_path") == "last":
             path = last_checkpoint(self.trainer.callbacks)
             if path is not None:

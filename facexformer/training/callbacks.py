@@ -182,21 +182,27 @@ PREDICT_COMMAND = "facexformer infer path/to/photo.jpg --checkpoint {checkpoint}
 
 
 class PrintNextStep(L.Callback):
-    """At the end of ``fit`` print where this run's checkpoint is and the command that predicts on a photo
-    with it; when a test follows in the same process (``test_after_fit``), print it again after the test's
-    tables so it is the last thing on the screen."""
+    """At the end of ``fit`` print, once, where this run's checkpoint is and the command that predicts on a photo
+    with it. ``after_test``: a test follows in the same process (``--test_after_fit``), so the hint waits for the
+    end of that test and is the last thing on the screen."""
 
-    def __init__(self) -> None:
+    def __init__(self, after_test: bool = False) -> None:
+        self.after_test = after_test
         self.message: str | None = None
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.message = next_step_message(trainer)
-        if trainer.is_global_zero:
-            print("\n" + self.message)
+        if not self.after_test:
+            self._print(trainer)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage == "test" and self.message is not None and trainer.is_global_zero:  # after the metric tables
+        if stage == "test" and self.after_test:
+            self._print(trainer)
+
+    def _print(self, trainer: L.Trainer) -> None:
+        if self.message is not None and trainer.is_global_zero:
             print("\n" + self.message)
+        self.message = None
 
 
 def next_step_message(trainer: L.Trainer) -> str:

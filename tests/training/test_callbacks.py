@@ -106,6 +106,17 @@ def test_next_step_names_the_checkpoint_and_the_infer_command(loader, tmp_path, 
     assert "No checkpoint was saved" in next_step_message(trainer(tmp_path, enable_checkpointing=False))
 
 
+@pytest.mark.parametrize("after_test", [False, True])
+def test_next_step_is_printed_once_and_last(loader, tmp_path, capsys, after_test):
+    model = FaceXFormer(tasks=["landmarks"], backbone="test_convnext", image_size=64, dim=32, decoder_mlp_dim=64)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpts", save_last=True, save_top_k=0)
+    run = trainer(tmp_path, callbacks=[checkpoint, PrintNextStep(after_test)], max_epochs=1, limit_train_batches=1)
+    run.fit(model, loader, loader)
+    printed_at_fit_end = capsys.readouterr().out.count("Checkpoint: ")
+    run.test(model, loader, verbose=False)
+    assert (printed_at_fit_end, capsys.readouterr().out.count("Checkpoint: ")) == ((0, 1) if after_test else (1, 0))
+
+
 def test_baseline_comparison_scores_metrics_not_diagnostic_counts(model, tmp_path):
     from facexformer.data.datamodule import MultiTaskDataModule
     from facexformer.training.callbacks import BaselineComparison
