@@ -4,6 +4,7 @@ import torch
 
 from facexformer import FaceXFormer
 from facexformer.data import SyntheticFaces, collate_multitask
+from facexformer.io.errors import CheckpointError
 from facexformer.model.decoder import Attention
 from facexformer.tasks import Landmarks
 from tests.backbones import TwoScales
@@ -119,7 +120,9 @@ def test_a_class_path_backbone_trains_and_survives_save_and_load(tmp_path, tiny_
     assert torch.isfinite(loss) and not torch.equal(model.net.backbone.first.weight, before)
     model.eval()
     model.save_pretrained(tmp_path / "custom")
-    again = FaceXFormer.from_pretrained(tmp_path / "custom")
+    with pytest.raises(CheckpointError, match="refusing backbone class path 'tests.backbones.TwoScales'"):
+        FaceXFormer.from_pretrained(tmp_path / "custom")  # declared by no installed package: trust is asked for
+    again = FaceXFormer.from_pretrained(tmp_path / "custom", trusted=True)
     assert again.hparams.backbone == spec and isinstance(again.net.backbone, TwoScales)
     images = model.normalize(batch["image"])
     with torch.no_grad():

@@ -217,7 +217,7 @@ class FaceXFormerCLI(LightningCLI):
     def before_fit(self) -> None:
         """Refuse a run that would overwrite its own starting weights; say which file ``--ckpt_path last`` is."""
         check_own_folder(self.model.hparams.get("init_weights"), self.trainer.callbacks)
-        test_follows = bool(self.config.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"))
+        test_follows = bool(self.config_init.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"))
         for callback in self.trainer.callbacks:
             if isinstance(callback, PrintNextStep):  # the hint is printed once, after the test when one follows
                 callback.after_test = test_follows

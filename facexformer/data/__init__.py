@@ -6,7 +6,7 @@ from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import EvaluationBatches, MultiTaskDataModule, SelectTasks
 from facexformer.data.hf import HFDataset
 from facexformer.data.sampler import BalancedTaskSampler, ShardSampler
-from facexformer.data.splits import HeldOut, random_split_with_mirrors
+from facexformer.data.splits import HeldOut, RandomSplit, random_split_with_mirrors
 from facexformer.data.synthetic import SyntheticFaces
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "HFDataset",
     "HeldOut",
     "MultiTaskDataModule",
+    "RandomSplit",
     "SelectTasks",
     "ShardSampler",
     "SyntheticFaces",

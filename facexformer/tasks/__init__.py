@@ -11,6 +11,7 @@ from facexformer.tasks.drawing import Overlay
 from facexformer.tasks.expression import Expression
 from facexformer.tasks.headpose import HeadPose
 from facexformer.tasks.label import Label
+from facexformer.tasks.label_check import LabelValueError
 from facexformer.tasks.landmarks import Landmarks
 from facexformer.tasks.parsing import Parsing
 from facexformer.tasks.recognition import Recognition
@@ -31,6 +32,7 @@ __all__ = [
     "Gender",
     "HeadPose",
     "Label",
+    "LabelValueError",
     "Landmarks",
     "Overlay",
     "Parsing",
