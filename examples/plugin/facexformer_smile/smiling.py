@@ -27,8 +27,9 @@ class Smiling(ClassificationTask):
     """Output (B, 2) logits: not smiling, smiling. Cross-entropy and accuracy come from ``ClassificationTask``."""
 
     name = "smiling"
+    num_expressions = 7  # the expression ids it derives from (the shared order of facexformer.tasks.expression)
     labels = (
-        Label("expression", "class"),
+        Label("expression", "class", classes="num_expressions"),
         Label("smiling", "class", derive=smiling_from_expression),
     )
     class_names = ("not smiling", "smiling")
