@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jsonargparse.typing import PositiveInt
 
@@ -56,6 +56,8 @@ class EvaluateOptions:
         out: folder for results.json, table.md and the CED curves (none written when not given)
         batch_size: faces per batch and process
         num_workers: DataLoader workers per process
+        pose_rule: head-pose MAE rule: paper (|pred - gt|, the default) or 6drepnet (6DRepNet's test.py: min
+            over d, d ± 180, d ± 360; its rows are named "MAE (6drepnet)")
         trainer: Lightning Trainer settings
     """
 
@@ -65,6 +67,7 @@ class EvaluateOptions:
     out: Path | None = None
     batch_size: PositiveInt = 32
     num_workers: int = 0
+    pose_rule: Literal["paper", "6drepnet"] = "paper"
     trainer: TrainerOptions = dataclasses.field(default_factory=TrainerOptions)
 
 
@@ -89,6 +92,7 @@ def evaluate(options: EvaluateOptions) -> list[Any]:
     from facexformer.evaluation.benchmarks import BENCHMARKS
     from facexformer.evaluation.paper_table import PaperTable
     from facexformer.evaluation.predictions import BenchmarkPredictions
+    from facexformer.evaluation.protocol_metrics import pose_metrics
     from facexformer.evaluation.table import write_results
     from facexformer.module import FaceXFormer
     from facexformer.training.callbacks import SaveCED
@@ -104,7 +108,12 @@ def evaluate(options: EvaluateOptions) -> list[Any]:
             f"--checkpoint {options.checkpoint}: the model has none of the tasks {benchmark.name} scores "
             f"({', '.join(benchmark.metrics)}); it has {', '.join(model.task_names)}"
         )
-    model.stage_metrics = StageMetrics(model.tasks, {name: benchmark.metrics[name] for name in carried})
+    builders = {name: benchmark.metrics[name] for name in carried}
+    if options.pose_rule != "paper":
+        if "headpose" not in builders:
+            raise ValueError(f"--pose_rule {options.pose_rule}: {benchmark.name} scores no head pose of this model")
+        builders["headpose"] = pose_metrics(options.pose_rule)
+    model.stage_metrics = StageMetrics(model.tasks, builders)
     crop = CropFace(**dataclasses.asdict(model.crop_settings), box=benchmark.box)
     data = MultiTaskDataModule(
         test=benchmark.datasets(options.root),

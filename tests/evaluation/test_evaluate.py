@@ -123,6 +123,46 @@ def test_biwi_mae_matches_by_hand(tmp_path):
     assert rows[("test", "MAE")]["published"][0]["value"] == 3.52
 
 
+def test_pose_rule_6drepnet_forgives_half_turns(tmp_path):
+    """Targets made from the model's own predictions shifted by half and whole turns: the paper's rule counts
+    the turns, 6DRepNet's (``--pose_rule 6drepnet``) forgives them; rows named by the rule."""
+    root = biwi.write(tmp_path / "BIWI")
+    model, checkpoint = saved_model(tmp_path / "model", ["headpose"])
+    data = dict(np.load(root / "BIWI_noTrack.npz"))
+    whole = np.array([[0, 0, 40, 40]])
+    predicted = np.array(
+        [
+            [p[k] for k in ("pitch", "yaw", "roll")]
+            for p in (model.predict(image, boxes=whole)[0].headpose for image in data["image"])
+        ]
+    )
+    shifts = np.array([[180.5, -2.0, 1.0], [-3.0, 179.0, 360.5], [0.25, -181.0, -0.5]])  # (pitch, yaw, roll)
+    targets = predicted + shifts
+    data["pose"] = targets[:, [1, 0, 2]]  # -> BIWI's [yaw, pitch, roll]
+    np.savez(root / "BIWI_noTrack.npz", **data)
+    rows = run("biwi", root, checkpoint, tmp_path / "out", "--pose_rule", "6drepnet")
+    d = predicted - targets
+    errors = np.min(np.abs(np.stack([d, d + 180, d - 180, d + 360, d - 360])), axis=0).mean(0)
+    for name, value in zip(("MAE_pitch", "MAE_yaw", "MAE_roll"), errors, strict=True):
+        row = rows[("test", f"{name} (6drepnet)")]
+        assert row["value"] == pytest.approx(value, abs=1e-3), name
+        assert "rule=6drepnet" in row["protocol"] and row["faces"] == 3
+    assert errors.mean() < 2
+    assert rows[("test", "MAE (6drepnet)")]["value"] == pytest.approx(errors.mean(), abs=1e-3)
+    assert not any(metric == "MAE" for _, metric in rows)
+    plain = run("biwi", root, checkpoint, tmp_path / "plain")  # the default: the paper's rule
+    assert np.abs(d[:, 0]).mean() > 60
+    assert plain[("test", "MAE_pitch")]["value"] == pytest.approx(np.abs(d[:, 0]).mean(), abs=1e-3)
+
+
+def test_pose_rule_on_a_benchmark_without_head_pose_is_refused(tmp_path, capsys):
+    root = w300.write(tmp_path / "300W")
+    _, checkpoint = saved_model(tmp_path / "model", ["landmarks"])
+    with pytest.raises(SystemExit):
+        main(["--benchmark", "300w", "--root", str(root), "--checkpoint", checkpoint, "--pose_rule", "6drepnet"])
+    assert "300w scores no head pose" in capsys.readouterr().err
+
+
 def test_aflw2000_leaves_out_faces_past_99_degrees(tmp_path):
     root = aflw2000.write(tmp_path / "AFLW2000")
     model, checkpoint = saved_model(tmp_path / "model", ["headpose"])
