@@ -83,7 +83,15 @@ def parse_args(argv: Sequence[str] | None = None) -> EvaluateOptions:
 
 def evaluate(options: EvaluateOptions) -> list[Any]:
     """Run the benchmark; returns the table's rows (``facexformer.evaluation.table.TableRow``), printed and
-    written to ``options.out`` by the first process."""
+    written to ``options.out`` by the first process. SIGTERM ends every process of the run at once (exit
+    status 143, ``facexformer.apps.sigterm``)."""
+    from facexformer.apps.sigterm import EndOnSigterm
+
+    with EndOnSigterm(PROG) as sigterm:
+        return _evaluate(options, sigterm)
+
+
+def _evaluate(options: EvaluateOptions, sigterm: Any) -> list[Any]:
     import lightning as L
     from lightning.pytorch.strategies import DDPStrategy
 
@@ -127,7 +135,7 @@ def evaluate(options: EvaluateOptions) -> list[Any]:
     if strategy == "ddp":
         strategy = DDPStrategy(timeout=timedelta(seconds=settings.timeout))
     table = PaperTable(benchmark.name, options.checkpoint)
-    callbacks: list[L.Callback] = [table]
+    callbacks: list[L.Callback] = [table, sigterm]
     if options.out is not None:
         callbacks.append(SaveCED(str(options.out / "ced"), overwrite=True))
         callbacks.append(BenchmarkPredictions(options.out / "predictions.jsonl", list(benchmark.subsets), options.root))
@@ -142,6 +150,7 @@ def evaluate(options: EvaluateOptions) -> list[Any]:
         use_distributed_sampler=False,
         callbacks=callbacks,
     )
+    sigterm.watch(trainer)
     trainer.test(model, data, verbose=False)
     if trainer.is_global_zero and options.out is not None:
         write_results(table.rows, options.out)
