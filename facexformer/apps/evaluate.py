@@ -95,6 +95,7 @@ def _evaluate(options: EvaluateOptions, sigterm: Any) -> list[Any]:
     import lightning as L
     from lightning.pytorch.strategies import DDPStrategy
 
+    from facexformer.apps.lightning_cli import quiet_lightning_notices
     from facexformer.data.crop import CropFace
     from facexformer.data.datamodule import MultiTaskDataModule
     from facexformer.evaluation.benchmarks import BENCHMARKS
@@ -135,6 +136,7 @@ def _evaluate(options: EvaluateOptions, sigterm: Any) -> list[Any]:
     if strategy == "ddp":
         strategy = DDPStrategy(timeout=timedelta(seconds=settings.timeout))
     table = PaperTable(benchmark.name, options.checkpoint)
+    quiet_lightning_notices()
     callbacks: list[L.Callback] = [table, sigterm]
     if options.out is not None:
         callbacks.append(SaveCED(str(options.out / "ced"), overwrite=True))
@@ -147,6 +149,7 @@ def _evaluate(options: EvaluateOptions, sigterm: Any) -> list[Any]:
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
+        enable_progress_bar=sys.stderr.isatty(),  # a log file gets the table, not a progress line per batch
         use_distributed_sampler=False,
         callbacks=callbacks,
     )

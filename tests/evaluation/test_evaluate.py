@@ -67,8 +67,11 @@ def test_300w_table_matches_nme_computed_by_hand(tmp_path, capsys):
         assert (row["faces"], row["unit"], row["task"], row["benchmark"]) == (len(values), "%", "landmarks", "300w")
         assert rows[(subset, "FR@0.08")]["value"] == pytest.approx(100 * np.mean(np.array(values) > 0.08))
     assert [p["value"] for p in rows[("full", "NME_io")]["published"]] == [3.05]
-    table = capsys.readouterr().out
+    printed = capsys.readouterr()
+    table = printed.out
     assert table.count("| subset | task | metric |") == 1 and "nan" not in table.lower()
+    # not a terminal: no progress line per batch, no notice of Lightning's own
+    assert "Testing DataLoader" not in printed.err and "litlogger" not in printed.out + printed.err
     assert {path.name for path in (tmp_path / "out" / "ced").iterdir()} >= {"common.csv", "challenge.csv", "full.csv"}
     # predictions.jsonl: one line per face and subset, landmarks in original pixels; its NMEs give the table's
     lines = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
