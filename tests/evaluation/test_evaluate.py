@@ -87,8 +87,14 @@ def test_300w_table_matches_nme_computed_by_hand(tmp_path, capsys):
     assert rows[("common", "NME_io")]["value"] == pytest.approx(100 * np.mean(common), rel=1e-5)
 
 
-def test_cofw_rows_for_both_normalisers(tmp_path):
-    root = cofw.write(tmp_path / "COFW")
+#: real COFW test faces in the download's layout (tests/fixtures/PROVENANCE.md): the same file as MATLAB v7.3 and v5
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "shared" / "reference" / "landmarks" / "samples"
+
+
+@pytest.mark.parametrize("source", ["generated", "cofw", "cofw_v5"])
+def test_cofw_rows_for_both_normalisers(tmp_path, source):
+    root = cofw.write(tmp_path / "COFW") if source == "generated" else SAMPLES / source
+    faces = 3 if source == "generated" else 2
     model, checkpoint = saved_model(tmp_path / "model", [{"class_path": "landmarks", "init_args": {"num_points": 29}}])
     rows = run("cofw", root, checkpoint, tmp_path / "out")
     from facexformer.data.datasets import COFW
@@ -101,7 +107,7 @@ def test_cofw_rows_for_both_normalisers(tmp_path):
         ip.append(nme(model, image, target, box, [16], [17]))
     assert rows[("test", "NME_io")]["value"] == pytest.approx(100 * np.mean(io), rel=1e-4)
     assert rows[("test", "NME_ip")]["value"] == pytest.approx(100 * np.mean(ip), rel=1e-4)
-    assert rows[("test", "NME_io")]["faces"] == 3 and "inter_pupil" in rows[("test", "NME_ip")]["protocol"]
+    assert rows[("test", "NME_io")]["faces"] == faces and "inter_pupil" in rows[("test", "NME_ip")]["protocol"]
 
 
 def pose_rows(model, images, targets) -> dict[str, float]:
@@ -220,6 +226,24 @@ def test_wflw_subsets_and_empty_subsets(tmp_path, capsys):
     for subset in ("expression", "illumination", "makeup"):
         assert rows[(subset, "empty subset")]["faces"] == 0 and rows[(subset, "empty subset")]["value"] is None
     assert "nan" not in capsys.readouterr().out.lower()
+
+
+def test_wflw_on_real_faces(tmp_path):
+    """The four real WFLW test faces (two photos; their attribute flags are all 0, so every attribute subset is
+    empty): the test row against the NME computed here."""
+    model, checkpoint = saved_model(tmp_path / "model", [{"class_path": "landmarks", "init_args": {"num_points": 98}}])
+    rows = run("wflw", SAMPLES / "wflw", checkpoint, tmp_path / "out", "--batch_size", "3")
+    from facexformer.data.datasets import WFLW
+
+    errors = []
+    for sample in WFLW(SAMPLES / "wflw", "test"):
+        image = sample["image"].permute(1, 2, 0).numpy()
+        target, box = sample["landmarks"].double().numpy(), sample["box"].double().numpy()
+        errors.append(nme(model, image, target, box, [60], [72]))
+    assert rows[("test", "NME_io")]["value"] == pytest.approx(100 * np.mean(errors), rel=1e-4)
+    assert rows[("test", "NME_io")]["faces"] == len(errors) == 4
+    for subset in ("pose", "expression", "illumination", "makeup", "occlusion", "blur"):
+        assert rows[(subset, "empty subset")]["faces"] == 0
 
 
 def test_rafdb_accuracy_by_hand(tmp_path):
