@@ -242,7 +242,8 @@ def test_infer_counts_gif_files_and_dangling_links_in_its_summary(checkpoint, ph
     (folder / "notes.txt").write_text("not a picture: not counted")
     assert infer.main([str(folder), "--checkpoint", checkpoint, "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
-    assert "1 written, 0 skipped, 0 failed; not read: 1 .gif file (anim.gif), 1 dangling link (gone.png)" in err
+    assert "1 written, 0 skipped, 0 failed; results in " in err
+    assert "/out/; not read: 1 .gif file (anim.gif), 1 dangling link (gone.png)" in err
 
 
 # ------------------------------------------------------------- item 3: resume after an interrupted fit, in process
