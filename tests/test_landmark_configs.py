@@ -102,6 +102,7 @@ def _limits(train: int) -> list[str]:
     return ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", str(train), *limits]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["study_300w_wing", "study_300w_star"])
 def test_study_recipes_train_on_the_mirrored_split(name, study_root, monkeypatch):
     monkeypatch.chdir(study_root)

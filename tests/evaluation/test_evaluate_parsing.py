@@ -44,14 +44,20 @@ def pooled_f1(model, faces) -> dict[str, float]:
     return {name: 100 * 2 * tp[c] / (predicted_count[c] + true_count[c]) for c, name in enumerate(CLASS_NAMES)}
 
 
+#: F1 points (%) the two computations may differ by: ``model.predict`` runs the optimised copy of the network
+#: (``optimize_for_inference``), the evaluation the network as built; the untrained model's near-tied logits can
+#: change the argmax of a few pixels between the two (a wrong crop moves F1 by a whole point)
+PIXEL_FLIPS = 0.05
+
+
 def check_rows(rows: dict, expected: dict[str, float], faces: int) -> None:
     for name in SCORED:
         row = rows[("test", f"F1_{name}")]
-        assert row["value"] == pytest.approx(expected[name], abs=1e-4), name
+        assert row["value"] == pytest.approx(expected[name], abs=PIXEL_FLIPS), name
         assert (row["unit"], row["faces"], row["task"]) == ("%", faces, "parsing")
     assert ("test", "F1_background") not in rows
     mean = rows[("test", "mean F1")]
-    assert mean["value"] == pytest.approx(np.mean([expected[n] for n in SCORED]), abs=1e-4)
+    assert mean["value"] == pytest.approx(np.mean([expected[n] for n in SCORED]), abs=PIXEL_FLIPS)
     assert mean["faces"] == faces
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from tests.evaluation.test_evaluate import saved_model
 from tests.fake_data import biwi
@@ -24,6 +25,7 @@ def group_alive(group: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_sigterm_ends_every_rank_of_a_ddp_evaluation(tmp_path):
     root = biwi.write(tmp_path / "BIWI", count=6000)
     _, checkpoint = saved_model(tmp_path / "model", ["headpose"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import facexformer_smile  # noqa: F401 - the README's test command installs it (pip install -e examples/plugin)
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,10 +16,6 @@ from PIL import Image
 from facexformer.data.synthetic import SyntheticFaces
 from tests.cli_args import TINY_MODEL
 from tests.workflows.steps import last_scalars, newest_log_dir, run_step
-
-pytest.importorskip(
-    "facexformer_smile", reason="the example plugin is not installed: pip install -e examples/plugin (README)"
-)
 
 
 def smile_folder(root: Path) -> Path:
@@ -33,6 +30,7 @@ def smile_folder(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_the_example_plugin_goes_through_fit_infer_and_export(tmp_path):
     from facexformer import FaceXFormer
     from facexformer.tasks import TASKS
