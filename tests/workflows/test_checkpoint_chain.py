@@ -139,6 +139,22 @@ def test_export_the_checkpoint(fitted):
     export_and_compare(fitted.checkpoint, fitted.cwd)
 
 
+def test_evaluate_the_checkpoint_on_a_benchmark(fitted):
+    """``facexformer evaluate`` scores the ``.ckpt`` fit wrote on BIWI as downloaded (generated): one table,
+    ``results.json`` with a row per angle and the faces scored."""
+    import json
+
+    from tests.fake_data import biwi
+
+    biwi.write(fitted.cwd / "data/biwi")
+    args = ["--benchmark", "biwi", "--root", "data/biwi", "--checkpoint", str(fitted.checkpoint), "--out", "scores"]
+    done = run_step("evaluate the checkpoint on BIWI", ["evaluate", *args], fitted.cwd)
+    assert done.stdout.count("| subset | task | metric |") == 1
+    rows = json.loads((fitted.cwd / "scores/results.json").read_text())["rows"]
+    assert {row["metric"] for row in rows} >= {"MAE_yaw", "MAE_pitch", "MAE_roll"}
+    assert all(row["faces"] > 0 and row["unit"] == "°" for row in rows if row["metric"].startswith("MAE"))
+
+
 @pytest.fixture(scope="module")
 def pretrained_folder(fitted) -> Path:
     folder = fitted.cwd / "exported_model"

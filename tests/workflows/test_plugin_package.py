@@ -1,7 +1,7 @@
 """The example plugin package (``examples/plugin``), installed as the README's test command installs it, goes
 through the command line with no extra flag: ``fit`` trains its task on the synthetic faces and reads its
 dataset reader's files, ``test --ckpt_path``, ``infer`` and ``export`` open the checkpoint, and so does
-``from_pretrained``. (``evaluate`` is not a command on this branch yet.)"""
+``from_pretrained`` (``evaluate`` of a fit checkpoint: tests/workflows/test_checkpoint_chain.py)."""
 
 from __future__ import annotations
 
