@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -14,27 +10,27 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
-from facexformer.batch import Batch, select_samples
+from facexformer.batch import Batch
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.geometry.crop import CropSettings
-from facexformer.io import weights
-from facexformer.io.checkpoint import read_checkpoint, task_configs
-from facexformer.io.errors import CheckpointError
-from facexformer.io.model_card import task_name
+from facexformer.geometry.crop_config import crop_config, crop_settings_from
+from facexformer.io.pretrained import PretrainedMixin, check_saved_tasks
 from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.init import init_scratch_layers
 from facexformer.model.network import FaceXFormerNet
 from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
-from facexformer.tasks.label_check import check_batch_labels
 from facexformer.training.finetuning import FreezeAllBut, set_trainable
 from facexformer.training.nonfinite_loss import StopOnNonFiniteLoss
+from facexformer.training.optimizers import adamw_multistep
 from facexformer.training.skipped_samples import ReportSkippedSamples
 from facexformer.training.stage_metrics import StageMetrics
 from facexformer.training.task_coverage import WarnUntrainedTasks
+from facexformer.training.task_step import task_step
 
 
-class FaceXFormer(L.LightningModule):
-    """One transformer for many face tasks; each task is a set of learnable tokens and a head.
+class FaceXFormer(PretrainedMixin, L.LightningModule):
+    """One transformer for many face tasks; each task is a set of learnable tokens and a head. Weights load and
+    save through ``PretrainedMixin`` (``facexformer.io.pretrained``).
 
     Args:
         tasks: the tasks, as ``Task`` objects (from Python also their names, ``"landmarks"``, or
@@ -100,7 +96,7 @@ class FaceXFormer(L.LightningModule):
     ):
         super().__init__()
         # under DDP a short evaluation dataset leaves some processes without a batch of it; they still take
-        # part in every epoch-end synchronisation (see _log_epoch_metrics)
+        # part in every epoch-end synchronisation (see StageMetrics.log_epoch)
         self.allow_zero_length_dataloader_with_multiple_devices = True
         self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
         names = [t.name for t in self.tasks]
@@ -116,7 +112,7 @@ class FaceXFormer(L.LightningModule):
             ignore=["tasks", "init_weights", "backbone_pretrained", "backbone_weights", "scratch_init"]
         )
         self.hparams["tasks"] = [t.to_config() for t in self.tasks]
-        self.hparams["crop"] = _crop_config(crop, image_size)
+        self.hparams["crop"] = crop_config(crop, image_size)
         self._backbone_pretrained, self._backbone_weights = backbone_pretrained, backbone_weights
         self.configure_models()
         init_scratch_layers(self.net, scratch_init)
@@ -268,115 +264,14 @@ class FaceXFormer(L.LightningModule):
     @property
     def crop_settings(self) -> CropSettings:
         """The face crop this model was trained with (the ``crop`` argument), which ``predict`` applies."""
-        config = dict(self.hparams.get("crop") or {"size": int(self.hparams.image_size)})
-        margin = config.get("margin")
-        if isinstance(margin, list):
-            config["margin"] = tuple(margin)
-        return CropSettings(**config)
+        return crop_settings_from(self.hparams.get("crop"), int(self.hparams.image_size))
 
     @property
     def normalization(self) -> dict[str, list[float]]:
         """``{"mean": [r, g, b], "std": [r, g, b]}`` applied by ``normalize`` to [0, 1] RGB inputs."""
         return {"mean": list(self.hparams.pixel_mean), "std": list(self.hparams.pixel_std)}
 
-    # ----------------------------------------------------------------------------------------- weights
-    @classmethod
-    def from_pretrained(
-        cls,
-        source: str | Path,
-        *,
-        trusted: bool = False,
-        sha256: str | None = None,
-        revision: str | None = None,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
-        allow_nonfinite: bool = False,
-        **overrides: Any,
-    ) -> FaceXFormer:
-        """Load a ``save_pretrained`` folder, a Lightning ``.ckpt``, a released ``model.pt`` or a Hub repo id.
-
-        Hub ids: ``kartiknarayan/facexformer`` (the released file) or a repo written by ``save_pretrained``
-        or ``push_to_hub`` (``revision``, ``token``, ``cache_dir``, ``local_files_only`` go to
-        ``hf_hub_download``). The class paths the file names must be built in or declared by an installed package
-        (``facexformer.io.class_paths``); ``trusted=True`` allows any and opens a full pickle (both may run code;
-        ``sha256`` equal to the file's opens the pickle too). Tensors of another dtype than the model's, or
-        holding NaN/inf, are refused; ``allow_nonfinite=True`` loads the latter with a warning naming them.
-        ``overrides`` replace constructor arguments. Returns the model in eval mode; failures raise
-        ``CheckpointError``.
-        """
-        return weights.load_pretrained(
-            cls,
-            source,
-            trusted=trusted,
-            sha256=sha256,
-            revision=revision,
-            token=token,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-            allow_nonfinite=allow_nonfinite,
-            **overrides,
-        )
-
-    @classmethod
-    def from_official_checkpoint(
-        cls,
-        path: str | Path,
-        tasks: Sequence[Task | str | dict[str, Any]] | None = None,
-        *,
-        trusted: bool = False,
-        **kwargs: Any,
-    ) -> FaceXFormer:
-        """Build the released architecture (Swin-B, 224) and load the released ``ckpts/model.pt``.
-
-        ``tasks`` defaults to the eight released tasks; extra tasks (e.g. ``"expression"``) keep their fresh
-        initialisation. Returns the model in eval mode.
-        """
-        checkpoint = read_checkpoint(path, trusted=trusted)
-        if checkpoint.kind != "released":
-            raise CheckpointError(f"{checkpoint.path} is not a released FaceXFormer file (it is a {checkpoint.kind})")
-        if tasks is not None:
-            kwargs["tasks"] = tasks
-        return weights.released_model(cls, checkpoint.state, checkpoint.path, **kwargs)
-
-    def load_official_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Load released-format weights; every released tensor this model has must fit exactly."""
-        weights.load_released_state(self, state)
-
-    def load_matching_weights(self, source: str | Path, trusted: bool = False) -> list[str]:
-        """Copy every tensor of ``source`` whose name and shape match this model; return the names left as they
-        were."""
-        return weights.load_matching_weights(self, source, trusted=trusted)
-
-    def save_pretrained(
-        self, directory: str | Path, overwrite: bool = False, metrics: Mapping[str, float] | None = None
-    ) -> Path:
-        """Write ``config.json``, ``model.safetensors`` and a ``README.md`` model card to ``directory`` as one
-        folder (``huggingface_hub``'s ``PyTorchModelHubMixin`` layout); see ``facexformer.io.weights``."""
-        return weights.save_pretrained(self, directory, overwrite=overwrite, metrics=metrics)
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        token: str | None = None,
-        private: bool | None = None,
-        branch: str | None = None,
-        commit_message: str = "Upload FaceXFormer",
-        create_pr: bool = False,
-    ) -> str:
-        """Upload a ``save_pretrained`` folder to the Hub repo ``repo_id`` (created if needed); returns the
-        commit URL."""
-        return weights.push_to_hub(
-            self,
-            repo_id,
-            token=token,
-            private=private,
-            branch=branch,
-            commit_message=commit_message,
-            create_pr=create_pr,
-        )
-
+    # ----------------------------------------------------------------------------------------- checkpoints
     #: refuse (in ``on_load_checkpoint``) a Lightning checkpoint whose tasks differ from this model's
     check_checkpoint_tasks: bool = True
 
@@ -388,63 +283,21 @@ class FaceXFormer(L.LightningModule):
             hparams.get("pixel_mean", IMAGENET_DEFAULT_MEAN), hparams.get("pixel_std", IMAGENET_DEFAULT_STD)
         )
         if hparams.get("crop") is not None:
-            self.hparams["crop"] = _crop_config(hparams["crop"], int(self.hparams.image_size))
-        saved = hparams.get("tasks")
-        if not self.check_checkpoint_tasks or saved is None:
-            return
-        if task_configs(saved) != task_configs(self.hparams.tasks):
-            raise CheckpointError(
-                "the checkpoint was trained for other tasks than this model: checkpoint "
-                f"{[task_name(t) for t in saved]}, model {self.task_names}. Build the model with the checkpoint's "
-                "tasks (on the command line: --tasks_from_checkpoint true), start a new run from its weights with "
-                "init_weights, or set model.check_checkpoint_tasks = False to load it anyway"
-            )
+            self.hparams["crop"] = crop_config(hparams["crop"], int(self.hparams.image_size))
+        if self.check_checkpoint_tasks:
+            check_saved_tasks(hparams.get("tasks"), self.hparams.tasks, self.task_names)
 
     # ----------------------------------------------------------------------------------------- training
     def step(
         self, batch: Batch, stage: str, dataloader_idx: int = 0, outputs: dict[str, Any] | None = None
     ) -> torch.Tensor:
-        """One training or evaluation step on a collated ``batch`` (``facexformer.batch``) -> weighted total loss.
+        """One training or evaluation step on a collated ``batch`` -> weighted total loss, a scalar
+        (``facexformer.training.task_step``: each task's loss and metrics see only its labelled samples).
 
         ``stage``: "train", "val" or "test"; ``dataloader_idx`` picks the dataset of a separately evaluated
-        evaluation loader. Each task's loss and metrics see only the samples its ``task_mask`` marks; the losses
-        are logged (train) or averaged over the epoch (val, test). Scalar, differentiable in training.
-        ``outputs``, when given, receives ``{task: (mask (B,) bool, raw output of the masked samples)}``.
+        evaluation loader; ``outputs``, when given, receives ``{task: (mask (B,) bool, raw masked output)}``.
         """
-        prefix = self.stage_metrics.prefix(stage, dataloader_idx)
-        if batch["image"].shape[0] == 0:  # a process with no evaluation batch takes part with an empty one
-            return batch["image"].new_zeros((), dtype=torch.float32)
-        check_batch_labels(batch, self.tasks, training=stage == "train")  # names a bad label's task and sample
-        images = self.normalize(batch["image"])
-        queries, image = self.net.decode(images)
-        masks: dict[str, torch.Tensor] = batch.get("task_mask", {})
-        metrics = self.stage_metrics.metrics(prefix)
-        losses = self.stage_metrics.loss_means(prefix) if stage != "train" else None
-        total = images.new_zeros(())
-        batch_size = images.shape[0]
-        for task in self.tasks:
-            mask = masks.get(task.name)
-            if mask is None or not bool(mask.any()):
-                # every head takes part in every step, so DDP finds no unused parameters
-                total = total + sum(p.sum() for p in self.net.heads[task.name].parameters()) * 0.0
-                continue
-            output = self.net.run_head(task.name, queries[mask], image[mask])
-            if outputs is not None:
-                outputs[task.name] = (mask, output.detach())
-            sub = select_samples(batch, mask)
-            loss = task.loss(self.criteria[task.name], output, sub)
-            total = total + task.weight * loss
-            if losses is None:
-                self.log(f"{prefix}/{task.name}/loss", loss, batch_size=int(mask.sum()), add_dataloader_idx=False)
-            else:
-                losses["tasks"][task.name].update(loss.detach(), int(mask.sum()))
-                self.stage_metrics.count(prefix, task.name, int(mask.sum()))
-            task.update_metrics(metrics[task.name], output, sub, **task.criterion_kwargs(self.criteria[task.name]))
-        if losses is None:
-            self.log(f"{prefix}/loss", total, batch_size=batch_size, prog_bar=True, add_dataloader_idx=False)
-        else:
-            losses["total"].update(total.detach(), batch_size)
-        return total
+        return task_step(self, batch, stage, dataloader_idx, outputs)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self.step(batch, "train")
@@ -464,53 +317,17 @@ class FaceXFormer(L.LightningModule):
         decoded = {name: self.task(name).decode(out, size) for name, out in outputs.items()}
         return {"source": batch.get("source"), "outputs": outputs, **decoded}
 
-    def _log_epoch_metrics(self, stage: str) -> None:
-        """Compute, log and reset every collection of ``stage`` (``StageMetrics.compute``: the same collective
-        steps on every process). The values are synchronised already, so Lightning's advice to sync them is
-        silenced for these keys."""
-        reduce = None
-        if self._trainer is not None and self.trainer.world_size > 1:
-            reduce = partial(self.trainer.strategy.reduce, reduce_op="sum")
-        warnings.filterwarnings("ignore", rf"It is recommended to use `self.log\('{stage}/", UserWarning)
-        for key, value in self.stage_metrics.compute(stage, self.device, reduce).items():
-            self.log(key, value, sync_dist=False)
-
     def on_train_epoch_end(self) -> None:
-        self._log_epoch_metrics("train")
+        self.stage_metrics.log_epoch(self, "train")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch_metrics("val")
+        self.stage_metrics.log_epoch(self, "val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch_metrics("test")
+        self.stage_metrics.log_epoch(self, "test")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        params = [p for p in self.parameters() if p.requires_grad]
-        # one fused kernel for all tensors: ~3x faster steps than the per-tensor loop on a CPU
-        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-        optimizer = torch.optim.AdamW(
-            params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=fused or None
-        )
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=list(self.hparams.milestones), gamma=self.hparams.gamma
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-
-
-def _crop_config(crop: CropSettings | Mapping[str, Any] | None, image_size: int) -> dict[str, Any]:
-    """``crop`` (default: the released crop at ``image_size``) as the JSON-able dict saved in the hyperparameters;
-    a crop of another size than ``image_size`` is refused."""
-    if crop is None:
-        crop = CropSettings(size=image_size)
-    elif isinstance(crop, Mapping):
-        fields = {"size": image_size, **crop}
-        if isinstance(fields.get("margin"), list):
-            fields["margin"] = tuple(fields["margin"])
-        crop = CropSettings(**fields)
-    if not isinstance(crop, CropSettings):
-        raise TypeError(f"crop must be a CropSettings or a dict of its fields, got {type(crop).__name__}")
-    if crop.size != image_size:
-        raise ValueError(f"crop size {crop.size} differs from image_size {image_size}: the network sees the crop")
-    config = dataclasses.asdict(crop)
-    config["margin"] = list(crop.margin) if isinstance(crop.margin, Sequence) else crop.margin
-    return config
+        """AdamW and MultiStepLR with ``lr``, ``weight_decay``, ``milestones`` and ``gamma`` over the parameters
+        that train (``facexformer.training.optimizers``)."""
+        hp = self.hparams
+        return adamw_multistep(self.parameters(), hp.lr, hp.weight_decay, hp.milestones, hp.gamma)

@@ -1,4 +1,4 @@
-"""Per-stage, per-dataset metric bookkeeping: which metric collection a batch updates, and the epoch-end compute.
+"""Per-stage, per-dataset metric bookkeeping: which metric collection a batch updates, the epoch-end compute and log.
 
 Metrics of stage ``train``, ``val`` or ``test`` are logged as ``{stage}/{task}/{metric}``; with the evaluation
 datasets scored separately (``MultiTaskDataModule(evaluate_separately=True)`` or ``set_names``), as
@@ -17,8 +17,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
@@ -168,6 +170,18 @@ class StageMetrics(nn.Module):
         self.results[stage] = results
         self.subsets[stage] = list(self.names.get(stage) or [""])
         return logged
+
+    def log_epoch(self, module: L.LightningModule, stage: str) -> None:
+        """Compute every collection of ``stage`` (``compute``, summing over the processes of the trainer
+        ``module`` is attached to, if any), log the values with ``module.log`` and reset them. The values are
+        synchronised already, so Lightning's advice to sync them is silenced for these keys."""
+        trainer = getattr(module, "_trainer", None)
+        reduce = None
+        if trainer is not None and trainer.world_size > 1:
+            reduce = partial(trainer.strategy.reduce, reduce_op="sum")
+        warnings.filterwarnings("ignore", rf"It is recommended to use `self.log\('{stage}/", UserWarning)
+        for key, value in self.compute(stage, module.device, reduce).items():
+            module.log(key, value, sync_dist=False)
 
 
 def _result(prefix: str, task: str, key: str, value: float, faces: int, collection: Any) -> EpochResult:
