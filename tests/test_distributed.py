@@ -1,9 +1,13 @@
 """DDP on CPU (gloo) and resuming: slow, run by `pytest -m slow`."""
 
+import contextlib
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +22,8 @@ from facexformer.apps.cli import main
 from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces
 from facexformer.training.callbacks import BaselineComparison, SaveCED
 
-CONFIG = str(Path(__file__).parent / "conf" / "tiny_multitask.yaml")
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "tests" / "conf" / "tiny_multitask.yaml")
 pytestmark = pytest.mark.slow
 
 
@@ -277,3 +282,51 @@ def test_evaluate_prints_the_same_table_on_1_2_3_processes(tiny_kwargs, tmp_path
             for field in ("subset", "metric", "faces"):
                 assert mine[field] == single[field]
             assert mine["value"] == pytest.approx(single["value"], rel=1e-6, abs=1e-6), (devices, mine["metric"])
+
+
+class StallRank(L.Callback):
+    """Test-only: process ``rank`` sleeps ``seconds`` after its first training batch, while the others go on
+    into the next collective (a rank stuck in a data loader, a file system or a deadlock)."""
+
+    def __init__(self, rank: int = 1, seconds: float = 600.0):
+        self.rank, self.seconds = rank, seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_rank == self.rank and batch_idx == 0:
+            time.sleep(self.seconds)
+
+
+def test_a_stuck_rank_ends_a_ddp_fit_with_the_timeout_error(tmp_path):
+    from tests.evaluation.test_evaluate_sigterm import group_alive
+
+    timeout = 60  # also bounds the start: rank 1 imports and builds everything before joining
+    args = ["fit", "--config", CONFIG, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.logger"]
+    args += ["false", "--trainer.default_root_dir", str(tmp_path), "--trainer.timeout", str(timeout)]
+    args += ["--trainer.callbacks+=tests.test_distributed.StallRank", "--trainer.callbacks.rank=1"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    started = time.monotonic()
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "facexformer", *args],
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, stderr = launcher.communicate(timeout=240 + timeout)
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while group_alive(launcher.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not group_alive(launcher.pid), "a rank outlived the launcher by 30 s"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=30)
+    assert launcher.returncode == 2, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("facexformer fit: error:")]
+    assert len(errors) == 1 and f"--trainer.timeout {timeout} s" in errors[0], stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert elapsed > timeout

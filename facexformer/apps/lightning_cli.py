@@ -7,21 +7,26 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from jsonargparse.typing import PositiveInt
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
 from facexformer.apps.cli_parsing import ShortErrors, TaskNames, UserError, describe, root_cause
+from facexformer.apps.sigterm import EndOnSigterm, end_launched_ranks
 from facexformer.data.crop import CropFace
 from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.geometry.crop import CropSettings
 from facexformer.io.checkpoint import check_checkpoint_tasks, read_checkpoint
 from facexformer.io.errors import CheckpointError
 from facexformer.training.callbacks import PrintNextStep
+from facexformer.training.collective_timeout import DEFAULT_TIMEOUT_S, is_collective_timeout, strategies_with_timeout
 
 #: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
@@ -120,9 +125,15 @@ def crop_settings_of(data: MultiTaskDataModule) -> CropSettings | None:
 
 class FaceXFormerCLI(LightningCLI):
     """LightningCLI with ``--test_after_fit`` (run the test set on the trained model right after ``fit``) and
-    mistakes in the config reported as ``UserError``."""
+    mistakes in the config reported as ``UserError``. Several processes: ``--trainer.timeout`` bounds every
+    collective (a process stuck that long ends the run with a ``UserError`` naming the option), and SIGTERM ends
+    every process at once with exit status 143 (``EndOnSigterm``)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
+        with EndOnSigterm("facexformer") as self.sigterm:
+            self._init(*args, **kwargs)
+
+    def _init(self, *args: Any, **kwargs: Any) -> None:
         quiet_lightning_notices()
         kwargs.setdefault("parser_class", LightningCommandParser)
         kwargs.setdefault("save_config_callback", SaveConfigInRunFolder)
@@ -158,6 +169,13 @@ class FaceXFormerCLI(LightningCLI):
             type=bool,
             default=False,
             help="let --ckpt_path's file run code: import class paths it names that no installed package declares",
+        )
+        parser.add_argument(
+            "--trainer.timeout",
+            type=PositiveInt,
+            default=DEFAULT_TIMEOUT_S,
+            help="seconds a process waits in a collective (the start, a gradient or metric sync) before the run "
+            "fails; for the strategies named by a string (ddp, ddp_spawn, fsdp...; auto on several devices)",
         )
         # one crop: the data module's crop is the model's, saved with it for predict and infer
         parser.link_arguments("data", "model.crop", compute_fn=crop_settings_of, apply_on="instantiate")
@@ -205,9 +223,16 @@ class FaceXFormerCLI(LightningCLI):
             raise UserError(f"--ckpt_path {ckpt_path}: cannot be read as a checkpoint ({cause})") from err
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        """Lightning's trainer; when stderr is not a terminal (a log file, CI), its progress bar updates at each
-        epoch's end only (``LOG_REFRESH_RATE``) instead of once per batch."""
-        trainer = super().instantiate_trainer(**kwargs)
+        """Lightning's trainer, its strategy waiting ``--trainer.timeout`` seconds at most in a collective, and
+        ``EndOnSigterm`` among its callbacks; when stderr is not a terminal (a log file, CI), its progress bar
+        updates at each epoch's end only (``LOG_REFRESH_RATE``) instead of once per batch."""
+        settings = self._get(self.config_init, "trainer")
+        self.timeout = settings.pop("timeout", DEFAULT_TIMEOUT_S)
+        with strategies_with_timeout(self.timeout):
+            trainer = super().instantiate_trainer(**kwargs)
+        self.sigterm.prog = f"facexformer {self.subcommand}" if self.subcommand else "facexformer"
+        self.sigterm.watch(trainer)
+        trainer.callbacks.append(self.sigterm)
         if not sys.stderr.isatty():
             for i, callback in enumerate(trainer.callbacks):
                 if type(callback) is TQDMProgressBar:
@@ -227,22 +252,47 @@ class FaceXFormerCLI(LightningCLI):
                 print(f"--ckpt_path last: resuming from {path}")
                 self.config_init.fit.ckpt_path = str(path)
 
+    @contextmanager
+    def collectives_bounded(self) -> Iterator[None]:
+        """A collective that waited ``--trainer.timeout`` seconds becomes a ``UserError`` naming the option,
+        after the processes this one launched are ended (one stuck elsewhere would otherwise live on)."""
+        try:
+            yield
+        except Exception as err:
+            if not is_collective_timeout(err):
+                raise
+            end_launched_ranks(self.trainer)
+            raise UserError(
+                f"a process waited more than --trainer.timeout {self.timeout} s for the others in a collective "
+                "(another process is stuck, died, or is that much slower); raise --trainer.timeout if a step "
+                f"truly takes that long ({str(root_cause(err)).splitlines()[0]})"
+            ) from err
+
     def fit(self, **kwargs: Any) -> Any:
         """``Trainer.fit``; a checkpoint it cannot resume from (a damaged ``last.ckpt`` with no intact one beside
         it) is a ``UserError``: one line naming the file, no traceback."""
         try:
-            return self.trainer.fit(**kwargs)
+            with self.collectives_bounded():
+                return self.trainer.fit(**kwargs)
         except CheckpointError as err:
             raise UserError(f"--ckpt_path: {err}") from err
 
     def validate(self, **kwargs: Any) -> Any:
         """``Trainer.validate`` without Lightning's metric table (the model prints its own)."""
-        return self.trainer.validate(**{**kwargs, "verbose": False})
+        with self.collectives_bounded():
+            return self.trainer.validate(**{**kwargs, "verbose": False})
 
     def test(self, **kwargs: Any) -> Any:
         """``Trainer.test`` without Lightning's metric table (the model prints its own)."""
-        return self.trainer.test(**{**kwargs, "verbose": False})
+        with self.collectives_bounded():
+            return self.trainer.test(**{**kwargs, "verbose": False})
+
+    def predict(self, **kwargs: Any) -> Any:
+        """``Trainer.predict``."""
+        with self.collectives_bounded():
+            return self.trainer.predict(**kwargs)
 
     def after_fit(self) -> None:
         if self.config.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"):
-            self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
+            with self.collectives_bounded():
+                self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)

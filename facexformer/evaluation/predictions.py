@@ -1,15 +1,16 @@
 """``BenchmarkPredictions``: every test face's predictions in original-image pixels, as ``predictions.jsonl``.
 
-One line per face, in subset order then in the reader's order: ``subset``, ``image`` (the reader's ``source``,
-relative to the benchmark's root where it lies under it), ``index`` (the face's position in its subset, which is
-the order of its annotation file), and each task's output as ``facexformer infer`` writes it (``Task.to_json``
-of ``Task.to_photo``: landmarks in photo pixels, pose in degrees, parsing as run-length code, ...), so any number
-of the table can be recomputed outside.
+One line per face, in subset order then in the reader's order: ``subset``, ``image`` (the file the face's image
+was read from, relative to the benchmark's root where it lies under it: ``image_file``), ``index`` (the face's
+position in its subset, which is the order of its annotation file), and each task's output as ``facexformer
+infer`` writes it (``Task.to_json`` of ``Task.to_photo``: landmarks in photo pixels, pose in degrees, parsing as
+run-length code, ...), so any number of the table can be recomputed outside.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +61,9 @@ class BenchmarkPredictions(L.Callback):
             for row, value in zip(rows, task.to_photo(output, [crops[r] for r in rows]), strict=True):
                 faces.setdefault(row, {}).update(task.to_json(value))
         for row, fields in sorted(faces.items()):
-            record = {"subset": self.subsets[dataloader_idx], "image": self._relative(batch["source"][row])}
+            record = {"subset": self.subsets[dataloader_idx], "image": image_file(batch["source"][row], self.root)}
             record["index"] = indices[row]
             self.records.append((dataloader_idx, indices[row], {**record, **fields}))
-
-    def _relative(self, source: str) -> str:
-        try:
-            return str(Path(source).resolve().relative_to(self.root))
-        except ValueError:  # not under the root (or not a path): as the reader wrote it
-            return source
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         records = self.records
@@ -81,6 +76,25 @@ class BenchmarkPredictions(L.Callback):
             return
         lines = "".join(json.dumps(record, default=_plain) + "\n" for *_, record in sorted(records, key=_order))
         write_atomically(self.path, lambda tmp: tmp.write_text(lines), overwrite=True)
+
+
+#: where a reader's ``source`` may end its file's path: ``<image> (<annotation file> line N)``, ``<file>[i]``,
+#: ``<file> index i`` (``<annotation file>:<line>`` names no image, and is left whole)
+_PATH_ENDS = re.compile(r" \(|\[| index ")
+
+
+def image_file(source: str, root: Path) -> str:
+    """The file named at the start of a reader's ``source`` (the longest leading part naming an existing file:
+    the image, or for images stored inside one file such as COFW's ``.mat`` that file), relative to ``root``
+    (POSIX) where it lies under it; ``source`` itself when no leading part names a file."""
+    cuts = [source, *(source[: match.start()] for match in _PATH_ENDS.finditer(source))]
+    found = next((Path(cut) for cut in sorted(cuts, key=len, reverse=True) if cut and Path(cut).is_file()), None)
+    if found is None:
+        return source
+    try:
+        return found.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:  # not under the root
+        return str(found)
 
 
 def _order(record: tuple[int, int, dict[str, Any]]) -> tuple[int, int]:

@@ -21,9 +21,36 @@ def saved_model(folder: Path, tasks: list) -> tuple[FaceXFormer, str]:
     return FaceXFormer.from_pretrained(folder), str(folder)
 
 
+#: benchmarks whose images are stored inside one file (the face's ``index`` says which): that file's suffix
+CONTAINERS = {"cofw": ".mat", "cofw_visibility": ".mat", "biwi": ".npz"}
+#: readers whose ``source`` names the annotation file and line instead of the image (a change to the reader):
+#: test_prediction_images.py expects their check to fail
+NOT_NAMED = {
+    "aflw": "facexformer/data/datasets/aflw.py: source is '<csv>:<line>', not the image",
+    "wflw": "facexformer/data/datasets/wflw.py: source is '<annotation list>:<line>', not the image",
+}
+
+
+def check_prediction_images(benchmark: str, root: Path, out: Path) -> None:
+    """Each line of ``out/predictions.jsonl`` names its face's image file relative to ``root`` (an image; for
+    images stored inside one file, that file)."""
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert records
+    for record in records:
+        path = root / record["image"]
+        assert not Path(record["image"]).is_absolute() and path.is_file(), record["image"]
+        if benchmark in CONTAINERS:
+            assert path.suffix == CONTAINERS[benchmark], record["image"]
+        else:
+            with Image.open(path) as image:
+                image.verify()
+
+
 def run(benchmark: str, root: Path, checkpoint: str, out: Path, *extra: str) -> dict[tuple[str, str], dict]:
     code = main(["--benchmark", benchmark, "--root", str(root), "--checkpoint", checkpoint, "--out", str(out), *extra])
     assert code == 0
+    if benchmark not in NOT_NAMED:  # those: test_prediction_images.py
+        check_prediction_images(benchmark, root, out)
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert (out / "table.md").read_text().startswith("| subset | task | metric |")
     return {(row["subset"], row["metric"]): row for row in rows}
@@ -78,10 +105,10 @@ def test_300w_table_matches_nme_computed_by_hand(tmp_path, capsys):
     assert [(r["subset"], r["index"]) for r in lines] == [
         (subset, i) for subset, values in expected.items() for i in range(len(values))
     ]
-    assert lines[0]["image"] == "helen/testset/face_0_0.pts"
+    assert lines[0]["image"] == "helen/testset/face_0_0.jpg"
     common = []
     for record in lines[:3]:
-        target = read_pts(root / record["image"])
+        target = read_pts((root / record["image"]).with_suffix(".pts"))
         distance = np.linalg.norm(target[36] - target[45])
         common.append(np.linalg.norm(np.array(record["landmarks"]) - target, axis=1).mean() / distance)
     assert rows[("common", "NME_io")]["value"] == pytest.approx(100 * np.mean(common), rel=1e-5)

@@ -102,7 +102,8 @@ class W300(FaceDataset):
 
     ``mirror``: each face also as its mirror image, right after it (2N samples: 2i the face, 2i + 1 its mirror):
     the image flipped left-right, x -> W - 1 - x, and the points renumbered so that point i is still the
-    same part of the face (the 68-point flip permutation); its ``source`` ends in ``#mirror``. ``train+full``
+    same part of the face (the 68-point flip permutation); its ``source`` ends in ``#mirror``. ``source``: the
+    image's path (the ``.pts`` file lies beside it with the same stem). ``train+full``
     with ``mirror`` gives the seed study's 7,674 images. ``names``: each sample's path relative to ``root``
     (``helen/trainset/100032540_1.pts``, mirrors with ``#mirror``), what seeded splits sort and group by.
     """
@@ -161,5 +162,5 @@ class W300(FaceDataset):
             "box": box_from_points(landmarks),
             "landmarks": landmarks,
             "tasks": ("landmarks",),
-            "source": str(pts) + (MIRROR_SUFFIX if mirrored else ""),
+            "source": str(image_path) + (MIRROR_SUFFIX if mirrored else ""),
         }

@@ -39,7 +39,7 @@ def test_reads_the_real_samples(shared_dir: Path, tmp_path: Path, fake_300w: Pat
     assert len(dataset) == 3
     by_source = {Path(dataset[i]["source"]).name: dataset[i] for i in range(len(dataset))}
     for key, entry in expected.items():
-        sample = by_source[Path(key).with_suffix(".pts").name]
+        sample = by_source[Path(key).name]  # source: the image's path
         raw = torch.tensor(entry["landmarks"], dtype=torch.float32)
         torch.testing.assert_close(sample["landmarks"], raw - 1.0)  # 0-based: file value - 1
         assert sample["landmarks"].dtype == torch.float32 and sample["landmarks"].shape == (68, 2)
