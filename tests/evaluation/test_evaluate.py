@@ -25,10 +25,6 @@ def saved_model(folder: Path, tasks: list) -> tuple[FaceXFormer, str]:
 CONTAINERS = {"cofw": ".mat", "cofw_visibility": ".mat", "biwi": ".npz"}
 #: readers whose ``source`` names the annotation file and line instead of the image (a change to the reader):
 #: test_prediction_images.py expects their check to fail
-NOT_NAMED = {
-    "aflw": "facexformer/data/datasets/aflw.py: source is '<csv>:<line>', not the image",
-    "wflw": "facexformer/data/datasets/wflw.py: source is '<annotation list>:<line>', not the image",
-}
 
 
 def check_prediction_images(benchmark: str, root: Path, out: Path) -> None:
@@ -49,8 +45,7 @@ def check_prediction_images(benchmark: str, root: Path, out: Path) -> None:
 def run(benchmark: str, root: Path, checkpoint: str, out: Path, *extra: str) -> dict[tuple[str, str], dict]:
     code = main(["--benchmark", benchmark, "--root", str(root), "--checkpoint", checkpoint, "--out", str(out), *extra])
     assert code == 0
-    if benchmark not in NOT_NAMED:  # those: test_prediction_images.py
-        check_prediction_images(benchmark, root, out)
+    check_prediction_images(benchmark, root, out)
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert (out / "table.md").read_text().startswith("| subset | task | metric |")
     return {(row["subset"], row["metric"]): row for row in rows}

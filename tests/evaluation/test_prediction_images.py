@@ -1,26 +1,19 @@
-"""``predictions.jsonl``'s ``image`` on the benchmarks no other test of ``facexformer evaluate`` covers, and on
-those whose reader does not name the image yet (expected to fail until it does); the other benchmarks' tests
-check it in ``test_evaluate.run``."""
+"""``predictions.jsonl``'s ``image`` on the benchmarks no other test of ``facexformer evaluate`` covers; the
+other benchmarks' tests check it in ``test_evaluate.run``."""
 
 import pytest
 
 from facexformer.apps.evaluate import main
 from facexformer.evaluation.benchmarks import BENCHMARKS
 from facexformer.evaluation.predictions import image_file
-from tests.evaluation.test_evaluate import NOT_NAMED, check_prediction_images, saved_model
-from tests.fake_data import aflw, celebamask_hq, lapa, wflw
+from tests.evaluation.test_evaluate import check_prediction_images, saved_model
+from tests.fake_data import celebamask_hq, lapa
 
 #: benchmark -> (its data generator, the landmark count of its model or None)
-GENERATED = {"celebamask_hq": (celebamask_hq, None), "lapa": (lapa, None), "aflw": (aflw, 19), "wflw": (wflw, 98)}
+GENERATED = {"celebamask_hq": (celebamask_hq, None), "lapa": (lapa, None)}
 
 
-def expected_to_fail(name: str):
-    if name not in NOT_NAMED:
-        return name
-    return pytest.param(name, marks=pytest.mark.xfail(reason=NOT_NAMED[name], raises=AssertionError, strict=True))
-
-
-@pytest.mark.parametrize("benchmark", [expected_to_fail(name) for name in GENERATED])
+@pytest.mark.parametrize("benchmark", GENERATED)
 def test_predictions_name_each_faces_image_under_the_root(benchmark, tmp_path):
     generator, points = GENERATED[benchmark]
     root = generator.write(tmp_path / "data")

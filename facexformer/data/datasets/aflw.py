@@ -85,7 +85,7 @@ class AFLW19(FaceDataset):
     Coordinates are used as written (as HRNet and mmpose do): ``landmarks`` float32 (19, 2) pixels, treated
     as 0-based with pixel centres at integer coordinates. ``box``: see :func:`parse_row`. ``box_size``
     float32 scalar pixels, the NME normaliser, also given as ``landmarks_norm`` (the key the landmark
-    task's metrics read). ``source`` is ``<csv path>:<line>`` (1-based).
+    task's metrics read). ``source`` is ``<image path> (<csv name> line <n>)`` (1-based line).
     """
 
     name = "AFLW-19"
@@ -132,5 +132,5 @@ class AFLW19(FaceDataset):
             "box_size": torch.tensor(record.box_size, dtype=torch.float32),
             "landmarks_norm": torch.tensor(record.box_size, dtype=torch.float32),
             "tasks": ("landmarks",),
-            "source": f"{self.csv_path}:{record.line}",
+            "source": f"{self.image_dir / record.image} ({self.csv_path.name} line {record.line})",
         }

@@ -98,7 +98,7 @@ class WFLW(FaceDataset):
 
     Coordinates are used as written (as STAR, HRNet and mmpose do): float32 (98, 2) pixels, treated as
     0-based with pixel centres at integer coordinates. ``box`` is the line's rectangle; ``attributes_wflw``
-    float32 (6,) is the six flags. ``source`` is ``<txt path>:<line>`` (1-based line).
+    float32 (6,) is the six flags. ``source`` is ``<image path> (<txt name> line <n>)`` (1-based line).
     """
 
     name = "WFLW"
@@ -178,5 +178,5 @@ class WFLW(FaceDataset):
             "landmarks": record.landmarks.clone(),
             "attributes_wflw": record.flags.clone(),
             "tasks": ("landmarks",),
-            "source": f"{record.file}:{record.line}",
+            "source": f"{self.image_dir / record.image} ({Path(record.file).name} line {record.line})",
         }

@@ -48,7 +48,7 @@ def test_splits_box_and_hrnet_images_folder(fake_aflw: Path, tmp_path: Path):
     sample = AFLW19(fake_aflw, "frontal")[0]
     torch.testing.assert_close(sample["box"], torch.tensor([5.0, 2.0, 25.0, 22.0]))
     torch.testing.assert_close(sample["landmarks"][1], torch.tensor([6.0, 6.5]))
-    assert sample["source"].endswith("face_landmarks_aflw_test_frontal.csv:2")
+    assert sample["source"].endswith("(face_landmarks_aflw_test_frontal.csv line 2)")
     hrnet = tmp_path / "hrnet"
     (hrnet / "images").mkdir(parents=True)
     shutil.move(fake_aflw / "flickr", hrnet / "images/flickr")

@@ -35,7 +35,7 @@ def test_reads_the_real_samples(shared_dir: Path):
     assert len(dataset) == len(expected) == 4
     for index, entry in enumerate(expected.values()):
         sample = dataset[index]
-        assert sample["source"].endswith(f"list_98pt_rect_attr_test.txt:{entry['line'] + 1}")
+        assert sample["source"].endswith(f"(list_98pt_rect_attr_test.txt line {entry['line'] + 1})")
         torch.testing.assert_close(sample["landmarks"], torch.tensor(entry["landmarks"], dtype=torch.float32))
         torch.testing.assert_close(sample["box"], torch.tensor(entry["bbox_xyxy"], dtype=torch.float32))
         flags = torch.tensor(entry["attributes"], dtype=torch.float32)
@@ -47,7 +47,7 @@ def test_reads_the_real_samples(shared_dir: Path):
 def test_subsets_from_flags(fake_wflw: Path):
     assert len(WFLW(fake_wflw, "test")) == 3
     pose = WFLW(fake_wflw, "test", subset="pose")
-    assert [sample["source"].rsplit(":", 1)[1] for sample in pose] == ["1", "3"]
+    assert [sample["source"].rsplit(" line ", 1)[1] for sample in pose] == ["1)", "3)"]
     assert len(WFLW(fake_wflw, "test", subset="blur")) == 2
     assert len(WFLW(fake_wflw, "test", subset="makeup")) == 0
     assert len(WFLW(fake_wflw, "train")) == 1
@@ -60,7 +60,7 @@ def test_subsets_from_files(fake_wflw: Path):
     coords = " ".join(f"{11 + (i % 7):.3f}" for i in range(196))
     (folder / "list_98pt_test_largepose.txt").write_text(f"{coords} 1--Handshaking/a.jpg\n")
     subset = WFLW(fake_wflw, "test", subset="pose", subset_source="files")
-    assert len(subset) == 1 and subset[0]["source"].endswith(":2")
+    assert len(subset) == 1 and subset[0]["source"].endswith(" line 2)")
     (folder / "list_98pt_test_largepose.txt").write_text(f"{coords} 1--Handshaking/b.jpg\n")
     with pytest.raises(DatasetFormatError, match="line 1 of list_98pt_test_largepose.txt: no face of"):
         WFLW(fake_wflw, "test", subset="pose", subset_source="files")
