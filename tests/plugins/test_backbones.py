@@ -111,3 +111,20 @@ def test_fit_takes_a_declared_backbone_by_name(tmp_path):
     (checkpoint,) = tmp_path.glob("runs/*/checkpoints/last.ckpt")
     model = FaceXFormer.from_pretrained(checkpoint)
     assert model.hparams.backbone == "tiny_conv" and isinstance(model.net.backbone, TinyConv)
+
+
+def test_evaluate_scores_a_checkpoint_of_plugin_parts(tmp_path, tiny_kwargs):
+    """``facexformer evaluate`` opens a checkpoint of a plugin task on a plugin backbone (no trust flag) and
+    scores the tasks the benchmark carries (head pose on BIWI as downloaded, generated)."""
+    from facexformer.apps.evaluate import evaluate, parse_args
+    from tests.fake_data import biwi
+
+    model = FaceXFormer(tasks=["headpose", "smiling"], **{**tiny_kwargs, "backbone": "tiny_conv"})
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, max_epochs=0, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    root = biwi.write(tmp_path / "biwi")
+    args = ["--benchmark", "biwi", "--root", str(root), "--checkpoint", str(tmp_path / "m.ckpt")]
+    rows = evaluate(parse_args([*args, "--batch_size", "4", "--trainer.accelerator", "cpu"]))
+    assert {row.metric for row in rows} >= {"MAE_yaw", "MAE_pitch", "MAE_roll"}
+    assert all(row.task == "headpose" and row.faces == 3 and row.value is not None for row in rows)
