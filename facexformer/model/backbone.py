@@ -50,7 +50,7 @@ BackboneFactory = Callable[..., nn.Module]
 #: short name -> backbone class of the backbones known by name besides timm's models
 NamedBackbones = Callable[[], Mapping[str, BackboneFactory]]
 
-_named_backbones: NamedBackbones = dict
+_named_backbones: NamedBackbones | None = None
 
 
 def set_named_backbones(named: NamedBackbones) -> None:
@@ -73,11 +73,9 @@ def build_backbone(
     if isinstance(spec, str):
         if _is_timm_model(spec):
             return TimmBackbone(spec, pretrained, image_size, weights_file=weights_file)
-        named = _named_backbones()
-        if spec not in named:
+        if spec not in _named():
             raise ValueError(
-                f"unknown backbone {spec!r}: neither a timm model (see timm.list_models()) nor a declared backbone "
-                f"({', '.join(sorted(named)) or 'none installed'}; see docs/plugins.md)"
+                f"unknown backbone {spec!r}: neither a timm model (see timm.list_models()) {_declared_hint()}"
             )
         spec = {"class_path": spec}
     if not isinstance(spec, Mapping) or not isinstance(spec.get("class_path"), str):
@@ -107,9 +105,23 @@ def _is_timm_model(name: str) -> bool:
     return timm.is_model(name) or name in timm.list_models()
 
 
+def _named() -> Mapping[str, BackboneFactory]:
+    return _named_backbones() if _named_backbones is not None else {}
+
+
+def _declared_hint() -> str:
+    if _named_backbones is None:
+        return (
+            "nor a declared backbone: none are looked up yet (importing facexformer.plugins.backbones installs the "
+            "look-up; FaceXFormer and the command lines do)"
+        )
+    names = ", ".join(sorted(_named_backbones())) or "none installed"
+    return f"nor a declared backbone ({names}; see docs/plugins.md)"
+
+
 def _backbone_class(path: str) -> BackboneFactory:
     """The class a ``class_path`` names: a declared short name, else ``"pkg.mod.Class"`` imported."""
-    named = _named_backbones()
+    named = _named()
     if path in named:
         return named[path]
     module_name, _, class_name = path.rpartition(".")

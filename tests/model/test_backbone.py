@@ -98,6 +98,8 @@ def test_short_names_besides_timm_come_from_the_installed_look_up(monkeypatch):
 
 
 def test_set_named_backbones_installs_the_look_up(monkeypatch):
-    monkeypatch.setattr(backbone_module, "_named_backbones", backbone_module._named_backbones)  # restored after
+    monkeypatch.setattr(backbone_module, "_named_backbones", None)  # as in a process that imported only model/
+    with pytest.raises(ValueError, match="none are looked up yet .*facexformer.plugins.backbones"):
+        build_backbone("two")
     set_named_backbones(lambda: {"two": TwoScales})
     assert isinstance(build_backbone("two"), TwoScales)
