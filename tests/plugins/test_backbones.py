@@ -4,6 +4,9 @@ wherever a timm name is: ``build_backbone``, ``FaceXFormer(backbone=...)``, a ch
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import lightning as L
 import pytest
 import torch
@@ -21,6 +24,18 @@ from tests.workflows.steps import SYNTHETIC_DATA, run_step
 def test_the_declared_backbones_are_found_by_name():
     assert {"timm", "tiny_conv"} <= set(backbone_names())
     assert declared_backbones()["tiny_conv"] is TinyConv
+
+
+def test_a_fresh_process_builds_a_model_on_a_declared_backbone_by_name():
+    """The look-up is installed by importing ``facexformer.plugins.backbones``, which ``FaceXFormer``'s imports do
+    (through ``facexformer.io``): a process that imports nothing else still finds the name."""
+    code = (
+        "from facexformer import FaceXFormer\n"
+        "model = FaceXFormer(tasks=['gender'], backbone='tiny_conv', image_size=64, dim=32, decoder_mlp_dim=64)\n"
+        "print(type(model.net.backbone).__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.split()[-1] == "TinyConv", done.stderr[-2000:]
 
 
 def test_build_backbone_takes_a_declared_short_name():
