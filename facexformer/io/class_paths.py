@@ -10,10 +10,16 @@ given by name, must be:
   built-in tasks, backbone and dataset readers are declared the same way), or
 - a task registered in this process (``facexformer.tasks.TASKS``: its name, class name or class path; a task
   class defined in code you imported registers itself), or
+- as the ``backbone``'s class path, the short name of a declared backbone (``build_backbone`` resolves it among
+  the declared ones only), or
 - the model class itself (``MODEL_CLASS_PATHS``) or Lightning's own instantiator (``LIGHTNING_INSTANTIATOR``),
 
 unless the caller trusts the file (``trusted=True`` in Python, ``--trust_checkpoint`` on every command line):
 the same trust that opens a full pickle, since both let the file run code.
+
+A backbone given as a bare name (``backbone: tiny_conv``) is no class path: ``build_backbone`` takes it as a timm
+model or a declared backbone, nothing else. Importing this module installs that look-up of the declared
+backbones (``facexformer.plugins.backbones``), so every path that reads a model file has it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from facexformer.io.errors import CheckpointError
 from facexformer.plugins import GROUPS, declared_class_paths
+from facexformer.plugins.backbones import backbone_names
 from facexformer.tasks import TASKS
 
 #: the LightningModule a checkpoint's ``_class_path`` may name
@@ -63,6 +70,8 @@ def check_class_paths(
     allowed: set[str] | None = None
     for where, class_path in class_path_entries(config, skip):
         if where == "_instantiator" and class_path == LIGHTNING_INSTANTIATOR:
+            continue
+        if where == "backbone" and class_path in backbone_names():
             continue
         if allowed is None:
             allowed = allowed_class_paths()

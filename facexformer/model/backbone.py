@@ -1,9 +1,14 @@
-"""The ``Backbone`` protocol (images -> NCHW feature maps), its timm implementation, and ``build_backbone``."""
+"""The ``Backbone`` protocol (images -> NCHW feature maps), its timm implementation, and ``build_backbone``.
+
+Short names that are not timm models (a backbone declared by a package under the entry-point group
+``facexformer_backbones``) are looked up through ``set_named_backbones``: this module imports nothing above it,
+so ``facexformer.plugins.backbones`` installs the look-up of the declared ones.
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,34 +45,52 @@ class Backbone(Protocol):
 BackboneSpec = str | Mapping[str, Any]
 #: how a timm backbone starts: False (random), True (timm's weights for the tag) or ``"torchvision:<WEIGHTS>"``
 Pretrained = bool | str
+#: a backbone class (or any callable building one from keyword arguments)
+BackboneFactory = Callable[..., nn.Module]
+#: short name -> backbone class of the backbones known by name besides timm's models
+NamedBackbones = Callable[[], Mapping[str, BackboneFactory]]
+
+_named_backbones: NamedBackbones | None = None
+
+
+def set_named_backbones(named: NamedBackbones) -> None:
+    """Install the look-up of backbones by short name: ``named()`` maps each name to its class. Called once by
+    ``facexformer.plugins.backbones`` (the backbones declared under ``facexformer_backbones``)."""
+    global _named_backbones
+    _named_backbones = named
 
 
 def build_backbone(
     spec: BackboneSpec, pretrained: Pretrained = False, image_size: int = 224, weights_file: str | Path | None = None
 ) -> nn.Module:
-    """A backbone from a timm model name (``TimmBackbone``) or ``{"class_path": "pkg.mod.Class", "init_args":
-    {...}}``, any ``nn.Module`` class that satisfies ``Backbone``. ``pretrained``/``weights_file`` apply to timm
-    names (see ``TimmBackbone``); a class-path backbone loads its own weights through its ``init_args``."""
+    """A backbone from a name or ``{"class_path": ..., "init_args": {...}}``.
+
+    A name is a timm model name (``TimmBackbone``; ``pretrained``/``weights_file`` apply to these only) or the
+    short name of a declared backbone (``set_named_backbones``; a timm model of the same name wins), built with no
+    arguments. A ``class_path`` is a declared short name or ``"pkg.mod.Class"``, any ``nn.Module`` class that
+    satisfies ``Backbone``, built with ``init_args`` (which also carry its weights, if it loads any).
+    """
     if isinstance(spec, str):
-        return TimmBackbone(spec, pretrained, image_size, weights_file=weights_file)
+        if _is_timm_model(spec):
+            return TimmBackbone(spec, pretrained, image_size, weights_file=weights_file)
+        if spec not in _named():
+            raise ValueError(
+                f"unknown backbone {spec!r}: neither a timm model (see timm.list_models()) {_declared_hint()}"
+            )
+        spec = {"class_path": spec}
     if not isinstance(spec, Mapping) or not isinstance(spec.get("class_path"), str):
-        expected = "a timm model name or {'class_path': ..., 'init_args': {...}}"
+        expected = "a timm model name, a declared backbone name or {'class_path': ..., 'init_args': {...}}"
         raise ValueError(f"backbone must be {expected}, got {spec!r}")
     unknown = set(spec) - {"class_path", "init_args"}
     if unknown:
         raise ValueError(f"backbone {spec['class_path']}: unknown keys {sorted(unknown)} (class_path, init_args)")
+    path = spec["class_path"]
     if pretrained or weights_file is not None:
         raise ValueError(
-            f"backbone {spec['class_path']}: backbone_pretrained and backbone_weights apply to timm backbones only; "
-            "pass a class-path backbone its weights through init_args"
+            f"backbone {path}: backbone_pretrained and backbone_weights apply to timm model names only; "
+            "pass any other backbone its weights through init_args"
         )
-    path = spec["class_path"]
-    module_name, _, class_name = path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"backbone class_path {path!r} cannot be imported: {err}") from err
-    backbone = cls(**dict(spec.get("init_args") or {}))
+    backbone = _backbone_class(path)(**dict(spec.get("init_args") or {}))
     channels = getattr(backbone, "channels", None)
     valid = isinstance(channels, list) and channels and all(isinstance(c, int) and c > 0 for c in channels)
     if not isinstance(backbone, nn.Module) or not isinstance(backbone, Backbone) or not valid:
@@ -76,6 +99,36 @@ def build_backbone(
             f"forward(images) -> list of NCHW maps; got {type(backbone).__name__} with channels={channels!r}"
         )
     return backbone
+
+
+def _is_timm_model(name: str) -> bool:
+    return timm.is_model(name) or name in timm.list_models()
+
+
+def _named() -> Mapping[str, BackboneFactory]:
+    return _named_backbones() if _named_backbones is not None else {}
+
+
+def _declared_hint() -> str:
+    if _named_backbones is None:
+        return (
+            "nor a declared backbone: none are looked up yet (importing facexformer.plugins.backbones installs the "
+            "look-up; FaceXFormer and the command lines do)"
+        )
+    names = ", ".join(sorted(_named_backbones())) or "none installed"
+    return f"nor a declared backbone ({names}; see docs/plugins.md)"
+
+
+def _backbone_class(path: str) -> BackboneFactory:
+    """The class a ``class_path`` names: a declared short name, else ``"pkg.mod.Class"`` imported."""
+    named = _named()
+    if path in named:
+        return named[path]
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"backbone class_path {path!r} cannot be imported: {err}") from err
 
 
 class TimmBackbone(nn.Module):
@@ -123,7 +176,7 @@ class TimmBackbone(nn.Module):
 
     @staticmethod
     def _create(name: str, pretrained: bool, image_size: int, kwargs: dict) -> nn.Module:
-        if name not in timm.list_models() and not timm.is_model(name):
+        if not _is_timm_model(name):
             raise ValueError(f"unknown timm model {name!r}; see timm.list_models()")
         try:
             try:

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from facexformer.model.backbone import Backbone, TimmBackbone, build_backbone
+from facexformer.model import backbone as backbone_module
+from facexformer.model.backbone import Backbone, TimmBackbone, build_backbone, set_named_backbones
 from tests.backbones import TwoScales
 
 
@@ -72,7 +73,7 @@ class NoChannels(torch.nn.Module):
         ({"class_path": "no.such.Module"}, ValueError, "cannot be imported"),
         ({"class_path": "tests.backbones.TwoScales", "args": {}}, ValueError, "unknown keys"),
         ({"class_path": f"{__name__}.NoChannels"}, TypeError, "channels: list"),
-        (3, ValueError, "timm model name or"),
+        (3, ValueError, "timm model name, a declared backbone name or"),
     ],
 )
 def test_build_backbone_errors_name_the_class_and_the_problem(spec, error, match):
@@ -81,5 +82,24 @@ def test_build_backbone_errors_name_the_class_and_the_problem(spec, error, match
 
 
 def test_timm_weights_options_refuse_a_class_path_backbone():
-    with pytest.raises(ValueError, match="timm backbones only"):
+    with pytest.raises(ValueError, match="timm model names only"):
         build_backbone({"class_path": "tests.backbones.TwoScales"}, pretrained=True)
+
+
+def test_short_names_besides_timm_come_from_the_installed_look_up(monkeypatch):
+    monkeypatch.setattr(backbone_module, "_named_backbones", lambda: {"two": TwoScales, "resnet18": TwoScales})
+    assert isinstance(build_backbone("two"), TwoScales)
+    assert build_backbone({"class_path": "two", "init_args": {"width": 3}}).channels == [3, 6]
+    assert isinstance(build_backbone("resnet18", image_size=64), TimmBackbone)  # a timm model of the name wins
+    with pytest.raises(ValueError, match="timm model names only"):
+        build_backbone("two", pretrained=True)
+    with pytest.raises(ValueError, match=r"unknown backbone 'three': .* \(resnet18, two; see docs/plugins.md\)"):
+        build_backbone("three")
+
+
+def test_set_named_backbones_installs_the_look_up(monkeypatch):
+    monkeypatch.setattr(backbone_module, "_named_backbones", None)  # as in a process that imported only model/
+    with pytest.raises(ValueError, match="none are looked up yet .*facexformer.plugins.backbones"):
+        build_backbone("two")
+    set_named_backbones(lambda: {"two": TwoScales})
+    assert isinstance(build_backbone("two"), TwoScales)

@@ -1,1 +1,2 @@
-"""An example facexformer plugin: the ``smiling`` task and the ``SmileCSV`` reader (declared in pyproject.toml)."""
+"""An example facexformer plugin: the ``smiling`` task, the ``TinyConv`` backbone and the ``SmileCSV`` reader
+(declared in pyproject.toml)."""

@@ -37,7 +37,9 @@ def test_missing_paths_and_unknown_split_name_the_problem(tmp_path):
 
 
 def test_every_reader_documents_its_layout():
-    readers = [getattr(datasets, name) for name in datasets.__all__]
+    from facexformer.plugins import load_declared
+
+    readers = [getattr(datasets, name) for name in datasets.__all__] + list(load_declared("datasets").values())
     readers = [cls for cls in readers if isinstance(cls, type) and issubclass(cls, FaceDataset)]
     assert {"W300", "WFLW", "AFLW19", "COFW", "CelebA", "CelebAMaskHQ", "LaPa"} <= {c.__name__ for c in readers}
     for cls in readers:
