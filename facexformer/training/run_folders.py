@@ -1,15 +1,16 @@
 """Each run of a config in a folder of its own: ``<default_root_dir>/version_N`` (the shipped configs:
 ``runs/<config>/version_N``), holding its ``checkpoints/``, its logs and its resolved ``config.yaml``.
 
-``place_run`` puts a trainer's files there, as Lightning does for its own default logger but without the
-``lightning_logs`` level and for every logger:
+``place_run`` puts a trainer's files there (Lightning's own layout for its default logger, without the
+``lightning_logs`` level):
 
 - a fresh run takes the next free ``version_N``; ``fit`` from a checkpoint of ``<root>/version_K/checkpoints``
   continues run K in ``version_K`` (``--ckpt_path last``: the newest ``last*.ckpt`` of the config's runs);
 - the default logger (``trainer.logger: true``: TensorBoard, or CSV without it) logs into the run folder; a
   resumed run's TensorBoard events join the run's earlier ones; a resumed run's CSV logs go into
   ``resumed``, ``resumed_1``, ... inside it (Lightning's ``CSVLogger`` deletes the ``metrics.csv`` it finds);
-- W&B without a ``save_dir`` of its own keeps its files (``wandb/``) in the run folder;
+- W&B without a ``save_dir`` of its own keeps its files (``wandb/``) in the run folder; a logger the config
+  names otherwise keeps its own ``save_dir``, ``name`` and ``version``;
 - a ``ModelCheckpoint`` without ``dirpath`` writes into ``<run folder>/checkpoints``; one whose ``dirpath``
   the config names keeps it;
 - ``SaveConfigInRunFolder`` writes the resolved config into the run folder (W&B: the W&B run's files, uploaded
