@@ -36,11 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console", "zsh"}
 PHOTO = ROOT / "tests/fixtures/shared/reference/landmarks/samples/aflw/flickr/0/image04476.jpg"
-CHECKPOINT = "runs/quickstart/checkpoints/last.ckpt"
+CHECKPOINT = "runs/quickstart/version_0/checkpoints/last.ckpt"
 #: appended to a training command whose full run would repeat the quickstart's 14 epochs
 ONE_SHORT_EPOCH = "--trainer.max_epochs 1 --data.batches_per_epoch 2 --trainer.limit_val_batches 1"
 FINETUNE_HEAD = (
-    f"facexformer fit --config quickstart --model.init_weights {CHECKPOINT} --model.trainable '[net.heads.landmarks]'"
+    f"facexformer fit --config quickstart --model.init_weights {CHECKPOINT} --model.trainable '[net.heads.landmarks]' "
+    "--trainer.default_root_dir runs/quickstart_head"
 )
 WRITE_WFLW_CONFIG = "facexformer fit --config finetune_landmarks_head --print_config > finetune_wflw.yaml"
 
@@ -447,7 +448,7 @@ def test_the_quickstart_and_the_commands_that_use_its_checkpoint(tmp_path):
     # checked last, so that the commands after it run whatever the table says
     behind = [row for m, row in rows.items() if row.endswith(" NO") and not m.startswith("test/parsing/f1_")]
     short_of_margin = margin_failures(comparison_rows(fit.stdout))
-    logs = tmp_path / "runs/quickstart/lightning_logs/version_0"
+    logs = tmp_path / "runs/quickstart/version_0"
     for documented in ("config.yaml", "ced/test.csv", "ced/test.png"):
         assert (logs / documented).is_file(), documented
     assert list(logs.glob("events.out.tfevents.*"))
@@ -457,7 +458,7 @@ def test_the_quickstart_and_the_commands_that_use_its_checkpoint(tmp_path):
 
     (tmp_path / "pred.yaml").write_text(documented_yaml_files()["pred.yaml"])
     run(f"facexformer predict --config quickstart --config pred.yaml --ckpt_path {CHECKPOINT}")
-    assert len(list((tmp_path / "runs/quickstart/lightning_logs").glob("version_*/predictions/*.json"))) == 8
+    assert len(list((tmp_path / "runs/quickstart").glob("version_*/predictions/*.json"))) == 8
 
     shutil.copy(PHOTO, tmp_path / "photo.jpg")
     run(f"facexformer infer photo.jpg --checkpoint {CHECKPOINT} --out predictions")
@@ -473,14 +474,17 @@ def test_the_quickstart_and_the_commands_that_use_its_checkpoint(tmp_path):
     for exported in ("model.onnx", "landmarks.onnx", "facexformer.pt"):
         assert (tmp_path / exported).stat().st_size > 0, exported
 
+    started_from = checkpoint.read_bytes()
     run(FINETUNE_HEAD)
+    assert checkpoint.read_bytes() == started_from  # the fine-tune writes into a folder of its own
+    tuned = tmp_path / "runs/quickstart_head/version_0/checkpoints/last.ckpt"
     before = torch.load(checkpoint, weights_only=True, map_location="cpu")["state_dict"]
-    after = torch.load(checkpoint.with_name("last-v1.ckpt"), weights_only=True, map_location="cpu")["state_dict"]
+    after = torch.load(tuned, weights_only=True, map_location="cpu")["state_dict"]
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith("net.heads.landmarks.") for name in changed), sorted(changed)[:5]
 
     run("facexformer fit --config quickstart --trainer.logger WandbLogger")
-    assert list((tmp_path / "wandb").glob("offline-run-*"))
+    assert list((tmp_path / "runs/quickstart").glob("version_*/wandb/offline-run-*"))
     assert_ran_the_group(QUICKSTART, ran)
     claim = "the docs say every task beats its baseline after the full quickstart; not:"
     assert not behind, "\n".join([claim, *behind])

@@ -15,8 +15,7 @@ from typing import Any
 
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from facexformer.apps.cli_parsing import ShortErrors, TaskNames, UserError, describe, root_cause
 from facexformer.apps.sigterm import EndOnSigterm, end_launched_ranks
@@ -27,6 +26,7 @@ from facexformer.io.checkpoint import check_checkpoint_tasks, read_checkpoint
 from facexformer.io.errors import CheckpointError
 from facexformer.training.callbacks import PrintNextStep
 from facexformer.training.collective_timeout import DEFAULT_TIMEOUT_S, is_collective_timeout, strategies_with_timeout
+from facexformer.training.run_folders import SaveConfigInRunFolder, place_run
 
 #: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
@@ -59,31 +59,6 @@ def quiet_lightning_notices() -> None:
     if not any(isinstance(f, _DropNotices) for f in log.filters):
         log.addFilter(_DropNotices())
     warnings.filterwarnings("ignore", message=r".*isinstance.treespec, LeafSpec.*")
-
-
-class SaveConfigInRunFolder(SaveConfigCallback):
-    """Lightning's ``config.yaml`` of the run, written into the run's own folder. With W&B (whose files
-    default to the working folder, where the next run would overwrite it) that is the W&B run's folder."""
-
-    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        wandb = next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
-        if wandb is None or self.already_saved:
-            super().setup(trainer, pl_module, stage)
-            return
-        if trainer.is_global_zero:
-            folder = Path(wandb.experiment.dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / self.config_filename
-            self.parser.save(self.config, target, skip_none=False, overwrite=self.overwrite, multifile=self.multifile)
-        self.already_saved = trainer.strategy.broadcast(True)
-
-
-def last_checkpoint(callbacks: list[Any]) -> Path | None:
-    """The newest ``last*.ckpt`` in the folders of ``callbacks``' ``ModelCheckpoint``s (what Lightning's
-    ``ckpt_path="last"`` resolves to), or None (none there, or a checkpoint folder not known before the run)."""
-    folders = [Path(cb.dirpath) for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.dirpath]
-    found = [path for folder in folders if folder.is_dir() for path in folder.glob("last*.ckpt")]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
 
 
 def weights_problem(source: Any) -> str | None:
@@ -223,9 +198,10 @@ class FaceXFormerCLI(LightningCLI):
             raise UserError(f"--ckpt_path {ckpt_path}: cannot be read as a checkpoint ({cause})") from err
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        """Lightning's trainer, its strategy waiting ``--trainer.timeout`` seconds at most in a collective, and
-        ``EndOnSigterm`` among its callbacks; when stderr is not a terminal (a log file, CI), its progress bar
-        updates at each epoch's end only (``LOG_REFRESH_RATE``) instead of once per batch."""
+        """Lightning's trainer: its run in a folder of its own (``place_run``), its strategy waiting
+        ``--trainer.timeout`` seconds at most in a collective, ``EndOnSigterm`` among its callbacks; when stderr is
+        not a terminal (a log file, CI), its progress bar updates at each epoch's end only (``LOG_REFRESH_RATE``)
+        instead of once per batch."""
         settings = self._get(self.config_init, "trainer")
         self.timeout = settings.pop("timeout", DEFAULT_TIMEOUT_S)
         with strategies_with_timeout(self.timeout):
@@ -233,6 +209,11 @@ class FaceXFormerCLI(LightningCLI):
         self.sigterm.prog = f"facexformer {self.subcommand}" if self.subcommand else "facexformer"
         self.sigterm.watch(trainer)
         trainer.callbacks.append(self.sigterm)
+        if self.subcommand is not None:  # each run in a folder of its own; `--ckpt_path last` resolved and printed
+            config = self.config[self.subcommand]
+            self.config_init[self.subcommand].ckpt_path = place_run(
+                trainer, config.get("ckpt_path"), self.subcommand == "fit", config.trainer.logger in (True, None)
+            )
         if not sys.stderr.isatty():
             for i, callback in enumerate(trainer.callbacks):
                 if type(callback) is TQDMProgressBar:
@@ -240,17 +221,12 @@ class FaceXFormerCLI(LightningCLI):
         return trainer
 
     def before_fit(self) -> None:
-        """Refuse a run that would overwrite its own starting weights; say which file ``--ckpt_path last`` is."""
+        """Refuse a run that would overwrite its own starting weights."""
         check_own_folder(self.model.hparams.get("init_weights"), self.trainer.callbacks)
         test_follows = bool(self.config_init.fit.get("test_after_fit") and self.datamodule.stage_datasets("test"))
         for callback in self.trainer.callbacks:
             if isinstance(callback, PrintNextStep):  # the hint is printed once, after the test when one follows
                 callback.after_test = test_follows
-        if self.config_init.fit.get("ckpt_path") == "last":
-            path = last_checkpoint(self.trainer.callbacks)
-            if path is not None:
-                print(f"--ckpt_path last: resuming from {path}")
-                self.config_init.fit.ckpt_path = str(path)
 
     @contextmanager
     def collectives_bounded(self) -> Iterator[None]:

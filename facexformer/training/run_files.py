@@ -2,7 +2,8 @@
 
 ``run_directory``: the first logger's own folder (TensorBoard / CSV: ``<save_dir>/<name>/version_N``; W&B: the
 run's ``files`` folder, which W&B uploads with the run), else the trainer's ``default_root_dir``.
-``free_folder``: a folder name not taken by an earlier run (``ced``, ``ced_1``, ...).
+``free_folder``: a folder name not taken by an earlier run (``ced``, ``ced_1``, ...); ``free_file``: a file
+name not taken (``config.yaml``, ``config_1.yaml``, ...).
 """
 
 from __future__ import annotations
@@ -31,4 +32,14 @@ def free_folder(folder: Path) -> Path:
     while (candidate.is_dir() and any(candidate.iterdir())) or candidate.is_file():
         number += 1
         candidate = folder.with_name(f"{folder.name}_{number}")
+    return candidate
+
+
+def free_file(path: Path) -> Path:
+    """``path`` when nothing is there, else the first free ``<stem>_1<suffix>``, ``<stem>_2<suffix>``, ..."""
+    path = Path(path)
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}_{number}{path.suffix}")
     return candidate

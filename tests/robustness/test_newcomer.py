@@ -77,24 +77,35 @@ def test_10_a_run_may_not_write_into_the_folder_of_the_weights_it_starts_from(tm
     check_own_folder("kartiknarayan/facexformer", callbacks)  # a Hub id is no folder of this run
 
 
-def test_10_a_resume_says_which_file_last_is(tmp_path, capsys):  # exact result
+def test_10_each_run_has_its_own_folder_and_a_resume_says_which_file_last_is(tmp_path, capsys):  # exact result
+    """A fine-tune (another config) never writes into the quickstart's folders; `--ckpt_path last` resumes the
+    newest quickstart run in its own folder and prints the file. The same with the installed command:
+    tests/workflows/test_run_folders.py."""
     import os
 
-    from facexformer.apps.lightning_cli import FaceXFormerCLI
+    import lightning as L
 
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    for age, name in enumerate(["last-v1.ckpt", "last.ckpt", "epoch=0.ckpt"]):
-        (folder / name).write_bytes(b"")
-        os.utime(folder / name, (1000 + age, 1000 + age))
-    cli = SimpleNamespace(
-        model=SimpleNamespace(hparams={}),
-        trainer=SimpleNamespace(callbacks=[ModelCheckpoint(dirpath=str(folder))]),
-        config_init=Namespace(fit=Namespace(ckpt_path="last")),
-    )
-    FaceXFormerCLI.before_fit(cli)
-    assert f"--ckpt_path last: resuming from {folder / 'last.ckpt'}" in capsys.readouterr().out
-    assert cli.config_init.fit.ckpt_path == str(folder / "last.ckpt")  # Lightning resumes from that very file
+    from facexformer.training.run_folders import place_run
+
+    root = tmp_path / "runs" / "quickstart"
+    for version, age in ((0, 2), (1, 1)):
+        last = root / f"version_{version}" / "checkpoints" / "last.ckpt"
+        last.parent.mkdir(parents=True)
+        last.write_bytes(b"")
+        os.utime(last, (1000 + age, 1000 + age))
+
+    def trainer(config: str) -> L.Trainer:
+        callbacks = [ModelCheckpoint(save_last=True)]
+        return L.Trainer(default_root_dir=tmp_path / "runs" / config, logger=False, callbacks=callbacks)
+
+    finetune = trainer("finetune_landmarks_head")
+    place_run(finetune, None, fitting=True, default_logger=True)
+    assert finetune.checkpoint_callback.dirpath == str(tmp_path / "runs/finetune_landmarks_head/version_0/checkpoints")
+    resumed = trainer("quickstart")
+    newest = root / "version_0" / "checkpoints" / "last.ckpt"
+    assert place_run(resumed, "last", fitting=True, default_logger=True) == str(newest)
+    assert capsys.readouterr().out == f"--ckpt_path last: resuming from {newest}\n"
+    assert resumed.checkpoint_callback.dirpath == str(newest.parent)  # Lightning resumes from that very file
 
 
 def test_10_wandb_config_goes_into_the_wandb_run_folder(tmp_path, monkeypatch):  # exact result
@@ -109,6 +120,7 @@ def test_10_wandb_config_goes_into_the_wandb_run_folder(tmp_path, monkeypatch): 
     saved = {}
     parser = SimpleNamespace(save=lambda config, path, **kwargs: saved.setdefault("path", Path(path)))
     callback = SaveConfigInRunFolder(parser, Namespace(a=1))
+    callback.run_folder = tmp_path / "runs" / "quickstart" / "version_0"
     strategy = SimpleNamespace(broadcast=lambda value: value)
     callback.setup(SimpleNamespace(loggers=[logger], is_global_zero=True, strategy=strategy), None, "fit")
     logger.experiment.finish()

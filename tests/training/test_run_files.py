@@ -2,7 +2,7 @@ import lightning as L
 import pytest
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
-from facexformer.training.run_files import free_folder, run_directory
+from facexformer.training.run_files import free_file, free_folder, run_directory
 
 
 def test_free_folder_skips_taken_names(tmp_path):
@@ -34,3 +34,10 @@ def test_run_directory_of_wandb_is_the_runs_files_folder(tmp_path):
         finally:
             wandb.finish()
     assert folders[0] != folders[1] and all(f.parent.parent == tmp_path / "wandb" for f in folders)
+
+
+def test_free_file_skips_taken_names(tmp_path):
+    assert free_file(tmp_path / "config.yaml") == tmp_path / "config.yaml"
+    (tmp_path / "config.yaml").write_text("a")
+    (tmp_path / "config_1.yaml").write_text("b")
+    assert free_file(tmp_path / "config.yaml") == tmp_path / "config_2.yaml"

@@ -15,8 +15,8 @@ def fitted(tmp_path_factory) -> FittedRun:
     done = run_step("fit (tiny quickstart, then test)", ["fit", *TINY_QUICKSTART], cwd)
     return FittedRun(
         cwd,
-        cwd / "runs/quickstart/checkpoints/last.ckpt",
-        cwd / "runs/quickstart/lightning_logs/version_0",
+        cwd / "runs/quickstart/version_0/checkpoints/last.ckpt",
+        cwd / "runs/quickstart/version_0",
         done.stdout,
     )
 

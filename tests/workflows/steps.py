@@ -121,8 +121,8 @@ def last_scalars(log_dir: Path) -> dict[str, float]:
 
 
 def newest_log_dir(cwd: Path) -> Path:
-    """The newest ``runs/quickstart/lightning_logs/version_N`` under ``cwd``."""
-    versions = (cwd / "runs/quickstart/lightning_logs").glob("version_*")
+    """The newest run folder ``runs/quickstart/version_N`` under ``cwd`` (each run's logs are in its own)."""
+    versions = (cwd / "runs/quickstart").glob("version_*")
     return max(versions, key=lambda p: int(p.name.removeprefix("version_")))
 
 

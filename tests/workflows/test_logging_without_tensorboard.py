@@ -18,10 +18,10 @@ def test_quickstart_falls_back_to_csv_without_tensorboard(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     cli = main(["fit", *TINY_QUICKSTART])
     assert type(cli.trainer.logger) is CSVLogger
-    log_dir = tmp_path / "runs/quickstart/lightning_logs/version_0"
+    log_dir = tmp_path / "runs/quickstart/version_0"
     with open(log_dir / "metrics.csv") as handle:
         columns = set(next(csv.reader(handle)))
     assert {"val/landmarks/nme", "test/landmarks/nme", "test/gender/accuracy"} <= columns
     assert sorted(p.name.split("_epoch")[0] for p in (log_dir / "images").iterdir()) == ["val_ced", "val_overlays"]
     assert (log_dir / "ced" / "test.csv").is_file() and (log_dir / "ced" / "test.png").is_file()
-    assert (tmp_path / "runs/quickstart/checkpoints/last.ckpt").is_file()
+    assert (log_dir / "checkpoints/last.ckpt").is_file() and (log_dir / "config.yaml").is_file()

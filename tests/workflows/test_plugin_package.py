@@ -71,7 +71,7 @@ def test_the_example_plugin_goes_through_fit_infer_and_export(tmp_path):
     logged = last_scalars(newest_log_dir(tmp_path))
     assert "val/smiling/accuracy" in logged, sorted(logged)  # validated on the reader's files
     assert any(key.startswith("train/smiling/") for key in logged), sorted(logged)  # trained on synthetic faces
-    (checkpoint,) = tmp_path.glob("runs/*/checkpoints/last.ckpt")
+    (checkpoint,) = tmp_path.glob("runs/*/version_0/checkpoints/last.ckpt")
     test = ["test", *fit[1:], "--ckpt_path", str(checkpoint)]
     run_step("test --ckpt_path of the plugin's checkpoint", test, tmp_path)
     assert "test/smiling/accuracy" in last_scalars(newest_log_dir(tmp_path))

@@ -35,7 +35,12 @@ SHRUNK = [
     "false",
 ]
 KILLER = ["--trainer.callbacks+=tests.data.test_mid_epoch_resume.KillAtStep", "--trainer.callbacks.step"]
-LAST = Path("runs/quickstart/checkpoints/last.ckpt")
+
+
+def last_of(cwd: Path) -> Path:
+    """The newest ``last.ckpt`` of the quickstart's runs in ``cwd`` (a run killed before its first checkpoint
+    leaves none: ``--ckpt_path last`` then starts a fresh run, in the next run folder)."""
+    return max(cwd.glob("runs/quickstart/version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
 
 
 def fit(cwd: Path, workers: int, *extra: str, expect: int = 0, name: str = "fit") -> None:
@@ -53,7 +58,7 @@ def kill_and_resume(tmp_path: Path, workers: int, kill_step: int) -> None:
     fit(tmp_path / "whole", workers)
     fit(tmp_path / "killed", workers, *KILLER, str(kill_step), expect=-9, name=f"fit killed at step {kill_step}")
     fit(tmp_path / "killed", workers, "--ckpt_path", "last", name="fit --ckpt_path last")
-    expected, got = saved(tmp_path / "whole" / LAST), saved(tmp_path / "killed" / LAST)
+    expected, got = saved(last_of(tmp_path / "whole")), saved(last_of(tmp_path / "killed"))
     assert got["global_step"] == expected["global_step"] == EPOCHS * STEPS_PER_EPOCH
     assert expected["state_dict"].keys() == got["state_dict"].keys()
     different = [k for k, v in expected["state_dict"].items() if not torch.equal(v, got["state_dict"][k])]
