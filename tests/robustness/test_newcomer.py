@@ -7,6 +7,7 @@ is gone). Cases still open are ``xfail(strict=True)``: they fail the suite once 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -152,7 +153,7 @@ def test_10_lightning_prints_no_second_metric_table():  # exact result: verbose=
 
     calls = []
     trainer = SimpleNamespace(test=lambda **kw: calls.append(kw), validate=lambda **kw: calls.append(kw))
-    cli = SimpleNamespace(trainer=trainer)
+    cli = SimpleNamespace(trainer=trainer, collectives_bounded=lambda: contextlib.nullcontext())
     FaceXFormerCLI.test(cli, model=None, verbose=True)
     FaceXFormerCLI.validate(cli, model=None)
     assert [call["verbose"] for call in calls] == [False, False]
