@@ -5,7 +5,9 @@ A mistake in the arguments or the config (a wrong path, name or value) ends in a
 2; ``--debug`` (or ``FACEXFORMER_DEBUG=1``) shows the traceback instead.
 
 This module imports neither torch nor Lightning: ``facexformer --help`` answers from it alone, and each command
-imports what it needs when it runs.
+imports what it needs when it runs. The modules of ``infer``, ``export``, ``evaluate`` and ``benchmark`` build
+their parsers without torch, so their ``--help`` is quick; ``fit|validate|test|predict --help`` (or ``-h``) alone
+is printed from a per-user cache of what LightningCLI printed the first time (``facexformer.apps.help_cache``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ EXTRA_MODULES = {
     "benchmark": "facexformer.benchmarking.command",
     "evaluate": "facexformer.apps.evaluate",
 }
+#: the options that ask a command for its help
+HELP_FLAGS = ("-h", "--help")
 #: shipped config name -> what it does, in one line (tests/apps/test_cli.py checks that every config has one)
 CONFIG_SUMMARIES = {
     "quickstart": "every task on built-in synthetic faces, a small backbone, on the CPU in minutes; then the test set",
@@ -107,7 +111,7 @@ def main(args: list[str] | None = None) -> Any:
     in the arguments or config) is reported in short and exits with status 2, unless ``--debug`` is given.
     Returns the LightningCLI of fit/validate/test/predict, else None."""
     argv = list(sys.argv[1:] if args is None else args)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv or argv[0] in HELP_FLAGS:
         sys.stdout.write(help_text())
         sys.exit(0 if argv else 2)
     if argv[0] in EXTRA_COMMANDS:  # each reads --debug itself
@@ -121,6 +125,10 @@ def main(args: list[str] | None = None) -> Any:
         if command is None:
             known = ", ".join([*LIGHTNING_COMMANDS, *EXTRA_COMMANDS])
             raise UserError(f"{argv[0]!r} is not a command; commands: {known}")
+        if len(argv) == 2 and argv[1] in HELP_FLAGS:  # the help alone: from the cache
+            from facexformer.apps.help_cache import print_help
+
+            print_help(command, lambda: run_lightning_cli(None if args is None else argv))
         resolved = resolve_config_names(argv)
         if args is None:  # from the console: LightningCLI reads sys.argv (and re-runs it for DDP workers)
             sys.argv[1:] = resolved

@@ -165,9 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing dataset file, an unloadable checkpoint, a model without the benchmark's tasks) exits with status 2
     and a one-line message."""
     from facexformer.apps.cli_parsing import describe, report
-    from facexformer.io.errors import CheckpointError
 
     options = parse_args(argv)
+    from facexformer.io.errors import CheckpointError  # after parsing: `--help` needs no torch
+
     try:
         evaluate(options)
     except (FileNotFoundError, KeyError, ValueError, CheckpointError) as err:

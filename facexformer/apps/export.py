@@ -9,7 +9,8 @@ ONNX outputs are also named after the tasks. Raw means before ``Task.decode``: e
 batch dimension is dynamic in ONNX; TorchScript is traced, so it takes any batch size and the traced image
 size. A ``facexformer.json`` (tasks in output order, image size, mean, std, the face crop's settings) is stored
 inside the TorchScript file (``_extra_files``) and in the ONNX metadata. Files are written atomically and
-never replace an existing file without ``--overwrite``.
+never replace an existing file without ``--overwrite``. torch is imported when a model is exported, not with this
+module, so that ``facexformer export --help`` is quick.
 """
 
 from __future__ import annotations
@@ -20,35 +21,19 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import torch
-from jsonargparse.typing import PositiveInt
-from torch import nn
+from facexformer.apps.command_options import ExportOptions
 
-from facexformer.io.atomic import remove_leftovers, write_atomically
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 PROG = "facexformer export"
 DESCRIPTION = "Export a model to TorchScript or ONNX (input: normalised crops; outputs: raw heads)."
 FORMATS = ("onnx", "torchscript")
 METADATA_NAME = "facexformer.json"
-
-
-class ExportWrapper(nn.Module):
-    """``model.net`` with a fixed task list: (B, 3, S, S) normalised images -> tuple of raw outputs."""
-
-    def __init__(self, model: Any, tasks: Sequence[str]):
-        super().__init__()
-        for name in tasks:
-            model.task(name)
-        self.net = model.net
-        self.tasks = tuple(tasks)
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.net(images, self.tasks)
-        return tuple(outputs[name] for name in self.tasks)
 
 
 def export_metadata(model: Any, tasks: Sequence[str], image_size: int) -> dict[str, Any]:
@@ -78,6 +63,10 @@ def export_model(
     ``tasks``: outputs, in order (default all); ``image_size``: input side (default the model's);
     ``opset``: ONNX opset (default: torch's).
     """
+    import torch
+
+    from facexformer.apps.export_wrapper import ExportWrapper
+
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {FORMATS}")
     path = Path(path)
@@ -109,6 +98,8 @@ class ExportWriteError(OSError):
 def _write(path: Path, write: Any, overwrite: bool) -> None:
     """``write_atomically``, with the C++ writers' errors (a full disk) turned into one ``ExportWriteError``;
     temporary copies of ``path`` a killed export left are removed first."""
+    from facexformer.io.atomic import remove_leftovers, write_atomically
+
     remove_leftovers(path.parent, lambda name: name == path.name)
     try:
         write_atomically(path, write, overwrite)
@@ -121,6 +112,8 @@ def _write(path: Path, write: Any, overwrite: bool) -> None:
 
 def _onnx_program(wrapper: nn.Module, example: torch.Tensor, tasks: list[str], opset: int | None) -> Any:
     """The ``torch.onnx`` program of ``wrapper`` (dynamic batch size), ready to be saved."""
+    import torch
+
     try:
         import onnx  # noqa: F401 - needed by the exporter and by _save_onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
@@ -149,32 +142,6 @@ def _save_onnx(program: Any, target: Path, meta: str) -> None:
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_NAME, meta
     onnx.save(proto, str(target))
-
-
-@dataclass
-class ExportOptions:
-    """Options of ``facexformer export`` (also readable from ``--config file.yaml``).
-
-    Args:
-        checkpoint: save_pretrained folder, .ckpt, released model.pt or Hub id
-        format: onnx or torchscript
-        out: output file
-        tasks: output tasks, in order (default all)
-        image_size: input side in pixels (default: the model's)
-        opset: ONNX opset version (default: torch's)
-        overwrite: replace an existing output file
-        trust_checkpoint: let the checkpoint run code: open a full pickle and import any class path it names
-            (only for files you trust; see docs/plugins.md)
-    """
-
-    checkpoint: str
-    format: Literal["onnx", "torchscript"]
-    out: Path
-    tasks: list[str] | None = None
-    image_size: PositiveInt | None = None
-    opset: PositiveInt | None = None
-    overwrite: bool = False
-    trust_checkpoint: bool = False
 
 
 def build_parser() -> Any:
@@ -214,3 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(PROG, describe(err), err)
     print(f"wrote {path} ({args.format}; outputs in this order: {', '.join(tasks or model.task_names)})")
     return 0
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ExportWrapper":  # it subclasses torch's nn.Module: imported on first use
+        from facexformer.apps.export_wrapper import ExportWrapper
+
+        return ExportWrapper
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,8 @@ sub-folders); two inputs with the same ``NAME`` are refused before anything runs
 reported on stderr (naming the file) and the run carries on; the exit code is 1 when any image failed, 2 for a
 mistake in the arguments (a missing input, a named non-image file, an unloadable checkpoint), else 0. Photos
 are decoded, searched for faces and cropped in ``--workers`` processes while the network runs, and results are
-written on a background thread (``facexformer.inference.pipeline``).
+written on a background thread (``facexformer.inference.pipeline``). This module imports torch and the model
+only when it runs, so that ``facexformer infer --help`` is quick.
 """
 
 from __future__ import annotations
@@ -17,63 +18,24 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt
 from tqdm import tqdm
 
-from facexformer.inference.pipeline import BackgroundWriter, pipelined_predict
-from facexformer.inference.predict import FacePrediction
-from facexformer.inference.visualize import draw_overlay
-from facexformer.io.atomic import remove_leftovers, write_atomically, write_json
+from facexformer.apps.command_options import InferOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from facexformer.inference.predict import FacePrediction
 
 PROG = "facexformer infer"
 DESCRIPTION = "Predict face tasks for images; write one JSON (and one overlay PNG) per image."
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: picture formats a folder may hold that ``infer`` does not read: counted and named in the summary
 UNREAD_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jp2", ".ico", ".ppm", ".pgm", ".svg")
-
-
-@dataclass
-class InferOptions:
-    """Options of ``facexformer infer`` (also readable from ``--config file.yaml``).
-
-    Args:
-        inputs: image files and/or folders
-        checkpoint: save_pretrained folder, .ckpt, released model.pt or Hub id
-        out: output folder
-        tasks: task names (default: all the model's)
-        overwrite: redo images whose JSON already exists
-        batch_size: faces per forward pass
-        device: cpu, cuda, cuda:1, mps or auto
-        overlay: write an overlay PNG next to each JSON
-        detector: face finder: mtcnn (the released pipeline's), haar (OpenCV), 'none' = the whole image is the
-            face, auto = mtcnn
-        margin: box growth per side, as a fraction of the box (default: the model's own crop, the one it was
-            trained with; 0.25 for the released model)
-        recursive: also scan sub-folders
-        workers: processes decoding, detecting and cropping photos while the network runs (0: in this process)
-        trust_checkpoint: let the checkpoint run code: open a full pickle and import any class path it names
-            (only for files you trust; see docs/plugins.md)
-    """
-
-    checkpoint: str
-    out: Path
-    inputs: list[str] = field(default_factory=list)
-    tasks: list[str] | None = None
-    overwrite: bool = False
-    batch_size: PositiveInt = 16
-    device: str = "auto"
-    overlay: bool = True
-    detector: Literal["mtcnn", "haar", "none", "auto"] = "mtcnn"
-    margin: NonNegativeFloat | None = None
-    recursive: bool = False
-    workers: NonNegativeInt = 2
-    trust_checkpoint: bool = False
 
 
 def build_parser() -> Any:
@@ -151,6 +113,8 @@ def _check_output_folder(out: Path) -> None:
 
 def pick_device(name: str) -> torch.device:
     """``"auto"``: CUDA if available, else MPS, else CPU; otherwise ``torch.device(name)``."""
+    import torch
+
     if name != "auto":
         return torch.device(name)
     if torch.cuda.is_available():
@@ -226,6 +190,9 @@ def infer_files(
     Photos whose JSON exists are skipped unless ``overwrite``. Returns the run with its counters
     (``written``, ``skipped``, ``failed`` paths); problems are reported on stderr.
     """
+    from facexformer.inference.pipeline import BackgroundWriter, pipelined_predict
+    from facexformer.io.atomic import remove_leftovers
+
     run = InferRun(model, Path(out), list(tasks) if tasks else None, overlay, overwrite, checkpoint)
     for leftover in remove_leftovers(out, lambda name: name.endswith((".json", ".overlay.png"))):
         run.say(f"removed {leftover.name}, an unfinished file a killed run left")
@@ -278,6 +245,9 @@ class InferRun:
             self.fail(path, f"cannot write its results to {self.out}: {err.strerror or err}")
 
     def _write(self, path: Path, image: np.ndarray, faces: list[FacePrediction], overlay: Path) -> None:
+        from facexformer.inference.visualize import draw_overlay
+        from facexformer.io.atomic import write_atomically, write_json
+
         for face in faces:
             face.image_index = 0
         if self.overlay:

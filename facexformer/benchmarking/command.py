@@ -8,165 +8,27 @@
 - ``infer``: faces/s of ``facexformer infer`` end to end on a folder of photos (repeated), per worker count,
   against the network alone at the same batch size.
 - ``landmarks``: training steps/s of the landmark task alone, per landmark head type.
+- ``help``: seconds each command's ``--help`` takes in a fresh interpreter (cold and warm help cache).
+
+This module holds the options and the parser and imports no torch (``facexformer benchmark --help`` is quick);
+the measurements are in ``facexformer.benchmarking.runs`` and ``facexformer.benchmarking.help``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import torch
 from jsonargparse.typing import NonNegativeInt, PositiveInt
 
-from facexformer.benchmarking.configs import load_config
-from facexformer.benchmarking.help import HelpBenchmark, benchmark_help
-from facexformer.benchmarking.infer import infer_throughput
-from facexformer.benchmarking.inference import inference_throughput
-from facexformer.benchmarking.rounds import median_seconds, print_table
-from facexformer.benchmarking.training import default_training_models, training_throughput
-from facexformer.module import FaceXFormer
+from facexformer.benchmarking.help import HelpBenchmark
 
-DEFAULT_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+#: the device of every mode: a torch device name, or "auto" (CUDA when available, else the CPU)
+DEFAULT_DEVICE = "auto"
 PrecisionName = Literal["fp32", "bf16", "bf16-autocast", "fp16", "fp16-autocast"]  # ...inference.PRECISIONS
 TrainPrecisionName = Literal["fp32", "bf16-mixed", "fp16-mixed"]  # facexformer.benchmarking.training.TRAIN_PRECISIONS
-
-
-def benchmark_model(args: ModelBenchmark) -> list[tuple[str, float, float, float, float]]:
-    """Inference throughput of all tasks, landmarks only and the backbone alone, per precision."""
-    return inference_throughput(
-        backbone=args.backbone,
-        batch_size=args.batch_size,
-        image_size=args.image_size,
-        tasks=None if args.tasks == ["all"] else args.tasks,
-        precisions=args.dtype,
-        device=args.device,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        compile_backbone=args.compile,
-        threads=args.threads,
-        clock=args.clock,
-    )
-
-
-def benchmark_train(args: TrainBenchmark) -> list[tuple[str, float, float, float, float]]:
-    """Training images/s of Swin-B and/or the quickstart model, per precision."""
-    models, sizes = default_training_models(args.models)
-    if args.batch_size is not None:
-        sizes = dict.fromkeys(sizes, args.batch_size)
-    return training_throughput(models, sizes, args.dtype, args.device, args.repeats, args.warmup)
-
-
-def benchmark_infer(args: InferBenchmark) -> list[tuple[str, float, float]]:
-    """End-to-end ``infer`` faces/s on a folder of photos against the network alone."""
-    torch.manual_seed(0)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.checkpoint:
-        model = FaceXFormer.from_pretrained(args.checkpoint)
-    else:
-        model = FaceXFormer(backbone=args.backbone, image_size=args.image_size)
-    return infer_throughput(
-        model.to(args.device),
-        args.photos,
-        args.copies,
-        args.batch_size,
-        args.workers,
-        args.dtype,
-        overlay=args.overlay,
-        detector=args.detector,
-        repeats=args.repeats,
-    )
-
-
-def benchmark_data(args: DataBenchmark) -> list[tuple[str, float, float]]:
-    """Does the data pipeline keep up with training? Samples/s, batches/s per worker count, steps/s."""
-    model, datamodule = load_config(args.config)
-    dataset = next(iter(datamodule.datasets["train"].values()))
-    torch.set_num_threads(1)
-    count = min(args.samples, len(dataset))
-    start = time.perf_counter()
-    for i in range(count):
-        dataset[i]
-    per_worker = count / (time.perf_counter() - start)
-    torch.set_num_threads(args.threads)
-
-    batch = next(iter(datamodule.train_dataloader()))
-    batch["image"] = batch["image"].float() / 255
-    optimizer = model.configure_optimizers()["optimizer"]
-    model.train()
-
-    def step() -> None:
-        loss = model.step(batch, "train")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    steps = 1 / median_seconds({"step": step}, args.steps)["step"]
-    rows = [
-        ("training steps/s (consumption)", steps, 1.0),
-        ("one worker, batches/s", per_worker / datamodule.batch_size, per_worker / datamodule.batch_size / steps),
-    ]
-    for workers in args.workers:
-        datamodule.num_workers = workers
-        loader = iter(datamodule.train_dataloader())
-        next(loader)
-        start = time.perf_counter()
-        for _ in range(args.batches):
-            next(loader)
-        rate = args.batches / (time.perf_counter() - start)
-        rows.append((f"DataModule, {workers} workers, batches/s", rate, rate / steps))
-        del loader
-    print(f"SyntheticFaces: {per_worker:.1f} samples/s on one worker (1 thread)")
-    print_table(
-        f"data vs training, config {args.config!r}, batch {datamodule.batch_size} (ratio: to training)",
-        rows,
-        "per second",
-    )
-    return rows
-
-
-def benchmark_landmarks(args: LandmarksBenchmark) -> list[tuple[str, float, float]]:
-    """Training steps/s of the landmark task alone, per head type, on the quickstart backbone."""
-    from facexformer.data import SyntheticFaces, collate_multitask
-    from facexformer.tasks import Landmarks
-
-    heads = {
-        "regression + wing": Landmarks(head="regression", loss="wing"),
-        f"heatmap {args.heatmap_size}px + star": Landmarks(head="heatmap", loss="star", heatmap_size=args.heatmap_size),
-        f"heatmap {args.heatmap_size}px + awing": Landmarks(
-            head="heatmap", loss="awing", heatmap_size=args.heatmap_size
-        ),
-    }
-    dataset = SyntheticFaces(args.batch_size, args.image_size, seed=0, tasks=["landmarks"])
-    batch = collate_multitask([dataset[i] for i in range(args.batch_size)])
-    batch["image"] = batch["image"].float() / 255
-    steps = {}
-    for name, task in heads.items():
-        torch.manual_seed(0)
-        model = FaceXFormer(
-            tasks=[task], backbone=args.backbone, image_size=args.image_size, dim=args.dim, decoder_mlp_dim=4 * args.dim
-        ).train()
-        optimizer = model.configure_optimizers()["optimizer"]
-
-        def step(model: FaceXFormer = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
-            loss = model.step(batch, "train")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        steps[name] = step
-    seconds = median_seconds(steps, args.repeats, args.warmup)
-    baseline = args.batch_size / seconds["regression + wing"]
-    rows = [(f"{name}, images/s", args.batch_size / t, args.batch_size / t / baseline) for name, t in seconds.items()]
-    print_table(
-        f"landmark training steps, {args.backbone}, batch {args.batch_size}, {args.image_size} px "
-        "(ratio: to the regression head)",
-        rows,
-        "images/s",
-    )
-    return rows
 
 
 @dataclass
@@ -180,7 +42,7 @@ class ModelBenchmark:
         tasks: task names, or 'all' (the released eight)
         dtype: precisions compared in one run: bf16/fp16 cast the weights once (model.to(dtype)), *-autocast
             keeps float32 weights under autocast
-        device: torch device
+        device: torch device, or auto (cuda when available, else cpu)
         repeats: timed rounds
         warmup: untimed rounds first
         compile: torch.compile the backbone (its compile time is printed)
@@ -210,7 +72,7 @@ class TrainBenchmark:
         models: the models trained (Swin-B at 224 px and/or the quickstart model)
         dtype: Lightning precisions compared in one run
         batch_size: every model's batch (default: 8 for Swin-B, the config's for quickstart)
-        device: torch device
+        device: torch device, or auto (cuda when available, else cpu)
         repeats: timed rounds
         warmup: untimed rounds first
     """
@@ -238,7 +100,7 @@ class InferBenchmark:
         dtype: weights cast once to this type
         detector: face finder; 'none' = the whole photo is the face
         overlay: write overlay PNGs as infer does
-        device: torch device
+        device: torch device, or auto (cuda when available, else cpu)
         repeats: timed rounds
         threads: torch CPU threads of the network, alone and in infer (default: torch's); each worker uses one
     """
@@ -268,7 +130,7 @@ class DataBenchmark:
         workers: DataLoader worker counts compared
         batches: batches timed per worker count
         steps: training steps timed
-        threads: torch threads for training
+        threads: torch threads for training (default: torch's)
     """
 
     config: str = "quickstart"
@@ -276,7 +138,7 @@ class DataBenchmark:
     workers: list[NonNegativeInt] = field(default_factory=lambda: [0, 1, 2])
     batches: PositiveInt = 10
     steps: PositiveInt = 5
-    threads: PositiveInt = torch.get_num_threads()
+    threads: PositiveInt | None = None
 
 
 @dataclass
@@ -302,14 +164,24 @@ class LandmarksBenchmark:
     warmup: NonNegativeInt = 1
 
 
-#: mode -> (its options, the function measuring it, a one-line description); the first is the default
-MODES: dict[str, tuple[type, Callable[[Any], object], str]] = {
-    "model": (ModelBenchmark, benchmark_model, "inference images/s (default)"),
-    "train": (TrainBenchmark, benchmark_train, "training images/s of Swin-B and the quickstart model per precision"),
-    "infer": (InferBenchmark, benchmark_infer, "infer end to end (files to JSON and overlays) vs the network alone"),
-    "data": (DataBenchmark, benchmark_data, "data pipeline supply vs training consumption"),
-    "landmarks": (LandmarksBenchmark, benchmark_landmarks, "landmark training images/s per head type"),
-    "help": (HelpBenchmark, benchmark_help, "seconds each command's --help takes, in a fresh interpreter"),
+RUNS, HELP = "facexformer.benchmarking.runs", "facexformer.benchmarking.help"
+#: mode -> (its options, "module:function" measuring it (imported when it runs), a one-line description); the
+#: first is the default
+MODES: dict[str, tuple[type, str, str]] = {
+    "model": (ModelBenchmark, f"{RUNS}:benchmark_model", "inference images/s (default)"),
+    "train": (
+        TrainBenchmark,
+        f"{RUNS}:benchmark_train",
+        "training images/s of Swin-B and the quickstart model per precision",
+    ),
+    "infer": (
+        InferBenchmark,
+        f"{RUNS}:benchmark_infer",
+        "infer end to end (files to JSON and overlays) vs the network alone",
+    ),
+    "data": (DataBenchmark, f"{RUNS}:benchmark_data", "data pipeline supply vs training consumption"),
+    "landmarks": (LandmarksBenchmark, f"{RUNS}:benchmark_landmarks", "landmark training images/s per head type"),
+    "help": (HelpBenchmark, f"{HELP}:benchmark_help", "seconds each command's --help takes, in a fresh interpreter"),
 }
 
 
@@ -328,7 +200,8 @@ def build_parser() -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``facexformer benchmark [model|train|infer|data|landmarks] [options]`` (``model`` when no mode is named)."""
+    """``facexformer benchmark [model|train|infer|data|landmarks|help] [options]`` (``model`` when no mode is
+    named)."""
     from facexformer.apps.cli_parsing import debug_enabled, legacy_argv
 
     argv = list(argv or [])
@@ -338,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[0] in MODES:
         argv = [argv[0], *legacy_argv(argv[1:], MODES[argv[0]][0])]
     config = build_parser().parse_args(argv)
-    options, run, _ = MODES[config.mode]
+    options, function, _ = MODES[config.mode]
     values = config[config.mode].as_dict()
     values.pop("config", None)
-    run(options(**values))
+    module, _, name = function.partition(":")
+    getattr(importlib.import_module(module), name)(options(**values))

@@ -127,6 +127,27 @@ def test_help_imports_neither_torch_nor_lightning():
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
 
 
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["infer", "--help"], "--checkpoint"),
+        (["export", "-h"], "--format"),
+        (["evaluate", "--help"], "--benchmark"),
+        (["benchmark", "--help"], "landmarks"),
+        (["benchmark", "model", "--help"], "--dtype"),
+        (["benchmark", "help", "-h"], "--repeats"),
+    ],
+)
+def test_the_help_of_the_other_commands_imports_neither_torch_nor_lightning(argv, option):
+    """Their parsers are built from modules that import no torch: the help is printed in well under 2 s."""
+    code = "import sys; from facexformer.apps.cli import main\n"
+    code += "try: main(sys.argv[1:])\nexcept SystemExit as e: code = e.code\n"
+    code += "print(code, sorted(m for m in ('torch', 'lightning', 'timm') if m in sys.modules), file=sys.stderr)"
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert done.stderr.strip().splitlines()[-1] == "0 []", done.stderr
+    assert done.stdout.startswith(f"usage: facexformer {argv[0]}") and option in done.stdout
+
+
 def test_a_bare_command_prints_the_help_and_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([])

@@ -19,8 +19,7 @@ from facexformer.apps.cli_parsing import (
     suggestions,
     with_task_class_paths,
 )
-from facexformer.apps.export import ExportOptions
-from facexformer.apps.infer import InferOptions
+from facexformer.apps.command_options import ExportOptions, InferOptions
 
 SCRIPT = Path(sys.executable).parent / "facexformer"
 
