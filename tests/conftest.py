@@ -1,4 +1,5 @@
-"""Test-wide settings: offline hubs (must be set before timm / huggingface_hub are imported)."""
+"""Test-wide settings: offline hubs (must be set before timm / huggingface_hub are imported); no ``--help`` text
+stored in the user's cache (tests/apps/test_help_cache.py switches it on in a folder of its own)."""
 
 import os
 import sys
@@ -7,6 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("FACEXFORMER_NO_HELP_CACHE", "1")
 
 from pathlib import Path  # noqa: E402
 
