@@ -25,7 +25,7 @@ from facexformer.data.datamodule import MultiTaskDataModule
 from facexformer.data.datasets.w300 import W300
 from facexformer.data.datasets.wflw import WFLW
 from facexformer.data.synthetic import SyntheticFaces
-from facexformer.tasks import OFFICIAL_TASKS
+from facexformer.tasks import RELEASED_TASKS
 from facexformer.tasks.landmarks import Landmarks
 
 TINY = {"backbone": "test_convnext", "dim": 64, "decoder_mlp_dim": 128}
@@ -49,7 +49,7 @@ def build_model(args: argparse.Namespace, num_points: int) -> FaceXFormer:
     landmarks = Landmarks(num_points=num_points, loss="wing")
     common = {"trainable": ["net.heads.landmarks"], "lr": args.lr, "milestones": [10**6]}
     if args.init_weights:
-        tasks = [landmarks, *(t for t in OFFICIAL_TASKS if t != "landmarks")]
+        tasks = [landmarks, *(t for t in RELEASED_TASKS if t != "landmarks")]
         return FaceXFormer(tasks=tasks, init_weights=args.init_weights, **common)
     return FaceXFormer(tasks=[landmarks], image_size=args.size, **TINY, **common)
 

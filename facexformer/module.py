@@ -18,7 +18,7 @@ from facexformer.io.pretrained import PretrainedMixin, check_saved_tasks
 from facexformer.model.backbone import BackboneSpec, build_backbone
 from facexformer.model.init import init_scratch_layers
 from facexformer.model.network import FaceXFormerNet
-from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task, task_from_config
+from facexformer.tasks import RELEASED_TASKS, TASKS, Task, task_from_config
 from facexformer.training.finetuning import FreezeAllBut, set_trainable
 from facexformer.training.nonfinite_loss import StopOnNonFiniteLoss
 from facexformer.training.optimizers import adamw_multistep
@@ -56,8 +56,8 @@ class FaceXFormer(PretrainedMixin, L.LightningModule):
             ``pretrained_cfg``). Saved with the model, so inference normalises as training did.
         init_weights: start from these weights (anything ``from_pretrained`` takes); tensors whose name or
             shape differ (e.g. a landmark head with another point count) keep their fresh initialisation.
-        released_tokens: official mode: the task names whose tokens form the released model's token set
-            (``from_official_checkpoint`` sets the eight released tasks). Those tokens and the face tokens never
+        released_tokens: released mode: the task names whose tokens form the released model's token set
+            (``from_released_checkpoint`` sets the eight released tasks). Those tokens and the face tokens never
             attend to the tokens of other tasks, so new tasks leave the released outputs bit-for-bit unchanged;
             a released task missing from ``tasks`` keeps its tokens in the decoder as context, without a head.
             ``None``: all tokens attend to each other.
@@ -98,7 +98,7 @@ class FaceXFormer(PretrainedMixin, L.LightningModule):
         # under DDP a short evaluation dataset leaves some processes without a batch of it; they still take
         # part in every epoch-end synchronisation (see StageMetrics.log_epoch)
         self.allow_zero_length_dataloader_with_multiple_devices = True
-        self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else OFFICIAL_TASKS)]
+        self.tasks: list[Task] = [task_from_config(t) for t in (tasks if tasks is not None else RELEASED_TASKS)]
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate task names in {names}")

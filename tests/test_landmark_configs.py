@@ -72,9 +72,9 @@ def test_training_recipes_fit_and_test_per_subset(name, data_root):
         assert f"test/{subset}/landmarks/nme" in metrics, sorted(metrics)
 
 
-def test_official_evaluation_writes_ced_per_subset(data_root):
+def test_released_evaluation_writes_ced_per_subset(data_root):
     FaceXFormer(backbone="test_convnext", image_size=64, dim=32, decoder_mlp_dim=64).save_pretrained("weights")
-    cli = main(["test", "--config", "eval_official_300w", *TINY_MODEL, "--model.init_weights", "weights"])
+    cli = main(["test", "--config", "eval_released_300w", *TINY_MODEL, "--model.init_weights", "weights"])
     metrics = cli.trainer.callback_metrics
     for subset in ("common", "challenge", "full"):
         for metric in ("nme", "fr", "auc"):

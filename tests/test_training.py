@@ -7,7 +7,7 @@ import torch
 from facexformer import FaceXFormer
 from facexformer.batch import select_samples
 from facexformer.data import MultiTaskDataModule, SelectTasks, SyntheticFaces, collate_multitask
-from facexformer.tasks import OFFICIAL_TASKS, Landmarks
+from facexformer.tasks import RELEASED_TASKS, Landmarks
 
 
 def quiet_trainer(**kwargs) -> L.Trainer:
@@ -114,13 +114,13 @@ def test_mixed_precision_training_steps(tiny_kwargs, precision):
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
 
 
-@pytest.mark.parametrize("released_tokens", [None, OFFICIAL_TASKS])
+@pytest.mark.parametrize("released_tokens", [None, RELEASED_TASKS])
 def test_fine_tuning_a_new_task_on_a_released_model(tmp_path, tiny_kwargs, released_tokens):
-    """Official mode: training a new task's tokens and head leaves the released outputs bit-identical, and the
+    """released mode: training a new task's tokens and head leaves the released outputs bit-identical, and the
     released token set survives Lightning checkpoints and save_pretrained. Without it the outputs move."""
     torch.manual_seed(0)
     model = FaceXFormer(
-        tasks=[*OFFICIAL_TASKS, "expression"],
+        tasks=[*RELEASED_TASKS, "expression"],
         released_tokens=released_tokens,
         trainable=["net.heads.expression", "net.tokens.expression"],
         lr=1e-1,
@@ -128,7 +128,7 @@ def test_fine_tuning_a_new_task_on_a_released_model(tmp_path, tiny_kwargs, relea
     )
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        before = model.eval()(images, tasks=OFFICIAL_TASKS)
+        before = model.eval()(images, tasks=RELEASED_TASKS)
     tokens_before = model.net.tokens["expression"].weight.detach().clone()
     dm = MultiTaskDataModule(train={"s": SyntheticFaces(8, 64, seed=1)}, batch_size=4, augment={})
     trainer = quiet_trainer(max_steps=2, default_root_dir=tmp_path)
@@ -142,7 +142,7 @@ def test_fine_tuning_a_new_task_on_a_released_model(tmp_path, tiny_kwargs, relea
         FaceXFormer.from_pretrained(tmp_path / "fine_tuned"),
     ):
         with torch.no_grad():
-            after = loaded.eval()(images, tasks=OFFICIAL_TASKS)
-        unchanged = all(torch.equal(after[name], before[name]) for name in OFFICIAL_TASKS)
+            after = loaded.eval()(images, tasks=RELEASED_TASKS)
+        unchanged = all(torch.equal(after[name], before[name]) for name in RELEASED_TASKS)
         assert unchanged == (released_tokens is not None)
-        assert loaded.hparams.released_tokens == (None if released_tokens is None else list(OFFICIAL_TASKS))
+        assert loaded.hparams.released_tokens == (None if released_tokens is None else list(RELEASED_TASKS))

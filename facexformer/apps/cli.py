@@ -47,7 +47,7 @@ HELP_FLAGS = ("-h", "--help")
 CONFIG_SUMMARIES = {
     "quickstart": "every task on built-in synthetic faces, a small backbone, on the CPU in minutes; then the test set",
     "finetune_landmarks_head": "fine-tune only the released model's landmark head on 300W (all else frozen)",
-    "eval_official_300w": "test the released checkpoint on 300W common, challenge and full (NME, FR, AUC, CED)",
+    "eval_released_300w": "test the released checkpoint on 300W common, challenge and full (NME, FR, AUC, CED)",
     "landmarks_300w_star": "landmarks only on 300W (official split): heatmap head, STAR loss, own schedule",
     "landmarks_300w_wing": "landmarks only on 300W (official split): released regression head, Wing loss, own schedule",
     "landmarks_wflw_star": "landmarks only on WFLW (98 points): heatmap head, STAR loss, the six test subsets",

@@ -65,13 +65,13 @@ def weights_problem(source: Any) -> str | None:
     """Why ``init_weights`` ``source`` cannot be loaded now without downloading it (a missing file, or a Hub
     id that is neither cached nor reachable), or None."""
     from facexformer.io.hub import hub_file_problem, looks_like_hub_id
-    from facexformer.io.released import OFFICIAL_HUB_FILES
+    from facexformer.io.released import RELEASED_HUB_FILES
     from facexformer.io.weights import CONFIG_NAME
 
     if not isinstance(source, str) or Path(source).exists():
         return None
     if looks_like_hub_id(source):
-        return hub_file_problem(source, OFFICIAL_HUB_FILES.get(source, CONFIG_NAME))
+        return hub_file_problem(source, RELEASED_HUB_FILES.get(source, CONFIG_NAME))
     return f"{source}: no such file or folder"
 
 

@@ -16,7 +16,7 @@ from facexformer.benchmarking.hardware import DTYPES, describe_hardware, matmul_
 from facexformer.benchmarking.rounds import CLOCKS, paired_speed_ratios, print_table, timed_rounds
 from facexformer.inference.optimize import optimize_for_inference
 from facexformer.module import FaceXFormer
-from facexformer.tasks import OFFICIAL_TASKS
+from facexformer.tasks import RELEASED_TASKS
 
 #: the case of the network as built, without ``optimize_for_inference`` (training's network)
 AS_BUILT = "all tasks, as built"
@@ -112,7 +112,7 @@ def inference_throughput(
             f"clock 'cpu' measures this process's CPU time: it needs device cpu and one thread (--threads 1), got "
             f"{device} with {torch.get_num_threads()} threads"
         )
-    model = FaceXFormer(tasks=list(tasks or OFFICIAL_TASKS), backbone=backbone, image_size=image_size)
+    model = FaceXFormer(tasks=list(tasks or RELEASED_TASKS), backbone=backbone, image_size=image_size)
     model = model.to(device).eval()
     images = torch.randn(batch_size, 3, image_size, image_size, device=device)
     print(describe_hardware(device).line() + (", clock: process CPU time" if clock == "cpu" else ""))

@@ -1,6 +1,6 @@
 """``CropFace``: the sample transform between a dataset (original frame) and a batch (a fixed-size crop).
 
-The geometry is ``facexformer.geometry.crop`` (``FaceCrop``); this module chooses, per dataset, where the face
+The geometry is ``facexformer.geometry.crop`` (``CropWindow``); this module chooses, per dataset, where the face
 box comes from and in which channel order the source stores its pixels, and moves every task's labels.
 """
 
@@ -10,7 +10,7 @@ import torch
 
 from facexformer.batch import Sample
 from facexformer.data.datasets.base import box_from_points, whole_image_box
-from facexformer.geometry.crop import CropSettings, FaceCrop, Margin, crop_box, crop_points, uncrop_points
+from facexformer.geometry.crop import CropSettings, CropWindow, Margin, crop_box, crop_points, uncrop_points
 from facexformer.tasks import TASKS
 
 __all__ = ["BOX_SOURCES", "CHANNEL_ORDERS", "CropFace", "crop_box", "crop_points", "uncrop_points"]
@@ -38,7 +38,7 @@ class CropFace:
     ``keypoint_keys``, e.g. ``landmarks``) move to crop pixels (NaN rows stay NaN) and those declared as masks
     (``mask_keys``, e.g. ``parsing``) are cut and resized with nearest-neighbour sampling (0 = background
     outside the image). ``box`` and every other key stay in the
-    original frame. Recorded per sample, so results can be mapped back (``FaceCrop.invert_points``,
+    original frame. Recorded per sample, so results can be mapped back (``CropWindow.invert_points``,
     ``uncrop_points``): ``crop`` float32 (4,) = (left, top, crop_w, crop_h) original pixels and
     ``image_size`` int64 (2,) = the original (width, height).
     """
@@ -79,8 +79,8 @@ class CropFace:
             return box_from_points(sample["landmarks"].float()).tolist()
         return sample["box"].tolist()
 
-    def crop_for(self, sample: Sample) -> FaceCrop:
-        """The ``FaceCrop`` of ``sample`` (its image must be uint8 (3, H, W))."""
+    def crop_for(self, sample: Sample) -> CropWindow:
+        """The ``CropWindow`` of ``sample`` (its image must be uint8 (3, H, W))."""
         image, where = sample["image"], sample.get("source", "sample")
         if not (
             isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3

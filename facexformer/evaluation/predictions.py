@@ -18,7 +18,7 @@ import lightning as L
 import torch
 import torch.distributed as dist
 
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.io.atomic import write_atomically
 
 
@@ -51,7 +51,7 @@ class BenchmarkPredictions(L.Callback):
         indices = self._batches[dataloader_idx][batch_idx]
         settings = pl_module.crop_settings
         crops = [
-            FaceCrop(tuple(box.tolist()), tuple(size.tolist()), tuple(int(v) for v in region.tolist()), settings)
+            CropWindow(tuple(box.tolist()), tuple(size.tolist()), tuple(int(v) for v in region.tolist()), settings)
             for box, size, region in zip(batch["box"], batch["image_size"], batch["crop"], strict=True)
         ]
         faces: dict[int, dict[str, Any]] = {}

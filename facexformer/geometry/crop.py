@@ -1,4 +1,4 @@
-"""The face crop: one value object (``FaceCrop``) that maps an image, points and masks into a fixed-size crop
+"""The face crop: one value object (``CropWindow``) that maps an image, points and masks into a fixed-size crop
 and back, used by training, evaluation and prediction alike.
 
 Pixel convention: pixel centres sit at integer coordinates, pixel ``i`` covers ``[i - 0.5, i + 0.5]``
@@ -131,14 +131,14 @@ class CropSettings:
         if not (math.isfinite(self.zoom) and self.zoom > 0):
             raise ValueError(f"crop zoom must be a positive number, got {self.zoom!r}")
 
-    def crop(self, box: Sequence[float], image_size: tuple[int, int]) -> FaceCrop:
+    def crop(self, box: Sequence[float], image_size: tuple[int, int]) -> CropWindow:
         """The crop of face ``box`` (x0, y0, x1, y1) in an image of (width, height) ``image_size``."""
         region = crop_box(box, image_size, self.margin, self.square, self.clip, self.zoom)
-        return FaceCrop(tuple(float(v) for v in box), tuple(image_size), region, self)  # type: ignore[arg-type]
+        return CropWindow(tuple(float(v) for v in box), tuple(image_size), region, self)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
-class FaceCrop:
+class CropWindow:
     """One face's crop: the ``box`` it came from, the (width, height) ``image_size`` of the original image,
     the ``region`` (left, top, width, height) in whole original pixels and the ``settings``.
 
@@ -152,7 +152,7 @@ class FaceCrop:
     settings: CropSettings = CropSettings()
 
     @classmethod
-    def from_box(cls, box: Sequence[float], image_size: tuple[int, int], **settings: object) -> FaceCrop:
+    def from_box(cls, box: Sequence[float], image_size: tuple[int, int], **settings: object) -> CropWindow:
         """``CropSettings(**settings).crop(box, image_size)``."""
         return CropSettings(**settings).crop(box, image_size)  # type: ignore[arg-type]
 
@@ -169,12 +169,12 @@ class FaceCrop:
         if isinstance(image, torch.Tensor):
             if not (image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3):
                 raise TypeError(
-                    f"FaceCrop: image must be a uint8 tensor (3, H, W), got {image.dtype} {tuple(image.shape)}"
+                    f"CropWindow: image must be a uint8 tensor (3, H, W), got {image.dtype} {tuple(image.shape)}"
                 )
             image = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy()))
         if tuple(image.size) != tuple(self.image_size):
             raise ValueError(
-                f"FaceCrop: image of (width, height) {image.size} but the crop was made for {self.image_size}"
+                f"CropWindow: image of (width, height) {image.size} but the crop was made for {self.image_size}"
             )
         left, top, width, height = self.region
         region = image.crop((left, top, left + width, top + height))
@@ -207,7 +207,7 @@ class FaceCrop:
         photo out of memory).
         """
         if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"FaceCrop.paste_mask: mode must be 'nearest' or 'bilinear', got {mode!r}")
+            raise ValueError(f"CropWindow.paste_mask: mode must be 'nearest' or 'bilinear', got {mode!r}")
         width, height = self.region[2:]
         resized = mask
         if tuple(mask.shape[-2:]) != (height, width):
@@ -229,9 +229,9 @@ class FaceCrop:
 
 def crop_faces(
     image: torch.Tensor | Image.Image, boxes: Sequence[Sequence[float]], settings: CropSettings = CropSettings()
-) -> tuple[torch.Tensor, list[FaceCrop]]:
+) -> tuple[torch.Tensor, list[CropWindow]]:
     """Crop every face of one image: uint8 (3, H, W) tensor or RGB PIL image and (x0, y0, x1, y1) ``boxes``
-    -> uint8 (F, 3, size, size) crops and their ``FaceCrop`` (F = len(boxes), may be 0): the crop a
+    -> uint8 (F, 3, size, size) crops and their ``CropWindow`` (F = len(boxes), may be 0): the crop a
     prediction pipeline needs, the same as training's ``CropFace`` for the same settings."""
     if isinstance(image, torch.Tensor):
         if not (image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3):

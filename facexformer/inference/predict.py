@@ -3,8 +3,8 @@
 Each face is cropped with the model's crop (``FaceXFormer.crop_settings``: the ``facexformer.geometry.crop``
 settings it was trained with, saved with it; the released model's is the released ``inference.py`` crop: box
 grown by 25% of its width/height per side, clipped, PIL bicubic resize to the input size), the same
-``FaceCrop`` training's ``CropFace`` applies. The crops run in batches on the model's device, and each task
-maps its output back to the photo through the face's ``FaceCrop`` (``Task.to_photo``):
+``CropWindow`` training's ``CropFace`` applies. The crops run in batches on the model's device, and each task
+maps its output back to the photo through the face's ``CropWindow`` (``Task.to_photo``):
 
 - landmarks: (N, 2) pixels of the photo; parsing: (H, W) class ids of the whole photo (the crop's logits
   resized bilinearly to the crop's size in photo pixels, arg-maxed, pasted into a map of 0 = background);
@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from facexformer.geometry.crop import CropSettings, FaceCrop, Margin, crop_faces
+from facexformer.geometry.crop import CropSettings, CropWindow, Margin, crop_faces
 from facexformer.inference.detect import find_faces, resolve_detector
 from facexformer.inference.optimize import optimize_for_inference
 from facexformer.io.image import decode_image, float_to_uint8, image_to_rgb
@@ -226,7 +226,7 @@ class _Face:
     ``pixels`` of the crop."""
 
     image_index: int
-    crop: FaceCrop
+    crop: CropWindow
     pixels: torch.Tensor
 
 
@@ -370,14 +370,14 @@ def faces_in_photos(
 def faces_from_outputs(
     tasks: Sequence[Task],
     outputs: Mapping[str, torch.Tensor],
-    crops: Sequence[FaceCrop],
+    crops: Sequence[CropWindow],
     sources: Sequence[str | None] | None = None,
     image_indices: Sequence[int] | None = None,
 ) -> list[FacePrediction]:
     """Raw head outputs of B face crops -> one ``FacePrediction`` per crop, in original-image pixels.
 
     ``outputs``: ``{task name: (B, ...)}`` as the model returns them for the crops; ``crops``: each face's
-    ``FaceCrop`` (its box, photo size and the region the model saw); each task maps its output back
+    ``CropWindow`` (its box, photo size and the region the model saw); each task maps its output back
     (``Task.to_photo``).
     """
     count = len(crops)

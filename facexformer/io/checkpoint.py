@@ -25,7 +25,7 @@ from facexformer.io import released
 from facexformer.io.class_paths import check_class_paths
 from facexformer.io.errors import CheckpointError, CheckpointNotFoundError
 from facexformer.io.hub import hub_download, looks_like_hub_id
-from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, OFFICIAL_HUB_FILES, OFFICIAL_KEY, RELEASED_CONFIG
+from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, RELEASED_CONFIG, RELEASED_HUB_FILES, RELEASED_KEY
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -65,8 +65,8 @@ def resolve_source(
     if not looks_like_hub_id(str(source)):
         raise CheckpointNotFoundError(f"{source}: no such file or folder")
     options = {"revision": revision, "token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
-    if source in OFFICIAL_HUB_FILES:
-        return hub_download(str(source), OFFICIAL_HUB_FILES[str(source)], **options)
+    if source in RELEASED_HUB_FILES:
+        return hub_download(str(source), RELEASED_HUB_FILES[str(source)], **options)
     hub_download(str(source), CONFIG_NAME, **options)
     return hub_download(str(source), WEIGHTS_NAME, **options).parent
 
@@ -125,9 +125,9 @@ def _read(
     content = _torch_load(path, trusted)
     if not isinstance(content, dict):
         raise CheckpointError(f"{path}: not a FaceXFormer checkpoint (holds a {type(content).__name__}, not a dict)")
-    if OFFICIAL_KEY in content:
-        state = content[OFFICIAL_KEY]
-        _check_state(state, path, OFFICIAL_KEY)
+    if RELEASED_KEY in content:
+        state = content[RELEASED_KEY]
+        _check_state(state, path, RELEASED_KEY)
         return Checkpoint("released", dict(RELEASED_CONFIG), state, path)
     if "state_dict" in content:
         _check_state(content["state_dict"], path, "state_dict")
@@ -135,7 +135,7 @@ def _read(
         config = None if not hparams else dict(hparams)
         return Checkpoint("lightning", config, content["state_dict"], path)
     raise CheckpointError(
-        f"{path}: not a FaceXFormer checkpoint: no {OFFICIAL_KEY!r} (released file) nor 'state_dict' (Lightning) "
+        f"{path}: not a FaceXFormer checkpoint: no {RELEASED_KEY!r} (released file) nor 'state_dict' (Lightning) "
         f"entry; it holds {sorted(map(str, content))[:6]}"
     )
 
@@ -143,10 +143,10 @@ def _read(
 def network_state(checkpoint: Checkpoint, tasks: list) -> dict[str, torch.Tensor]:
     """The ``FaceXFormerNet`` weights of ``checkpoint`` (``net.`` stripped; released keys converted for ``tasks``)."""
     if checkpoint.kind == "released":
-        from facexformer.io.released import convert_official_state_dict
+        from facexformer.io.released import convert_released_state_dict
 
         try:
-            return convert_official_state_dict(checkpoint.state, tasks)
+            return convert_released_state_dict(checkpoint.state, tasks)
         except KeyError as err:
             raise CheckpointError(f"{checkpoint.path}: {err.args[0]}") from None
     return {k.removeprefix("net."): v for k, v in checkpoint.state.items() if k.startswith("net.")}
@@ -240,10 +240,10 @@ def _config(config: dict[str, Any]) -> dict[str, Any]:
 def task_configs(tasks: Any) -> list[dict[str, Any]]:
     """``[{"class_path", "init_args"}, ...]`` of a task list as configs and checkpoints hold it (``None``: the
     released tasks), in JSON form, for comparing a saved list with a configured one."""
-    from facexformer.tasks import OFFICIAL_TASKS, task_from_config
+    from facexformer.tasks import RELEASED_TASKS, task_from_config
 
     specs = []
-    for spec in OFFICIAL_TASKS if tasks is None else tasks:
+    for spec in RELEASED_TASKS if tasks is None else tasks:
         spec = spec.as_dict() if hasattr(spec, "as_dict") else spec
         specs.append(task_from_config(spec).to_config())  # short names and defaults spelt out, as saved
     return json.loads(json.dumps(specs, default=str))

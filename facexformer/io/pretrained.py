@@ -23,7 +23,7 @@ ModelT = TypeVar("ModelT", bound="PretrainedMixin")
 
 
 class PretrainedMixin:
-    """Loading and saving weights: ``from_pretrained``, ``from_official_checkpoint``, ``load_official_state_dict``,
+    """Loading and saving weights: ``from_pretrained``, ``from_released_checkpoint``, ``load_released_state_dict``,
     ``load_matching_weights``, ``save_pretrained`` and ``push_to_hub``, for a LightningModule that has ``net``
     (``FaceXFormerNet``), ``tasks``, ``token_tasks`` and ``hparams``."""
 
@@ -66,7 +66,7 @@ class PretrainedMixin:
         )
 
     @classmethod
-    def from_official_checkpoint(
+    def from_released_checkpoint(
         cls: type[ModelT],
         path: str | Path,
         tasks: Sequence[Task | str | dict[str, Any]] | None = None,
@@ -86,7 +86,7 @@ class PretrainedMixin:
             kwargs["tasks"] = tasks
         return weights.released_model(cls, checkpoint.state, checkpoint.path, **kwargs)
 
-    def load_official_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+    def load_released_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Load released-format weights; every released tensor this model has must fit exactly."""
         weights.load_released_state(self, state)
 

@@ -1,7 +1,7 @@
 """The released FaceXFormer file (HF ``kartiknarayan/facexformer``, ``ckpts/model.pt``) and its key renaming.
 
 The file holds ``{"state_dict_backbone": <whole model>}`` with torchvision ``swin_b`` keys.
-``convert_official_state_dict`` renames it to this package's layout (timm Swin, ``FaceXFormerNet``) with one
+``convert_released_state_dict`` renames it to this package's layout (timm Swin, ``FaceXFormerNet``) with one
 regex table, like timm's ``checkpoint_filter_fn``: a pure function, no I/O.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 import torch
 
 from facexformer.model.torchvision_swin import torchvision_to_timm_key
-from facexformer.tasks import OFFICIAL_TASKS, TASKS, Task
+from facexformer.tasks import RELEASED_TASKS, TASKS, Task
 
-OFFICIAL_KEY = "state_dict_backbone"
+RELEASED_KEY = "state_dict_backbone"
 #: HF Hub ids whose weights are a released FaceXFormer file (repo id -> file in the repo)
-OFFICIAL_HUB_FILES = {"kartiknarayan/facexformer": "ckpts/model.pt"}
+RELEASED_HUB_FILES = {"kartiknarayan/facexformer": "ckpts/model.pt"}
 #: size and SHA-256 of the published ``ckpts/model.pt`` (Hub revision ``fd12148d0b19``): the Git-LFS pointer's
 #: values, as several independent reproductions record them; a file matching both is opened in full
 RELEASED_SIZE = 1_104_869_851
@@ -27,7 +27,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: constructor arguments of the released architecture (Swin-B at 224 px, ImageNet normalisation)
 RELEASED_CONFIG: dict[str, Any] = {
-    "tasks": list(OFFICIAL_TASKS),
+    "tasks": list(RELEASED_TASKS),
     "backbone": "swin_base_patch4_window7_224",
     "image_size": 224,
     "dim": 256,
@@ -51,16 +51,16 @@ _BACKBONE = "backbone.0."
 _DROPPED = re.compile(r"^backbone\.1\.")
 
 
-def convert_official_state_dict(state: dict[str, torch.Tensor], tasks: Sequence[Task]) -> dict[str, torch.Tensor]:
+def convert_released_state_dict(state: dict[str, torch.Tensor], tasks: Sequence[Task]) -> dict[str, torch.Tensor]:
     """Released FaceXFormer keys -> ``FaceXFormerNet`` keys for the given tasks.
 
     Released tasks that are not configured are dropped; a key that no rule knows raises ``KeyError``.
     """
     rules = list(_RULES)
     for task in tasks:
-        for official, ours in task.official_prefixes.items():
+        for official, ours in task.released_prefixes.items():
             rules.append((re.compile("^" + re.escape(official) + "(.*)$"), lambda m, ours=ours: ours + m[1]))
-    known_official = tuple(p for cls in TASKS.values() for p in cls.official_prefixes)
+    known_released = tuple(p for cls in TASKS.values() for p in cls.released_prefixes)
     converted: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if _DROPPED.search(key):
@@ -76,6 +76,6 @@ def convert_official_state_dict(state: dict[str, torch.Tensor], tasks: Sequence[
                 converted[rename(match)] = value
                 break
         else:
-            if not key.startswith(known_official):
+            if not key.startswith(known_released):
                 raise KeyError(f"released checkpoint key {key!r} matches no conversion rule")
     return converted

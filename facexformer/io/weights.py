@@ -32,8 +32,8 @@ from facexformer.io.class_paths import check_class_paths
 from facexformer.io.errors import CheckpointError
 from facexformer.io.hub import upload_folder
 from facexformer.io.model_card import model_card, task_name
-from facexformer.io.released import RELEASED_CONFIG, convert_official_state_dict
-from facexformer.tasks import OFFICIAL_TASKS, task_from_config
+from facexformer.io.released import RELEASED_CONFIG, convert_released_state_dict
+from facexformer.tasks import RELEASED_TASKS, task_from_config
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
 # buffers every model rebuilds identically; released files may lack them
@@ -94,7 +94,7 @@ def load_pretrained(
         replaced=overrides,
     )
     if checkpoint.kind == "released":
-        overrides = official_mode(overrides)
+        overrides = released_mode(overrides)
     model = build_model(cls, checkpoint, trusted=trusted, **overrides)
     if checkpoint.kind == "released":
         load_released_state(model, checkpoint.state, checkpoint.path, allow_nonfinite=allow_nonfinite)
@@ -140,7 +140,7 @@ def load_released_state(
 ) -> None:
     """Load released-format weights; every released tensor this model has must fit exactly (``check_weights``)."""
     try:
-        converted = convert_official_state_dict(state, model.token_tasks)
+        converted = convert_released_state_dict(state, model.token_tasks)
     except KeyError as err:
         raise CheckpointError(f"{path}: {err.args[0]}") from None
     context_heads = tuple(f"heads.{t.name}." for t in model.token_tasks if t not in model.tasks)
@@ -156,7 +156,7 @@ def load_released_state(
                 f"{path}: released weight {key!r} has shape {tuple(value.shape)}, model {tuple(own[key].shape)}"
             )
     new_tasks = tuple(
-        f"{kind}.{t.name}." for t in model.tasks if not t.official_prefixes for kind in ("heads", "tokens")
+        f"{kind}.{t.name}." for t in model.tasks if not t.released_prefixes for kind in ("heads", "tokens")
     )
     missing = [k for k in own if k not in converted and not k.startswith(new_tasks) and not k.endswith(_DERIVED)]
     if missing:
@@ -259,18 +259,18 @@ def push_to_hub(
 
 def released_model(cls: type[ModelT], state: dict[str, torch.Tensor], path: str | Path, **kwargs: Any) -> ModelT:
     """The released architecture (``RELEASED_CONFIG`` updated by ``kwargs``) with released-format weights, in
-    official mode (see ``official_mode``)."""
-    model = cls(**{**RELEASED_CONFIG, **official_mode(kwargs)})
+    released mode (see ``released_mode``)."""
+    model = cls(**{**RELEASED_CONFIG, **released_mode(kwargs)})
     load_released_state(model, state, path)
     return model.eval()
 
 
-def official_mode(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def released_mode(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``kwargs`` with ``released_tokens`` defaulting to the released tasks, less those that ``kwargs["tasks"]``
     replaces by a variant with other weights (e.g. a heatmap landmark head): whatever tasks are listed, the
     released heads then give the released outputs."""
-    replaced = {t.name for t in map(task_from_config, kwargs.get("tasks") or ()) if not t.official_prefixes}
-    return {"released_tokens": [n for n in OFFICIAL_TASKS if n not in replaced], **kwargs}
+    replaced = {t.name for t in map(task_from_config, kwargs.get("tasks") or ()) if not t.released_prefixes}
+    return {"released_tokens": [n for n in RELEASED_TASKS if n not in replaced], **kwargs}
 
 
 def _last_test_metrics(model: nn.Module) -> dict[str, float] | None:

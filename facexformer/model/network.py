@@ -63,7 +63,7 @@ class FaceXFormerNet(nn.Module):
     def task_names(self) -> list[str]:
         return list(self.heads)
 
-    def decode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, S, S) normalised images -> task tokens (B, T, dim) and face tokens (B, dim, S/4, S/4).
 
         Images are cast to the backbone's dtype, so a model cast to bf16 takes float32 images too.
@@ -110,7 +110,7 @@ class FaceXFormerNet(nn.Module):
         Images are cast to the backbone's dtype, so a model cast to bf16 takes float32 images too.
         """
         names = self.requested_tasks(tasks)
-        queries, image = self.decode(images)
+        queries, image = self.encode(images)
         return {name: self.run_head(name, queries, image) for name in names}
 
     def requested_tasks(self, tasks: Iterable[str] | None) -> list[str]:

@@ -18,10 +18,10 @@ from facexformer.tasks.recognition import Recognition
 from facexformer.tasks.visibility import Visibility
 
 #: the eight tasks of the released checkpoint, in its token order
-OFFICIAL_TASKS = ("landmarks", "headpose", "attributes", "visibility", "age", "gender", "race", "parsing")
+RELEASED_TASKS = ("landmarks", "headpose", "attributes", "visibility", "age", "gender", "race", "parsing")
 
 __all__ = [
-    "OFFICIAL_TASKS",
+    "RELEASED_TASKS",
     "TASKS",
     "Age",
     "AgePrediction",

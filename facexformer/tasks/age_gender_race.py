@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.losses.age import AGE_BIN_CENTRES, AgeLoss
 from facexformer.metrics.age import AgeMAE
 from facexformer.tasks.base import Batch
@@ -56,7 +56,7 @@ class Age(ClassificationTask):
     name = "age"
     labels = (Label("age", "scalar", nan_missing=True), Label("age_group", "class", derive=age_group_of))
     class_names = ("0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.age_token.": "tokens.age.",
         "face_decoder.age_prediction_head.": "heads.age.mlp.",
     }
@@ -80,7 +80,7 @@ class Age(ClassificationTask):
         metrics["mae"].update(output.detach(), batch["age"].float())
         metrics["group_accuracy"].update(output.detach(), batch["age_group"].long())
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[AgePrediction]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[AgePrediction]:
         """-> per face an ``AgePrediction``: the group and the expected age in years."""
         probs = self.decode(output)["probs"].cpu().double()
         years = None
@@ -113,7 +113,7 @@ class Gender(ClassificationTask):
     name = "gender"
     labels = (Label("gender", "class"),)
     class_names = ("male", "female")
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.gender_token.": "tokens.gender.",
         "face_decoder.gender_prediction_head.": "heads.gender.mlp.",
     }
@@ -126,7 +126,7 @@ class Race(ClassificationTask):
     name = "race"
     labels = (Label("race", "class"),)
     class_names = ("white", "black", "asian", "indian", "others")
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.race_token.": "tokens.race.",
         "face_decoder.race_prediction_head.": "heads.race.mlp.",
     }

@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MultilabelAccuracy
 
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
 from facexformer.tasks.label import Label
@@ -66,7 +66,7 @@ class Attributes(Task):
 
     name = "attributes"
     labels = (Label("attributes", "vector", ("num_attributes",), values=(0, 1)),)
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.attribute_token.": "tokens.attributes.",
         "face_decoder.attribute_prediction_head.": "heads.attributes.mlp.",
     }
@@ -99,7 +99,7 @@ class Attributes(Task):
         """Logits -> (B, 40) probabilities that each attribute is present."""
         return torch.sigmoid(output.float())
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[dict[str, float]]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[dict[str, float]]:
         """-> per face ``{attribute name: probability}`` (``attribute_i`` for a count other than CelebA's)."""
         probs = self.decode(output).cpu()
         known = ATTRIBUTE_NAMES if probs.shape[-1] == len(ATTRIBUTE_NAMES) else None

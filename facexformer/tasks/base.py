@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from facexformer.batch import Batch
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.plugins import load_declared
 from facexformer.tasks.drawing import Box, Overlay
 from facexformer.tasks.label import Label
@@ -102,7 +102,7 @@ class Task:
     #: whether in-plane rotation of the image keeps the labels valid (false for head pose)
     rotation_invariant: ClassVar[bool] = True
     #: released-checkpoint key prefix -> this task's prefix in ``FaceXFormerNet`` (tokens and head)
-    official_prefixes: ClassVar[dict[str, str]] = {}
+    released_prefixes: ClassVar[dict[str, str]] = {}
 
     #: whether ``update_metrics`` and ``trivial_output`` score outputs against the model's criterion (e.g. class
     #: centres learnt by the loss); the model then passes it as ``criterion=`` (see ``criterion_kwargs``)
@@ -181,10 +181,10 @@ class Task:
     # ``to_photo`` needs the configured task; the value hooks below are class methods, so a prediction read
     # back from JSON can be written and drawn again without the model.
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[Any]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[Any]:
         """Raw head output (B, ...) of B face crops -> one value per face in its photo's pixels.
 
-        ``crops``: each face's ``FaceCrop`` (``invert_points`` / ``paste_mask`` map crop-frame results back).
+        ``crops``: each face's ``CropWindow`` (``invert_points`` / ``paste_mask`` map crop-frame results back).
         Default: ``decode`` at the crops' size, row by row as JSON-able lists, numbers and dicts (for outputs
         with no image geometry, e.g. an embedding).
         """

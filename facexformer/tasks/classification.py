@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.model.heads import TokenHead
 from facexformer.tasks.base import Batch, Task
 from facexformer.tasks.drawing import Box, Overlay
@@ -66,7 +66,7 @@ class ClassificationTask(Task):
         probs = F.softmax(output.float(), dim=-1)
         return {"label": probs.argmax(-1), "probs": probs}
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[ClassPrediction]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[ClassPrediction]:
         """-> per face a ``ClassPrediction`` (``class_i`` for classes without a name)."""
         return [self.prediction(row) for row in self.decode(output)["probs"].cpu().tolist()]
 

@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from facexformer.geometry import euler_to_matrix, flip_euler, matrix_to_euler
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.losses.geodesic import GeodesicLoss
 from facexformer.metrics.pose import PoseMAE
 from facexformer.model.heads import Float32TokenHead
@@ -102,7 +102,7 @@ class HeadPose(Task):
     name = "headpose"
     labels = (Label("headpose", "vector", (3,)),)
     rotation_invariant = False
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.pose_token.": "tokens.headpose.",
         "face_decoder.pose_prediction_head.": "heads.headpose.mlp.",
     }
@@ -157,7 +157,7 @@ class HeadPose(Task):
         precise = output.to(torch.float32 if output.device.type == "mps" else torch.float64)
         return matrix_to_euler(self.variant.to_matrix(precise)).float()
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[dict[str, float]]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[dict[str, float]]:
         """-> per face ``{"pitch", "yaw", "roll"}`` degrees (a crop does not rotate the face)."""
         return [dict(zip(ANGLE_NAMES, row, strict=True)) for row in self.decode(output).cpu().tolist()]
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
-from facexformer.geometry.crop import FaceCrop, uncrop_points
+from facexformer.geometry.crop import CropWindow, uncrop_points
 from facexformer.geometry.landmark_schemes import default_normalization, scheme_for
 from facexformer.losses.awing import AdaptiveWingLoss
 from facexformer.losses.masked import CoordinateL1Loss, HeatmapMSELoss
@@ -160,7 +160,7 @@ class Landmarks(Task):
 
     name = "landmarks"
     labels = (Label("landmarks", "keypoints", ("num_points", 2)),)
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.landmarks_token.": "tokens.landmarks.",
         "face_decoder.landmarks_prediction_head.": "heads.landmarks.mlp.",
     }
@@ -207,7 +207,7 @@ class Landmarks(Task):
         criterion = self.losses[head][loss]
         self.variant: RegressionVariant | HeatmapVariant
         if head == "heatmap":
-            self.official_prefixes = {}
+            self.released_prefixes = {}
             self.variant = HeatmapVariant(
                 num_points, criterion, loss == "star", heatmap_size, sigma, decode_window, heatmap_upscale
             )
@@ -277,7 +277,7 @@ class Landmarks(Task):
         """
         return self.variant.decode(output, size)
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[np.ndarray]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[np.ndarray]:
         """-> per face (N, 2) float32 pixels (x, y) of its photo."""
         points = self.decode(output, crops[0].size).float().cpu()
         return [crop.invert_points(p).numpy() for crop, p in zip(crops, points, strict=True)]

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MetricCollection
 
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.losses.dice import DiceCELoss
 from facexformer.metrics.parsing import ParsingF1
 from facexformer.model.heads import ParsingHead
@@ -60,7 +60,7 @@ class Parsing(Task):
 
     name = "parsing"
     labels = (Label("parsing", "mask"),)
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.mask_tokens.": "tokens.parsing.",
         "face_decoder.output_upscaling.": "heads.parsing.upscaling.",
         "face_decoder.output_hypernetwork_mlps.": "heads.parsing.hypernetwork.",
@@ -113,7 +113,7 @@ class Parsing(Task):
         """Logits -> (B, H, W) class ids."""
         return output.argmax(1)
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[np.ndarray]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[np.ndarray]:
         """-> per face (H, W) class ids of its whole photo (uint8; int32 past 256 classes): the crop's logits
         resized bilinearly to the crop's size in photo pixels, arg-maxed and pasted into a map of 0
         (background); a crop reaching past the photo's border is cut there."""

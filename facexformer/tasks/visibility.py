@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy
 
-from facexformer.geometry.crop import FaceCrop
+from facexformer.geometry.crop import CropWindow
 from facexformer.geometry.landmark_schemes import scheme_for
 from facexformer.metrics.visibility import RecallAtPrecision
 from facexformer.model.heads import TokenHead
@@ -28,7 +28,7 @@ class Visibility(Task):
 
     name = "visibility"
     labels = (Label("visibility", "vector", ("num_points",), values=(0, 1)),)
-    official_prefixes = {
+    released_prefixes = {
         "face_decoder.visibility_token.": "tokens.visibility.",
         "face_decoder.visibility_prediction_head.": "heads.visibility.mlp.",
     }
@@ -70,7 +70,7 @@ class Visibility(Task):
         """Logits -> (B, N) probability that each point is occluded."""
         return torch.sigmoid(output.float())
 
-    def to_photo(self, output: torch.Tensor, crops: Sequence[FaceCrop]) -> list[np.ndarray]:
+    def to_photo(self, output: torch.Tensor, crops: Sequence[CropWindow]) -> list[np.ndarray]:
         """-> per face (N,) float32 probabilities that each point is occluded."""
         return list(self.decode(output).cpu().numpy())
 

@@ -86,7 +86,7 @@ def overlay_grid(pl_module: Any, batch: dict[str, Any], num_images: int, alpha: 
     each enlarged to at least ``GRID_CELL`` pixels (marks drawn at that size, so a 64-pixel crop is judgeable).
 
     Drawn: the tasks whose labels live in the image (``keypoint_keys`` or ``mask_keys``), each through its
-    ``draw`` hook on the crop (the crop is its own photo: ``to_photo`` with an identity ``FaceCrop``), labels
+    ``draw`` hook on the crop (the crop is its own photo: ``to_photo`` with an identity ``CropWindow``), labels
     first. None when the model has no such task.
     """
     tasks = [task for task in pl_module.tasks if task.keypoint_keys or task.mask_keys]

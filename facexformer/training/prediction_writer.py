@@ -22,7 +22,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from facexformer.geometry.crop import CropSettings, FaceCrop
+from facexformer.geometry.crop import CropSettings, CropWindow
 from facexformer.inference.predict import faces_from_outputs
 from facexformer.io.atomic import write_json
 from facexformer.training.run_files import free_folder, run_directory
@@ -73,7 +73,7 @@ class FacePredictionWriter(BasePredictionWriter):
         boxes = batch["box"].tolist() if "box" in batch else [[r[0], r[1], r[0] + r[2], r[1] + r[3]] for r in regions]
         settings = CropSettings(size)  # mapping back needs the region and the size only
         crops = [
-            FaceCrop(tuple(map(float, box)), tuple(map(int, wh)), tuple(map(int, region)), settings)
+            CropWindow(tuple(map(float, box)), tuple(map(int, wh)), tuple(map(int, region)), settings)
             for box, wh, region in zip(boxes, image_sizes, regions, strict=True)
         ]
         outputs = prediction["outputs"]

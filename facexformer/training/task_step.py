@@ -37,7 +37,7 @@ def task_step(
         return batch["image"].new_zeros((), dtype=torch.float32)
     check_batch_labels(batch, model.tasks, training=stage == "train")  # names a bad label's task and sample
     images = model.normalize(batch["image"])
-    queries, image = model.net.decode(images)
+    queries, image = model.net.encode(images)
     masks: dict[str, torch.Tensor] = batch.get("task_mask", {})
     metrics = model.stage_metrics.metrics(prefix)
     losses = model.stage_metrics.loss_means(prefix) if stage != "train" else None

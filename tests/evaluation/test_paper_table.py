@@ -13,8 +13,8 @@ from tests.cli_args import TINY_MODEL
 from tests.fake_data import w300
 
 
-def test_eval_official_300w_prints_one_table_without_nan_or_warnings(tmp_path, capsys):
-    config = yaml.safe_load(shipped_configs()["eval_official_300w"].read_text())
+def test_eval_released_300w_prints_one_table_without_nan_or_warnings(tmp_path, capsys):
+    config = yaml.safe_load(shipped_configs()["eval_released_300w"].read_text())
     root = w300.write(tmp_path / "300W")
     for dataset in config["data"]["test"].values():
         dataset["init_args"]["root"] = str(root)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facexformer.geometry import FaceCrop, crop_box
+from facexformer.geometry import CropWindow, crop_box
 from facexformer.geometry.crop import CropSettings
 
 
@@ -12,7 +12,7 @@ def _image(width: int = 120, height: int = 90) -> torch.Tensor:
 
 
 def test_from_box_records_box_parameters_and_region():
-    crop = FaceCrop.from_box((10.4, 20.7, 50.9, 80.2), (100, 90), size=64, margin=0.25)
+    crop = CropWindow.from_box((10.4, 20.7, 50.9, 80.2), (100, 90), size=64, margin=0.25)
     assert crop.region == (0, 5, 61, 85)  # the released crop, by hand in tests/data/test_crop.py
     assert crop.box == (10.4, 20.7, 50.9, 80.2) and crop.image_size == (100, 90)
     assert crop.settings == CropSettings(size=64, margin=0.25) and crop.size == 64
@@ -21,7 +21,7 @@ def test_from_box_records_box_parameters_and_region():
 
 def test_apply_image_is_pil_crop_and_resize():
     image = _image()
-    crop = FaceCrop.from_box((30.0, 20.0, 70.0, 80.0), (120, 90), size=32, interpolation="bilinear", clip=False)
+    crop = CropWindow.from_box((30.0, 20.0, 70.0, 80.0), (120, 90), size=32, interpolation="bilinear", clip=False)
     pil = Image.fromarray(image.permute(1, 2, 0).numpy())
     left, top, width, height = crop.region
     expected = np.asarray(pil.crop((left, top, left + width, top + height)).resize((32, 32), Image.BILINEAR))
@@ -40,7 +40,7 @@ def test_invert_points_undoes_apply_points_for_every_crop_kind():
         {"clip": False, "margin": 0.6},
         {"margin": (0.4, 0.4, 0.56, 0.168), "clip": False},
     ):
-        crop = FaceCrop.from_box((40.0, 10.0, 80.0, 85.0), (120, 90), size=56, **settings)
+        crop = CropWindow.from_box((40.0, 10.0, 80.0, 85.0), (120, 90), size=56, **settings)
         moved = crop.apply_points(points)
         assert not torch.allclose(moved, points)
         torch.testing.assert_close(crop.invert_points(moved), points)
@@ -61,7 +61,7 @@ def test_square_modes_zoom_and_side_margins_by_hand():
 
 def test_apply_mask_then_paste_mask_restores_labels_inside_the_region():
     mask = torch.arange(90 * 120).reshape(90, 120) % 7
-    crop = FaceCrop.from_box((30.0, 20.0, 70.0, 60.0), (120, 90), size=48, margin=0.1)  # region 36 x 48 -> 48
+    crop = CropWindow.from_box((30.0, 20.0, 70.0, 60.0), (120, 90), size=48, margin=0.1)  # region 36 x 48 -> 48
     cropped = crop.apply_mask(mask)
     assert cropped.shape == (48, 48) and cropped.dtype == mask.dtype
     pasted = crop.paste_mask(cropped)
@@ -74,7 +74,7 @@ def test_apply_mask_then_paste_mask_restores_labels_inside_the_region():
 
 
 def test_paste_mask_identity_crop_and_bilinear_maps():
-    crop = FaceCrop.from_box((0.0, 0.0, 16.0, 16.0), (16, 16), size=16, margin=0.0)
+    crop = CropWindow.from_box((0.0, 0.0, 16.0, 16.0), (16, 16), size=16, margin=0.0)
     labels = torch.randint(0, 5, (16, 16))
     assert torch.equal(crop.paste_mask(labels), labels)
     logits = torch.randn(3, 16, 16)

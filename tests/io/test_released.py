@@ -7,9 +7,9 @@ import torchvision
 from facexformer import FaceXFormer
 from facexformer.inference.optimize import optimize_for_inference
 from facexformer.io.errors import CheckpointError
-from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, convert_official_state_dict
+from facexformer.io.released import IMAGENET_MEAN, IMAGENET_STD, convert_released_state_dict
 from facexformer.model.backbone import TimmBackbone
-from facexformer.tasks import OFFICIAL_TASKS
+from facexformer.tasks import RELEASED_TASKS
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_released_checkpoint_gives_released_outputs(official):
 
 def test_bf16_autocast_landmarks_stay_close(official):
     path, images, expected = official
-    model = FaceXFormer.from_official_checkpoint(path)
+    model = FaceXFormer.from_released_checkpoint(path)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         landmarks = model(images, tasks=["landmarks"])["landmarks"].float()
     assert (landmarks - expected["landmarks"]).abs().max() <= 2e-2
@@ -62,7 +62,7 @@ def test_bf16_weights_stay_close(official):
     On a trained model (the quickstart's, 64 synthetic faces) overall agreement was 99.8% (docs/benchmarks.md).
     """
     path, images, expected = official
-    model = FaceXFormer.from_official_checkpoint(path).to(torch.bfloat16)
+    model = FaceXFormer.from_released_checkpoint(path).to(torch.bfloat16)
     with torch.no_grad():
         outputs = model(images)
     assert outputs["landmarks"].dtype == torch.bfloat16
@@ -79,11 +79,11 @@ def test_bf16_weights_stay_close(official):
 
 def test_extra_task_gets_fresh_weights(official):
     path, images, expected = official
-    model = FaceXFormer.from_official_checkpoint(path, tasks=["landmarks", "gender", "expression"])
+    model = FaceXFormer.from_released_checkpoint(path, tasks=["landmarks", "gender", "expression"])
     with torch.no_grad():
         out = model(images)
     assert out["expression"].shape == (2, 7)
-    released = FaceXFormer.from_official_checkpoint(path)
+    released = FaceXFormer.from_released_checkpoint(path)
     torch.testing.assert_close(model.net.heads["gender"].state_dict(), released.net.heads["gender"].state_dict())
 
 
@@ -92,13 +92,13 @@ def released_outputs(official):
     """Our outputs of the released checkpoint loaded with the released task list."""
     path, images, _ = official
     with torch.no_grad():
-        return FaceXFormer.from_official_checkpoint(path)(images)
+        return FaceXFormer.from_released_checkpoint(path)(images)
 
 
 @pytest.mark.parametrize(
     "tasks",
     [
-        [*OFFICIAL_TASKS, "expression"],
+        [*RELEASED_TASKS, "expression"],
         ["landmarks", "gender"],
         ["gender", "landmarks", "expression"],
         ["parsing"],
@@ -110,13 +110,13 @@ def test_released_outputs_do_not_depend_on_the_task_list(official, released_outp
     path, images, expected = official
     released = released_outputs
     with torch.no_grad():
-        model = FaceXFormer.from_official_checkpoint(path, tasks=tasks)
+        model = FaceXFormer.from_released_checkpoint(path, tasks=tasks)
         outputs = model(images)
     assert list(outputs) == tasks
-    for name in set(tasks) & set(OFFICIAL_TASKS):
+    for name in set(tasks) & set(RELEASED_TASKS):
         assert torch.equal(outputs[name], released[name]), (name, (outputs[name] - released[name]).abs().max())
         assert (outputs[name] - expected[name].reshape(outputs[name].shape)).abs().max() <= 1e-4, name
-    assert model.hparams.released_tokens == list(OFFICIAL_TASKS)
+    assert model.hparams.released_tokens == list(RELEASED_TASKS)
 
 
 def test_inference_copy_gives_released_outputs_whatever_the_task_list(official, released_outputs):
@@ -124,8 +124,8 @@ def test_inference_copy_gives_released_outputs_whatever_the_task_list(official, 
     with a new task the released heads' outputs stay bit-for-bit those of the released task list."""
     path, images, expected = official
     with torch.no_grad():
-        fast = optimize_for_inference(FaceXFormer.from_official_checkpoint(path).net)(images)
-        extended = FaceXFormer.from_official_checkpoint(path, tasks=[*OFFICIAL_TASKS, "expression"])
+        fast = optimize_for_inference(FaceXFormer.from_released_checkpoint(path).net)(images)
+        extended = FaceXFormer.from_released_checkpoint(path, tasks=[*RELEASED_TASKS, "expression"])
         fast_extended = optimize_for_inference(extended.net)(images)
     for name, value in fast.items():
         assert (value - expected[name].reshape(value.shape)).abs().max() <= 1e-4, name
@@ -139,7 +139,7 @@ def test_torchvision_swin_converts_exactly():
     tv = torchvision.models.swin_t().eval()
     released = {f"backbone.0.{k}": v for k, v in tv.features.state_dict().items()}
     released.update({f"backbone.1.{k}": v for k, v in tv.norm.state_dict().items()})
-    converted = convert_official_state_dict(released, tasks=[])
+    converted = convert_released_state_dict(released, tasks=[])
     backbone = TimmBackbone("swin_tiny_patch4_window7_224").eval()
     result = backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in converted.items()}, strict=False)
     assert not result.unexpected_keys
@@ -158,22 +158,22 @@ def test_torchvision_swin_converts_exactly():
 
 def test_unknown_released_key_is_reported():
     with pytest.raises(KeyError, match="face_decoder.smile_token.weight"):
-        convert_official_state_dict({"face_decoder.smile_token.weight": torch.zeros(1, 4)}, tasks=[])
+        convert_released_state_dict({"face_decoder.smile_token.weight": torch.zeros(1, 4)}, tasks=[])
 
 
 def test_other_kinds_are_not_taken_for_the_released_file(tmp_path, tiny_kwargs):
     folder = FaceXFormer(tasks=["gender"], **tiny_kwargs).save_pretrained(tmp_path / "m")
     with pytest.raises(CheckpointError, match="is not a released FaceXFormer file"):
-        FaceXFormer.from_official_checkpoint(folder)
+        FaceXFormer.from_released_checkpoint(folder)
 
 
 def test_init_weights_fill_the_context_tokens_of_left_out_released_tasks(tmp_path, tiny_kwargs):
     source = FaceXFormer(**tiny_kwargs).eval()
     source.save_pretrained(tmp_path / "released")
     model = FaceXFormer(
-        tasks=["landmarks"], released_tokens=OFFICIAL_TASKS, init_weights=str(tmp_path / "released"), **tiny_kwargs
+        tasks=["landmarks"], released_tokens=RELEASED_TASKS, init_weights=str(tmp_path / "released"), **tiny_kwargs
     ).eval()
-    assert list(model.net.tokens) == list(OFFICIAL_TASKS) and list(model.net.heads) == ["landmarks"]
+    assert list(model.net.tokens) == list(RELEASED_TASKS) and list(model.net.heads) == ["landmarks"]
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(images)["landmarks"], source(images)["landmarks"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from facexformer import FaceXFormer
-from facexformer.io.released import convert_official_state_dict
+from facexformer.io.released import convert_released_state_dict
 from facexformer.model.heatmap_head import render_gaussians
 from facexformer.tasks.landmarks import (
     Landmarks,
@@ -144,16 +144,16 @@ def test_config_round_trip_and_released_prefixes():
     task = Landmarks(98, loss="awing", head="heatmap", heatmap_size=32, sigma=2.0, decode_window=3)
     again = Landmarks(**task.to_config()["init_args"])
     assert (again.head, again.heatmap_size, again.sigma, again.decode_window) == ("heatmap", 32, 2.0, 3)
-    assert task.official_prefixes == {} and Landmarks().official_prefixes == Landmarks.official_prefixes
+    assert task.released_prefixes == {} and Landmarks().released_prefixes == Landmarks.released_prefixes
     released = {
         "face_decoder.landmarks_token.weight": torch.zeros(1, 256),
         "face_decoder.landmarks_prediction_head.layers.0.weight": torch.zeros(256, 256),
     }
-    assert set(convert_official_state_dict(released, [Landmarks()])) == {
+    assert set(convert_released_state_dict(released, [Landmarks()])) == {
         "tokens.landmarks.weight",
         "heads.landmarks.mlp.layers.0.weight",
     }
-    assert convert_official_state_dict(released, [task]) == {}
+    assert convert_released_state_dict(released, [task]) == {}
 
 
 def test_released_file_loads_around_a_fresh_heatmap_head(shared_dir):
@@ -166,7 +166,7 @@ def test_released_file_loads_around_a_fresh_heatmap_head(shared_dir):
     torch.manual_seed(0)
     model = FaceXFormer(tasks=[Landmarks(head="heatmap", loss="star"), "gender"])
     fresh = {k: v.clone() for k, v in model.net.heads["landmarks"].state_dict().items()}
-    model.load_official_state_dict(state)
+    model.load_released_state_dict(state)
     torch.testing.assert_close(model.net.heads["landmarks"].state_dict(), fresh)
     assert model.net.tokens["landmarks"].num_embeddings == 68
     gender = state["face_decoder.gender_prediction_head.layers.0.weight"]
