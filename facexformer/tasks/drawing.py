@@ -2,9 +2,9 @@
 
 Tasks add marks in any order; ``render`` paints them in layers, so a map never hides a point: label maps
 (blended with ``alpha``, one merged map per ``key``, the first face's labels on top), face boxes, lines,
-points, one caption line per face box (its tasks' words joined by spaces, on a dark band above the box, kept
-inside the picture), and a legend
-panel on the right naming the label-map classes present. Coordinates are pixels of the picture, pixel
+points, one caption line per face box (its tasks' words joined by spaces, on a dark band above the box, or
+below it or further out where it would cover an earlier caption; kept inside the picture), and a legend panel
+on the right naming the label-map classes present. Coordinates are pixels of the picture, pixel
 centres at integers. Needs only Pillow and numpy.
 """
 
@@ -117,9 +117,9 @@ class Overlay:
                     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
                     if indices:
                         draw.text((cx + r + 1, cy - r - 1), str(i), fill=colour)
-        font = caption_font(short)
+        font, placed = caption_font(short), []
         for box, words in self._captions.items():
-            draw_caption(draw, " ".join(words), at(*box), font, out.size)
+            placed.append(draw_caption(draw, " ".join(words), at(*box), font, out.size, placed))
         entries = self._legend_entries()
         return add_legend(out, entries) if legend and entries else out
 
@@ -157,15 +157,33 @@ def caption_font(short: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=int(np.clip(short / 45, 11, 40)))
 
 
-def draw_caption(draw: ImageDraw.ImageDraw, text: str, box: Sequence[float], font: Any, size: tuple[int, int]) -> None:
-    """``text`` in yellow on a dark band above ``box`` (at the picture's top when there is no room above),
-    shifted left where it would leave the picture on the right."""
+def draw_caption(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    box: Sequence[float],
+    font: Any,
+    size: tuple[int, int],
+    taken: Sequence[Box] = (),
+) -> Box:
+    """``text`` in yellow on a dark band above ``box``, or below it where the band above would cover a band in
+    ``taken`` (captions drawn before) or leave the picture, stepping further out until one is free (above when
+    none is); kept inside the picture. Returns the band (x0, y0, x1, y1) in pixels."""
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    width, height, pad = right - left, bottom - top, 2
-    x = min(max(0.0, box[0]), max(0.0, size[0] - width - 2 * pad))
-    y = max(0.0, box[1] - height - 2 * pad)
-    draw.rectangle((x, y, x + width + 2 * pad, y + height + 2 * pad), fill=(0, 0, 0))
+    width, height, pad = right - left + 4, bottom - top + 4, 2
+    x = min(max(0.0, box[0]), max(0.0, size[0] - width))
+    above, below = box[1] - height, box[3]
+    tries = [y for step in range(4) for y in (above - step * height, below + step * height)]
+    fits = [y for y in tries if 0 <= y <= size[1] - height]
+    free = [y for y in fits if not any(_overlap((x, y, x + width, y + height), band) for band in taken)]
+    y = free[0] if free else min(max(0.0, above), max(0.0, size[1] - height))
+    band = (x, y, x + width, y + height)
+    draw.rectangle(band, fill=(0, 0, 0))
     draw.text((x + pad - left, y + pad - top), text, fill=CAPTION_COLOUR, font=font)
+    return band
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _ordered(box: Sequence[float]) -> list[float]:

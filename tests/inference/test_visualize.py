@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from facexformer.data.synthetic import SyntheticFaces
 from facexformer.data.synthetic.face_model import pose_rotation
@@ -172,6 +172,27 @@ def test_captions_have_a_dark_band_and_stay_inside_the_picture():
     band = out[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
     assert not (band == 255).all(-1).any() and (band == 0).all(-1).any()  # dark band, no white photo behind letters
     assert rows.max() < 60  # above the box
+
+
+def test_captions_of_neighbouring_faces_do_not_cover_each_other():
+    """Two faces side by side near the top (a crowd photo): the second caption moves below its box instead of
+    being drawn over the first one."""
+    from facexformer.tasks.drawing import CAPTION_COLOUR, Overlay, caption_font, draw_caption
+
+    left, right = (10.0, 30.0, 70.0, 90.0), (60.0, 28.0, 120.0, 88.0)
+    draw, font = ImageDraw.Draw(Image.new("RGB", (300, 200))), caption_font(200)
+    first = draw_caption(draw, "70+ male others sadness", left, font, (300, 200))
+    second = draw_caption(draw, "20-29 female white disgust", right, font, (300, 200), [first])
+    assert first[3] <= left[1]  # above its box
+    assert second[1] >= right[3]  # below its box: above, it would cover the first caption
+    assert not (first[0] < second[2] and second[0] < first[2] and first[1] < second[3] and second[1] < first[3])
+    alone = draw_caption(draw, "20-29 female white disgust", right, font, (300, 200))
+    assert alone[3] <= right[1]  # with nothing in the way it stays above
+    overlay = Overlay(Image.new("RGB", (300, 200), (255, 255, 255)))
+    overlay.caption(left, "70+ male others sadness")
+    overlay.caption(right, "20-29 female white disgust")
+    yellow = (np.asarray(overlay.render()) == CAPTION_COLOUR).all(-1)
+    assert yellow[: int(left[1])].any() and yellow[int(right[3]) :].any()  # render places them the same way
 
 
 def test_render_scale_enlarges_the_picture_and_keeps_marks_on_their_pixels():
