@@ -36,8 +36,9 @@ class FaceXFormer(PretrainedMixin, L.LightningModule):
         tasks: the tasks, as ``Task`` objects (from Python also their names, ``"landmarks"``, or
             ``{"class_path", "init_args"}`` dicts, as configs write them); default the eight released tasks in
             their released order.
-        backbone: any timm model name with ``features_only`` support, or ``{"class_path": "pkg.mod.Class",
-            "init_args": {...}}`` naming any ``nn.Module`` that satisfies ``facexformer.model.backbone.Backbone``.
+        backbone: any timm model name with ``features_only`` support, the short name of a backbone an installed
+            package declares under ``facexformer_backbones``, or ``{"class_path": "pkg.mod.Class", "init_args":
+            {...}}`` naming any ``nn.Module`` that satisfies ``facexformer.model.backbone.Backbone``.
         backbone_pretrained: how the backbone starts: False (random), True (timm's pre-trained weights for the
             name; needs the Hub or its cache) or ``"torchvision:IMAGENET1K_V1"`` (torchvision's ImageNet-1k Swin
             weights, the released model's start; ``facexformer.model.torchvision_swin``).

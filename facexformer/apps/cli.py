@@ -150,7 +150,6 @@ def run_lightning_cli(args: list[str] | None) -> Any:
         args=args,
         seed_everything_default=0,
         trainer_defaults={"use_distributed_sampler": False, "callbacks": [PaperTable()]},
-        save_config_kwargs={"overwrite": True},
     )
 
 

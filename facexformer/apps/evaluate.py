@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,7 +92,6 @@ def evaluate(options: EvaluateOptions) -> list[Any]:
 
 def _evaluate(options: EvaluateOptions, sigterm: Any) -> list[Any]:
     import lightning as L
-    from lightning.pytorch.strategies import DDPStrategy
 
     from facexformer.apps.lightning_cli import quiet_lightning_notices
     from facexformer.data.crop import CropFace
@@ -105,6 +103,7 @@ def _evaluate(options: EvaluateOptions, sigterm: Any) -> list[Any]:
     from facexformer.evaluation.table import write_results
     from facexformer.module import FaceXFormer
     from facexformer.training.callbacks import SaveCED
+    from facexformer.training.collective_timeout import strategies_with_timeout
     from facexformer.training.stage_metrics import StageMetrics
 
     if options.benchmark not in BENCHMARKS:
@@ -132,27 +131,25 @@ def _evaluate(options: EvaluateOptions, sigterm: Any) -> list[Any]:
         num_workers=options.num_workers,
     )
     settings = options.trainer
-    strategy: Any = settings.strategy
-    if strategy == "ddp":
-        strategy = DDPStrategy(timeout=timedelta(seconds=settings.timeout))
     table = PaperTable(benchmark.name, options.checkpoint)
     quiet_lightning_notices()
     callbacks: list[L.Callback] = [table, sigterm]
     if options.out is not None:
         callbacks.append(SaveCED(str(options.out / "ced"), overwrite=True))
         callbacks.append(BenchmarkPredictions(options.out / "predictions.jsonl", list(benchmark.subsets), options.root))
-    trainer = L.Trainer(
-        accelerator=settings.accelerator,
-        devices=settings.devices,
-        strategy=strategy,
-        precision=settings.precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=sys.stderr.isatty(),  # a log file gets the table, not a progress line per batch
-        use_distributed_sampler=False,
-        callbacks=callbacks,
-    )
+    with strategies_with_timeout(settings.timeout):  # ddp, ddp_spawn and auto on several devices alike
+        trainer = L.Trainer(
+            accelerator=settings.accelerator,
+            devices=settings.devices,
+            strategy=settings.strategy,
+            precision=settings.precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=sys.stderr.isatty(),  # a log file gets the table, not a progress line per batch
+            use_distributed_sampler=False,
+            callbacks=callbacks,
+        )
     sigterm.watch(trainer)
     trainer.test(model, data, verbose=False)
     if trainer.is_global_zero and options.out is not None:
