@@ -9,10 +9,10 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import jsonargparse
 from jsonargparse.typing import PositiveInt
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -28,6 +28,8 @@ from facexformer.training.callbacks import PrintNextStep
 from facexformer.training.collective_timeout import DEFAULT_TIMEOUT_S, is_collective_timeout, strategies_with_timeout
 from facexformer.training.run_folders import SaveConfigInRunFolder, place_run
 
+#: jsonargparse 4 instantiates with ``instantiate_classes``, 5 with ``instantiate``
+INSTANTIATE_CLASSES = hasattr(jsonargparse.ArgumentParser, "instantiate_classes")
 #: ``--ckpt_path`` values Lightning resolves itself rather than reading a file
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc")
 
@@ -112,6 +114,8 @@ class FaceXFormerCLI(LightningCLI):
         quiet_lightning_notices()
         kwargs.setdefault("parser_class", LightningCommandParser)
         kwargs.setdefault("save_config_callback", SaveConfigInRunFolder)
+        if not INSTANTIATE_CLASSES:  # jsonargparse 5 has no add_instantiator for Lightning to call; checkpoints
+            kwargs.setdefault("load_from_checkpoint_support", False)  # open through FaceXFormer.from_pretrained
         # no prefix matching: `--trainer.max_epoch 2` is refused, not silently read as `--trainer.max_epochs`
         strict = {command: {"allow_abbrev": False} for command in self.subcommands()}
         kwargs["parser_kwargs"] = {
@@ -120,16 +124,7 @@ class FaceXFormerCLI(LightningCLI):
             **strict,
             **(kwargs.get("parser_kwargs") or {}),
         }
-        try:
-            super().__init__(*args, **kwargs)
-        except AttributeError as err:
-            if "add_instantiator" not in str(err):
-                raise
-            raise UserError(  # Lightning <= 2.6 calls a method jsonargparse 5 no longer has
-                f"this Lightning ({version('lightning')}) cannot run its LightningCLI with jsonargparse "
-                f'{version("jsonargparse")}: pip install "jsonargparse[signatures]<5" (facexformer\'s own '
-                "parsing works with both), or a Lightning release that supports jsonargparse 5"
-            ) from err
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False, help="run `test` after `fit`")
@@ -159,7 +154,13 @@ class FaceXFormerCLI(LightningCLI):
         """Build the model, data and trainer; an error there comes from the config (a missing dataset root,
         an unknown task or backbone...) and is raised as ``UserError`` naming it."""
         try:
-            super().instantiate_classes()
+            if INSTANTIATE_CLASSES:
+                super().instantiate_classes()
+            else:
+                self.config_init = self.parser.instantiate(self.config)
+                self.datamodule = self._get(self.config_init, "data")
+                self.model = self._get(self.config_init, "model")
+                self.trainer = self.instantiate_trainer()
         except Exception as err:
             problems = [describe(err)]
             subcommand = self.config.get("subcommand")

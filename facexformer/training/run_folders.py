@@ -160,6 +160,6 @@ class SaveConfigInRunFolder(SaveConfigCallback):
             if self.save_to_log_dir:
                 folder.mkdir(parents=True, exist_ok=True)
                 target = free_file(folder / self.config_filename)
-                self.parser.save(self.config, target, skip_none=False, overwrite=True, multifile=self.multifile)
+                self.parser.save(self.config, target, skip_unset=False, overwrite=True, multifile=self.multifile)
             self.save_config(trainer, pl_module, stage)
         self.already_saved = trainer.strategy.broadcast(True)
