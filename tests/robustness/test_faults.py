@@ -326,6 +326,7 @@ def test_a_damaged_last_ckpt_with_nothing_intact_is_one_clear_error(tmp_path: Pa
 def test_the_command_line_reports_a_checkpoint_it_cannot_resume_from_in_one_line() -> None:
     """Verdict: clear error; ``facexformer fit`` turns the ``CheckpointError`` into a ``UserError``, which the
     console entry point prints as one line (exit code 2) instead of a traceback."""
+    import contextlib
     from types import SimpleNamespace
 
     from facexformer.apps.cli_parsing import UserError
@@ -335,7 +336,8 @@ def test_the_command_line_reports_a_checkpoint_it_cannot_resume_from_in_one_line
         raise CheckpointError("runs/x/checkpoints/last.ckpt is damaged and there is no intact checkpoint")
 
     with pytest.raises(UserError, match=r"^--ckpt_path: runs/x/checkpoints/last.ckpt is damaged"):
-        FaceXFormerCLI.fit(SimpleNamespace(trainer=SimpleNamespace(fit=fit)), ckpt_path="last")
+        cli = SimpleNamespace(trainer=SimpleNamespace(fit=fit), collectives_bounded=contextlib.nullcontext)
+        FaceXFormerCLI.fit(cli, ckpt_path="last")
 
 
 def test_a_checkpoint_on_a_full_disk_is_an_error_and_leaves_no_truncated_file(full_disk: Path) -> None:

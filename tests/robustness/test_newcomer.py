@@ -153,7 +153,7 @@ def test_10_lightning_prints_no_second_metric_table():  # exact result: verbose=
 
     calls = []
     trainer = SimpleNamespace(test=lambda **kw: calls.append(kw), validate=lambda **kw: calls.append(kw))
-    cli = SimpleNamespace(trainer=trainer, collectives_bounded=lambda: contextlib.nullcontext())
+    cli = SimpleNamespace(trainer=trainer, collectives_bounded=contextlib.nullcontext)
     FaceXFormerCLI.test(cli, model=None, verbose=True)
     FaceXFormerCLI.validate(cli, model=None)
     assert [call["verbose"] for call in calls] == [False, False]
