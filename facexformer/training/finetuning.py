@@ -8,6 +8,7 @@ of every epoch and training batch, in case something called ``train()`` on the w
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,9 @@ import lightning as L
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch import nn
 from torch.optim import Optimizer
+
+#: Lightning's warning at the start of fit about modules in eval mode (here: the frozen part, on purpose)
+EVAL_MODE_WARNING = r"Found \d+ module\(s\) in eval mode at the start of training"
 
 
 def set_trainable(model: nn.Module, prefixes: Sequence[str]) -> None:
@@ -55,8 +59,11 @@ class FreezeAllBut(BaseFinetuning):
         self.prefixes, self.scope = list(prefixes), scope
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        """Freeze all but ``prefixes`` and put the frozen modules in eval mode; Lightning's warning that modules
+        are in eval mode when training starts is not shown, as they are there on purpose."""
         set_trainable(pl_module, self.prefixes)
         keep_frozen_in_eval(getattr(pl_module, self.scope))
+        warnings.filterwarnings("ignore", message=EVAL_MODE_WARNING)
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
         """Nothing unfreezes during fit; frozen modules go back to eval mode at every epoch start."""

@@ -1,3 +1,5 @@
+import warnings
+
 import lightning as L
 import pytest
 from torch import nn
@@ -44,7 +46,10 @@ def test_frozen_modules_stay_in_eval_through_validation(tmp_path, tiny_kwargs):
         default_root_dir=tmp_path,
         callbacks=[record],
     )
-    trainer.fit(model, dm)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, dm)
+    assert not [w for w in caught if "eval mode" in str(w.message)]  # the frozen part is in eval on purpose
     assert len(record.steps) == 4  # two epochs of two batches, a validation between them
     for frozen_training, training, trainable in record.steps:
         assert not frozen_training, sorted(frozen_training)[:5]
