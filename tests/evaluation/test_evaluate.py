@@ -23,8 +23,6 @@ def saved_model(folder: Path, tasks: list) -> tuple[FaceXFormer, str]:
 
 #: benchmarks whose images are stored inside one file (the face's ``index`` says which): that file's suffix
 CONTAINERS = {"cofw": ".mat", "cofw_visibility": ".mat", "biwi": ".npz"}
-#: readers whose ``source`` names the annotation file and line instead of the image (a change to the reader):
-#: test_prediction_images.py expects their check to fail
 
 
 def check_prediction_images(benchmark: str, root: Path, out: Path) -> None:
