@@ -141,10 +141,11 @@ def test_study_split_of_the_full_mirrored_list(study_pool):
 def test_study_split_draws_each_image_on_its_own_unless_asked(study_pool):
     """The study split its 7,674 images at random: a face and its mirror land in parts independently (so most
     test faces have their mirror in training); ``keep_mirrors_together`` keeps each pair in one part."""
-    faces = study_pool.names[::2]
+    names = study_pool.names  # one list, not one per image
+    faces = names[::2]
     for together in (False, True):
         parts = _study_parts(study_pool, seed=0, keep_mirrors_together=together)
-        where = {study_pool.names[i]: part for part, indices in parts.items() for i in indices}
+        where = {names[i]: part for part, indices in parts.items() for i in indices}
         pairs = [(where[face], where[face + "#mirror"]) for face in faces]
         apart = sum(a != b for a, b in pairs) / len(pairs)
         test = [(a, b) for a, b in pairs for mine, other in ((a, b), (b, a)) if mine == "test"]
