@@ -123,7 +123,7 @@ def test_fit_takes_a_declared_backbone_by_name(tmp_path):
         "false",
     ]
     run_step("fit on the plugin's backbone", fit, tmp_path)
-    (checkpoint,) = tmp_path.glob("runs/*/checkpoints/last.ckpt")
+    (checkpoint,) = tmp_path.glob("runs/quickstart/version_0/checkpoints/last.ckpt")
     model = FaceXFormer.from_pretrained(checkpoint)
     assert model.hparams.backbone == "tiny_conv" and isinstance(model.net.backbone, TinyConv)
 
