@@ -1,10 +1,8 @@
 """DDP on CPU (gloo) and resuming: slow, run by `pytest -m slow`."""
 
-import contextlib
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -297,7 +295,7 @@ class StallRank(L.Callback):
 
 
 def test_a_stuck_rank_ends_a_ddp_fit_with_the_timeout_error(tmp_path):
-    from tests.evaluation.test_evaluate_sigterm import group_alive
+    from tests.processes import assert_group_ends, launched
 
     timeout = 60  # also bounds the start: rank 1 imports and builds everything before joining
     args = ["fit", "--config", CONFIG, "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.logger"]
@@ -305,26 +303,10 @@ def test_a_stuck_rank_ends_a_ddp_fit_with_the_timeout_error(tmp_path):
     args += ["--trainer.callbacks+=tests.test_distributed.StallRank", "--trainer.callbacks.rank=1"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     started = time.monotonic()
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "facexformer", *args],
-        cwd=tmp_path,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with launched(args, tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as launcher:
         _, stderr = launcher.communicate(timeout=240 + timeout)
         elapsed = time.monotonic() - started
-        deadline = time.monotonic() + 30
-        while group_alive(launcher.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not group_alive(launcher.pid), "a rank outlived the launcher by 30 s"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(launcher.pid, signal.SIGKILL)
-        launcher.wait(timeout=30)
+        assert_group_ends(launcher.pid, 30)
     assert launcher.returncode == 2, stderr[-3000:]
     errors = [line for line in stderr.splitlines() if line.startswith("facexformer fit: error:")]
     assert len(errors) == 1 and f"--trainer.timeout {timeout} s" in errors[0], stderr[-3000:]

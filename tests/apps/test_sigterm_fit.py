@@ -1,11 +1,8 @@
 """SIGTERM ends a 2-process ``facexformer fit`` (gloo): every process gone at once, exit status 143, no "finished"
 message, and the ``last.ckpt`` written before the signal loads."""
 
-import contextlib
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +16,7 @@ from facexformer.apps.lightning_cli import FaceXFormerCLI
 from facexformer.apps.sigterm import EXIT_STATUS, EndOnSigterm
 from facexformer.data import MultiTaskDataModule, SyntheticFaces
 from facexformer.training.collective_timeout import DEFAULT_TIMEOUT_S
-from tests.evaluation.test_evaluate_sigterm import group_alive
+from tests.processes import assert_group_ends, launched
 
 CONFIG = str(Path(__file__).parents[1] / "conf" / "tiny_multitask.yaml")
 
@@ -32,16 +29,8 @@ def test_sigterm_ends_every_rank_of_a_ddp_fit_and_leaves_a_loadable_last_ckpt(tm
     args += ["--trainer.callbacks+=facexformer.training.checkpointing.ResumableCheckpoint"]
     args += ["--trainer.callbacks.dirpath", str(tmp_path / "checkpoints"), "--trainer.callbacks.save_last=true"]
     args += ["--trainer.callbacks.last_every_n_train_steps=1"]
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "facexformer", *args],
-        cwd=tmp_path,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     last = tmp_path / "checkpoints" / "last.ckpt"
-    try:
+    with launched(args, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as launcher:
         deadline = time.monotonic() + 240
         while not last.exists():
             assert launcher.poll() is None, "fit ended before SIGTERM was sent"
@@ -55,13 +44,7 @@ def test_sigterm_ends_every_rank_of_a_ddp_fit_and_leaves_a_loadable_last_ckpt(tm
         launcher.send_signal(signal.SIGTERM)
         out, err = launcher.communicate(timeout=30)
         ended = time.monotonic() - sent
-        while group_alive(launcher.pid) and time.monotonic() < sent + 30:
-            time.sleep(0.2)
-        assert not group_alive(launcher.pid), "a rank outlived the launcher by 30 s"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(launcher.pid, signal.SIGKILL)
-        launcher.wait(timeout=30)
+        assert_group_ends(launcher.pid, 30)
     assert launcher.returncode == EXIT_STATUS, err[-3000:]
     assert ended < 10, f"the launcher took {ended:.1f} s to end"
     assert "facexformer fit: stopped by SIGTERM" in err

@@ -18,7 +18,7 @@ from facexformer.io.class_paths import check_class_paths
 from facexformer.io.errors import CheckpointError
 from facexformer.model.backbone import build_backbone
 from facexformer.plugins.backbones import backbone_names, declared_backbones
-from tests.workflows.steps import SYNTHETIC_DATA, run_step
+from tests.workflows.steps import TINY_QUICKSTART, run_step
 
 
 def test_the_declared_backbones_are_found_by_name():
@@ -93,35 +93,8 @@ def test_a_model_on_a_declared_backbone_trains_and_reopens_by_name(tmp_path, tin
 
 @pytest.mark.slow
 def test_fit_takes_a_declared_backbone_by_name(tmp_path):
-    fit = [
-        "fit",
-        "--config",
-        "quickstart",
-        "--data",
-        str(SYNTHETIC_DATA),
-        "--model.backbone",
-        "tiny_conv",
-        "--model.image_size",
-        "64",
-        "--model.dim",
-        "32",
-        "--model.decoder_mlp_dim",
-        "64",
-        "--model.tasks",
-        '["landmarks", "smiling"]',
-        "--trainer.max_epochs",
-        "1",
-        "--trainer.limit_train_batches",
-        "1",
-        "--trainer.limit_val_batches",
-        "1",
-        "--data.num_workers",
-        "0",
-        "--trainer.enable_progress_bar",
-        "false",
-        "--test_after_fit",
-        "false",
-    ]
+    fit = ["fit", *TINY_QUICKSTART, "--model.backbone", "tiny_conv", "--model.tasks", '["landmarks", "smiling"]']
+    fit += ["--trainer.limit_train_batches", "1", "--test_after_fit", "false"]
     run_step("fit on the plugin's backbone", fit, tmp_path)
     (checkpoint,) = tmp_path.glob("runs/quickstart/version_0/checkpoints/last.ckpt")
     model = FaceXFormer.from_pretrained(checkpoint)
